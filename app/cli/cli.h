@@ -1,0 +1,34 @@
+/* cli.h: protoscope-cli's commands.  Each returns the process exit code. */
+#pragma once
+
+#include <glib.h>
+
+/* Exit codes: 0 ok, 1 failure (bad input, failed run), 2 usage, 130 interrupted. */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1
+#define CLI_EXIT_USAGE 2
+#define CLI_EXIT_INTERRUPTED 130
+
+/* Prints "protoscope-cli: <message>" on stderr as one line. */
+void cli_fail (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
+
+/* The store path: --db FILE or the default. */
+char *cli_store_path (const char *db_option);
+
+int cli_cmd_datasets (int argc, char **argv);
+int cli_cmd_methods  (int argc, char **argv);
+int cli_cmd_train    (int argc, char **argv);
+int cli_cmd_demo     (int argc, char **argv);
+
+/* Run management (cli-runs.c). */
+int cli_cmd_runs     (int argc, char **argv);
+int cli_cmd_show     (int argc, char **argv);
+int cli_cmd_metrics  (int argc, char **argv);
+int cli_cmd_export   (int argc, char **argv);
+int cli_cmd_delete   (int argc, char **argv);
+int cli_cmd_rename   (int argc, char **argv);
+int cli_cmd_tag      (int argc, char **argv);
+int cli_cmd_resume   (int argc, char **argv);
+int cli_cmd_cancel   (int argc, char **argv);
+int cli_cmd_compare  (int argc, char **argv);
+int cli_cmd_merge    (int argc, char **argv);

@@ -1,0 +1,91 @@
+/* ps-dataset.h: datasets, their loaders, generators and splits.
+ *
+ * A dataset is N x D float32 features with integer labels (-1 means
+ * unlabelled), an optional image shape, class names, where it came from,
+ * and a split mark per sample.  Loaders never return a partial dataset: on
+ * any problem they return NULL and a GError (domain PS_ERROR) whose message
+ * names the file and the problem.
+ */
+#pragma once
+
+#include <glib.h>
+#include "../base/ps-base.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  PS_SPLIT_TRAIN = 0,
+  PS_SPLIT_VAL   = 1,
+  PS_SPLIT_TEST  = 2,
+} PsSplit;
+
+typedef struct
+{
+  int ref_count;
+  char *name;          /* "digits", "fashion-mnist", "moons", or the file's basename */
+  char *source;        /* a path or a generator description with its parameters */
+  guint n, d;
+  float *x;            /* [n, d] row-major */
+  gint32 *y;           /* [n], -1 = unlabelled */
+  guint8 *split;       /* [n], PsSplit; all TRAIN until a split is assigned */
+  guint n_classes;     /* 1 + max label (0 if no labels) */
+  char **class_names;  /* [n_classes] NULL-terminated, or NULL */
+  guint img_c, img_h, img_w;  /* image shape when the rows are images, else 0 */
+  gboolean has_split;  /* TRUE when the source defines train/test (Fashion-MNIST) */
+} PsDataset;
+
+PsDataset *ps_dataset_new    (const char *name, guint n, guint d);   /* zeroed, labels -1 */
+PsDataset *ps_dataset_ref    (PsDataset *ds);
+void       ps_dataset_unref  (PsDataset *ds);
+/* Recomputes n_classes from the labels and checks them (>= -1). */
+gboolean   ps_dataset_validate (PsDataset *ds, const char *what, GError **error);
+
+/* Rows `idx[0..n)` as a new dataset (features, labels, split marks, names). */
+PsDataset *ps_dataset_subset (PsDataset *ds, const guint *idx, guint n);
+/* Every sample whose split mark equals `split`. */
+PsDataset *ps_dataset_split_view (PsDataset *ds, PsSplit split);
+guint      ps_dataset_count_split (PsDataset *ds, PsSplit split);
+
+/* Stratified, seeded assignment of split marks (fractions of each class). */
+void       ps_dataset_assign_split (PsDataset *ds, double val_frac, double test_frac, guint64 seed);
+/* Keep only samples whose label is in classes[0..n) (class hold-out). */
+PsDataset *ps_dataset_keep_classes (PsDataset *ds, const gint32 *classes, guint n, gboolean relabel);
+/* Set labels to -1 for all but `frac` of each class in `split` (seeded, stratified). */
+void       ps_dataset_mask_labels (PsDataset *ds, double frac, guint64 seed);
+/* Standardise each feature with the mean and std of the TRAIN rows; writes
+ * mean/std (length d) when non-NULL. */
+void       ps_dataset_standardize (PsDataset *ds, float *mean, float *std);
+
+/* ---- Loaders and generators ------------------------------------- */
+
+/* The built-in names: "digits", "fashion-mnist", and the 2-D generators
+ * "blobs", "moons", "circles", "spirals", "ring" (8 Gaussians), "grid"
+ * (5x5 Gaussians), "checkerboard", "swissroll", "pinwheel".  `n`, `noise`
+ * and `seed` apply to generators (n = 0 means the generator's default). */
+PsDataset *ps_dataset_load_builtin (const char *name, guint n, double noise, guint64 seed, GError **error);
+/* Names and one-line descriptions, NULL-terminated; static. */
+const char * const *ps_dataset_builtin_names (void);
+const char *ps_dataset_builtin_description (const char *name);
+
+/* By name or path: a built-in name, a directory of IDX files, a `.npy`
+ * (with optional labels `.npy`), or a `.csv` with a label column. */
+PsDataset *ps_dataset_open (const char *name_or_path, const char *labels_path,
+                            const char *label_column, GError **error);
+
+PsDataset *ps_dataset_generate_2d (const char *kind, guint n, double noise, guint64 seed, GError **error);
+PsDataset *ps_dataset_load_digits (const char *data_dir, GError **error);
+/* A folder with train-images-idx3-ubyte[.gz] and friends (t10k-* as test). */
+PsDataset *ps_dataset_load_idx_dir (const char *dir, GError **error);
+PsDataset *ps_dataset_load_npy   (const char *features_path, const char *labels_path, GError **error);
+PsDataset *ps_dataset_load_csv   (const char *path, const char *label_column, GError **error);
+
+/* Where bundled data live: $PROTOSCOPE_DATA_DIR, else the source tree's
+ * data/ (compiled in), else the installed data dir. */
+const char *ps_data_dir (void);
+/* Fashion-MNIST's folder: $PROTOSCOPE_FASHION_MNIST or /usr/share/datasets/fashion-mnist. */
+const char *ps_fashion_mnist_dir (void);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PsDataset, ps_dataset_unref)
+
+G_END_DECLS

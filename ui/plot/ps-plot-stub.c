@@ -1,0 +1,2 @@
+/* placeholder until ui/plot lands */
+int ps_plot_stub_unused;
