@@ -1,0 +1,123 @@
+/* ps-layers.h: layer kernels as forward/backward pairs over plain arrays.
+ *
+ * llm.c conventions: outputs first, then inputs, then sizes; every pointer
+ * carries its shape in a comment; backward ADDS into the gradients it
+ * writes (dinp, dweight, dbias), so zeroing is the caller's job; any of the
+ * gradient pointers may be NULL when that gradient is not wanted (e.g.
+ * dweight = NULL for an input-gradient-only pass used by guidance).
+ * Kernels allocate nothing and report nothing: the caller owns all memory
+ * (scratch buffers are passed in) and validates sizes.
+ *
+ * Images are NCHW, row-major.
+ */
+#pragma once
+
+#include <glib.h>
+#include "../base/ps-base.h"
+
+G_BEGIN_DECLS
+
+/* ---- Dense ---------------------------------------------------------- */
+
+/* out[B,OC] = inp[B,C] @ weight[OC,C]^T + bias[OC] (bias may be NULL). */
+void ps_linear_forward  (float *out, const float *inp, const float *weight, const float *bias,
+                         int B, int C, int OC);
+void ps_linear_backward (float *dinp, float *dweight, float *dbias,
+                         const float *dout, const float *inp, const float *weight,
+                         int B, int C, int OC);
+
+/* ---- Convolution (im2col + GEMM) -------------------------------------- */
+
+/* Output spatial size for a conv or pool. */
+int  ps_conv_out_size (int in, int k, int stride, int pad);
+/* cols[C*K*K, OH*OW] for one image inp[C,H,W]. */
+void ps_im2col (float *cols, const float *inp, int C, int H, int W, int K, int stride, int pad);
+/* Adds cols back into dinp[C,H,W] (the adjoint of im2col). */
+void ps_col2im (float *dinp, const float *cols, int C, int H, int W, int K, int stride, int pad);
+/* out[B,OC,OH,OW] = conv(inp[B,C,H,W], weight[OC,C,K,K]) + bias[OC].
+ * scratch: C*K*K*OH*OW floats. */
+void ps_conv2d_forward  (float *out, const float *inp, const float *weight, const float *bias,
+                         float *scratch, int B, int C, int H, int W, int OC, int K,
+                         int stride, int pad);
+/* scratch: 2*C*K*K*OH*OW floats. */
+void ps_conv2d_backward (float *dinp, float *dweight, float *dbias,
+                         const float *dout, const float *inp, const float *weight,
+                         float *scratch, int B, int C, int H, int W, int OC, int K,
+                         int stride, int pad);
+/* Direct (naive) convolution: the test oracle for the im2col path. */
+void ps_conv2d_forward_ref (float *out, const float *inp, const float *weight, const float *bias,
+                            int B, int C, int H, int W, int OC, int K, int stride, int pad);
+
+/* ---- Pooling and resampling ------------------------------------------ */
+
+/* out[B,C,OH,OW]; argmax[B,C,OH,OW] (index into the input plane) for backward. */
+void ps_maxpool_forward  (float *out, int *argmax, const float *inp,
+                          int B, int C, int H, int W, int K, int stride);
+void ps_maxpool_backward (float *dinp, const float *dout, const int *argmax,
+                          int B, int C, int H, int W, int K, int stride);
+void ps_avgpool_forward  (float *out, const float *inp, int B, int C, int H, int W, int K, int stride);
+void ps_avgpool_backward (float *dinp, const float *dout, int B, int C, int H, int W, int K, int stride);
+/* Nearest-neighbour upsampling by an integer factor: out[B,C,H*f,W*f]. */
+void ps_upsample_forward  (float *out, const float *inp, int B, int C, int H, int W, int f);
+void ps_upsample_backward (float *dinp, const float *dout, int B, int C, int H, int W, int f);
+
+/* ---- Elementwise activations (n = number of elements) ----------------- */
+
+void ps_relu_forward       (float *out, const float *inp, gsize n);
+void ps_relu_backward      (float *dinp, const float *dout, const float *inp, gsize n);
+void ps_leaky_relu_forward (float *out, const float *inp, gsize n, float slope);
+void ps_leaky_relu_backward (float *dinp, const float *dout, const float *inp, gsize n, float slope);
+void ps_gelu_forward       (float *out, const float *inp, gsize n);   /* tanh approximation */
+void ps_gelu_backward      (float *dinp, const float *dout, const float *inp, gsize n);
+void ps_silu_forward       (float *out, const float *inp, gsize n);
+void ps_silu_backward      (float *dinp, const float *dout, const float *inp, gsize n);
+void ps_tanh_forward       (float *out, const float *inp, gsize n);
+void ps_tanh_backward      (float *dinp, const float *dout, const float *out, gsize n);
+void ps_sigmoid_forward    (float *out, const float *inp, gsize n);
+void ps_sigmoid_backward   (float *dinp, const float *dout, const float *out, gsize n);
+
+/* ---- Row-wise ops over [B, C] ------------------------------------------ */
+
+/* Numerically stable softmax of each row; optional temperature via scaling
+ * the input beforehand. */
+void ps_softmax_forward  (float *out, const float *inp, int B, int C);
+void ps_softmax_backward (float *dinp, const float *dout, const float *out, int B, int C);
+/* out = (x - mean) / sqrt(var + eps) * gamma + beta; mean/rstd[B] cached. */
+void ps_layernorm_forward  (float *out, float *mean, float *rstd, const float *inp,
+                            const float *gamma, const float *beta, int B, int C, float eps);
+void ps_layernorm_backward (float *dinp, float *dgamma, float *dbeta, const float *dout,
+                            const float *inp, const float *gamma, const float *mean,
+                            const float *rstd, int B, int C);
+/* out = x / max(||x||, eps) per row; norm[B] cached. */
+void ps_l2norm_forward  (float *out, float *norm, const float *inp, int B, int C, float eps);
+void ps_l2norm_backward (float *dinp, const float *dout, const float *out, const float *norm,
+                         int B, int C);
+/* Inverted dropout: mask[n] holds 0 or 1/(1-p), drawn by the caller's RNG. */
+void ps_dropout_forward  (float *out, float *mask, const float *inp, gsize n, float p, PsRng *rng);
+void ps_dropout_backward (float *dinp, const float *dout, const float *mask, gsize n);
+
+/* Sinusoidal embedding of a scalar per row (time or noise level):
+ * out[B, dim] = [sin(t*f_0..f_{dim/2-1}), cos(...)] with geometric
+ * frequencies f_i = max_period^(-i/(dim/2)).  No parameters; its input
+ * gradient is returned for completeness (dt[B] += ...). */
+void ps_time_embed_forward  (float *out, const float *t, int B, int dim, float max_period);
+void ps_time_embed_backward (float *dt, const float *dout, const float *t, int B, int dim,
+                             float max_period);
+
+/* ---- Losses: return the mean loss over the batch and write the gradient
+ *      of that mean into dlogits/dpred (overwriting, not adding). -------- */
+
+/* Softmax cross-entropy with label smoothing eps (0 = none); targets[B]
+ * are class indices; a target of -1 is ignored (counts neither in the mean). */
+float ps_softmax_xent (float *dlogits, float *probs, const float *logits, const int *targets,
+                       int B, int C, float smoothing);
+/* Mean over all elements of (pred - target)^2. */
+float ps_mse_loss (float *dpred, const float *pred, const float *target, gsize n);
+/* KL(p_target || softmax(logits / T)) averaged over rows, times T^2 (the
+ * usual distillation scaling); target_probs[B,C] sum to 1 per row. */
+float ps_kl_loss (float *dlogits, const float *logits, const float *target_probs,
+                  int B, int C, float temperature);
+/* Binary cross-entropy on logits (stable form), mean over elements. */
+float ps_bce_logits_loss (float *dlogits, const float *logits, const float *target, gsize n);
+
+G_END_DECLS
