@@ -1,0 +1,393 @@
+/* ps-conv.c: 2-D convolution by im2col + GEMM, its naive reference,
+ * pooling and nearest-neighbour upsampling.  Images are NCHW.
+ *
+ * The convolution of one image is one GEMM: weight[OC, C*K*K] times the
+ * unfolded input cols[C*K*K, OH*OW].  A 1x1 convolution with stride 1 and
+ * no padding needs no unfolding at all (the image already is its cols),
+ * which the U-Net style models use often enough to special-case.
+ */
+#include <string.h>
+
+#include "ps-layers.h"
+
+int
+ps_conv_out_size (int in, int k, int stride, int pad)
+{
+  g_return_val_if_fail (stride > 0 && k > 0, 0);
+  int span = in + 2 * pad - k;
+  if (span < 0)
+    return 0;
+  return span / stride + 1;
+}
+
+/* The range of output positions o in [0, n_out) whose input position
+ * o * stride - pad + k lies inside [0, n_in), as [*lo, *hi).  Computing it
+ * once per kernel offset keeps the bounds checks out of the inner loop. */
+static inline void
+valid_range (int n_in, int n_out, int k, int stride, int pad, int *lo, int *hi)
+{
+  /* Smallest o with o * stride >= pad - k. */
+  int first = pad - k;
+  int l = first <= 0 ? 0 : (first + stride - 1) / stride;
+  /* Largest o with o * stride <= n_in - 1 + pad - k, plus one. */
+  int last = n_in - 1 + pad - k;
+  int h = last < 0 ? 0 : last / stride + 1;
+  *lo = MIN (l, n_out);
+  *hi = CLAMP (h, *lo, n_out);
+}
+
+void
+ps_im2col (float *cols, const float *inp, int C, int H, int W, int K, int stride, int pad)
+{
+  int OH = ps_conv_out_size (H, K, stride, pad);
+  int OW = ps_conv_out_size (W, K, stride, pad);
+  for (int c = 0; c < C; c++)
+    for (int kh = 0; kh < K; kh++)
+      {
+        int oh_lo, oh_hi;
+        valid_range (H, OH, kh, stride, pad, &oh_lo, &oh_hi);
+        for (int kw = 0; kw < K; kw++)
+          {
+            int ow_lo, ow_hi;
+            valid_range (W, OW, kw, stride, pad, &ow_lo, &ow_hi);
+            float *row = cols + ((gsize) (c * K + kh) * K + kw) * OH * OW;
+            const float *plane = inp + (gsize) c * H * W;
+            for (int oh = 0; oh < OH; oh++)
+              {
+                float *dst = row + (gsize) oh * OW;
+                if (oh < oh_lo || oh >= oh_hi)
+                  {
+                    memset (dst, 0, sizeof (float) * OW);
+                    continue;
+                  }
+                const float *src = plane + (gsize) (oh * stride - pad + kh) * W;
+                int off = kw - pad;
+                for (int ow = 0; ow < ow_lo; ow++)
+                  dst[ow] = 0.f;
+                if (stride == 1)
+                  memcpy (dst + ow_lo, src + ow_lo + off, sizeof (float) * (ow_hi - ow_lo));
+                else
+                  for (int ow = ow_lo; ow < ow_hi; ow++)
+                    dst[ow] = src[ow * stride + off];
+                for (int ow = ow_hi; ow < OW; ow++)
+                  dst[ow] = 0.f;
+              }
+          }
+      }
+}
+
+void
+ps_col2im (float *dinp, const float *cols, int C, int H, int W, int K, int stride, int pad)
+{
+  int OH = ps_conv_out_size (H, K, stride, pad);
+  int OW = ps_conv_out_size (W, K, stride, pad);
+  for (int c = 0; c < C; c++)
+    for (int kh = 0; kh < K; kh++)
+      {
+        int oh_lo, oh_hi;
+        valid_range (H, OH, kh, stride, pad, &oh_lo, &oh_hi);
+        for (int kw = 0; kw < K; kw++)
+          {
+            int ow_lo, ow_hi;
+            valid_range (W, OW, kw, stride, pad, &ow_lo, &ow_hi);
+            const float *row = cols + ((gsize) (c * K + kh) * K + kw) * OH * OW;
+            float *plane = dinp + (gsize) c * H * W;
+            for (int oh = oh_lo; oh < oh_hi; oh++)
+              {
+                const float *src = row + (gsize) oh * OW;
+                float *dst = plane + (gsize) (oh * stride - pad + kh) * W;
+                int off = kw - pad;
+                if (stride == 1)
+                  for (int ow = ow_lo; ow < ow_hi; ow++)
+                    dst[ow + off] += src[ow];
+                else
+                  for (int ow = ow_lo; ow < ow_hi; ow++)
+                    dst[ow * stride + off] += src[ow];
+              }
+          }
+      }
+}
+
+static inline gboolean
+conv_is_pointwise (int K, int stride, int pad)
+{
+  return K == 1 && stride == 1 && pad == 0;
+}
+
+void
+ps_conv2d_forward (float *out, const float *inp, const float *weight, const float *bias,
+                   float *scratch, int B, int C, int H, int W, int OC, int K,
+                   int stride, int pad)
+{
+  g_return_if_fail (K > 0 && stride > 0 && pad >= 0);
+  int OH = ps_conv_out_size (H, K, stride, pad);
+  int OW = ps_conv_out_size (W, K, stride, pad);
+  int P = OH * OW;
+  int CKK = C * K * K;
+  gboolean pointwise = conv_is_pointwise (K, stride, pad);
+  for (int b = 0; b < B; b++)
+    {
+      const float *x = inp + (gsize) b * C * H * W;
+      float *o = out + (gsize) b * OC * P;
+      const float *cols = x;
+      if (!pointwise)
+        {
+          ps_im2col (scratch, x, C, H, W, K, stride, pad);
+          cols = scratch;
+        }
+      float beta = 0.f;
+      if (bias != NULL)
+        {
+          for (int oc = 0; oc < OC; oc++)
+            {
+              float *row = o + (gsize) oc * P;
+              for (int p = 0; p < P; p++)
+                row[p] = bias[oc];
+            }
+          beta = 1.f;
+        }
+      /* o[OC,P] = weight[OC,CKK] @ cols[CKK,P] (+ bias already in o) */
+      ps_sgemm (FALSE, FALSE, OC, P, CKK, 1.f, weight, CKK, cols, P, beta, o, P);
+    }
+}
+
+void
+ps_conv2d_backward (float *dinp, float *dweight, float *dbias,
+                    const float *dout, const float *inp, const float *weight,
+                    float *scratch, int B, int C, int H, int W, int OC, int K,
+                    int stride, int pad)
+{
+  g_return_if_fail (K > 0 && stride > 0 && pad >= 0);
+  int OH = ps_conv_out_size (H, K, stride, pad);
+  int OW = ps_conv_out_size (W, K, stride, pad);
+  int P = OH * OW;
+  int CKK = C * K * K;
+  gboolean pointwise = conv_is_pointwise (K, stride, pad);
+  float *cols = scratch;
+  float *dcols = scratch + (gsize) CKK * P;
+  for (int b = 0; b < B; b++)
+    {
+      const float *x = inp + (gsize) b * C * H * W;
+      const float *d = dout + (gsize) b * OC * P;
+      if (dbias != NULL)
+        for (int oc = 0; oc < OC; oc++)
+          {
+            const float *row = d + (gsize) oc * P;
+            float s = 0.f;
+            for (int p = 0; p < P; p++)
+              s += row[p];
+            dbias[oc] += s;
+          }
+      if (dweight != NULL)
+        {
+          const float *xc = x;
+          if (!pointwise)
+            {
+              ps_im2col (cols, x, C, H, W, K, stride, pad);
+              xc = cols;
+            }
+          /* dweight[OC,CKK] += d[OC,P] @ cols[CKK,P]^T */
+          ps_sgemm (FALSE, TRUE, OC, CKK, P, 1.f, d, P, xc, P, 1.f, dweight, CKK);
+        }
+      if (dinp != NULL)
+        {
+          float *dx = dinp + (gsize) b * C * H * W;
+          /* dcols[CKK,P] = weight[OC,CKK]^T @ d[OC,P]; a pointwise conv
+           * adds it straight into dinp, whose layout is already [C, H*W]. */
+          if (pointwise)
+            ps_sgemm (TRUE, FALSE, CKK, P, OC, 1.f, weight, CKK, d, P, 1.f, dx, P);
+          else
+            {
+              ps_sgemm (TRUE, FALSE, CKK, P, OC, 1.f, weight, CKK, d, P, 0.f, dcols, P);
+              ps_col2im (dx, dcols, C, H, W, K, stride, pad);
+            }
+        }
+    }
+}
+
+void
+ps_conv2d_forward_ref (float *out, const float *inp, const float *weight, const float *bias,
+                       int B, int C, int H, int W, int OC, int K, int stride, int pad)
+{
+  g_return_if_fail (K > 0 && stride > 0 && pad >= 0);
+  int OH = ps_conv_out_size (H, K, stride, pad);
+  int OW = ps_conv_out_size (W, K, stride, pad);
+  for (int b = 0; b < B; b++)
+    for (int oc = 0; oc < OC; oc++)
+      for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow++)
+          {
+            double acc = bias != NULL ? bias[oc] : 0.0;
+            for (int c = 0; c < C; c++)
+              for (int kh = 0; kh < K; kh++)
+                for (int kw = 0; kw < K; kw++)
+                  {
+                    int ih = oh * stride - pad + kh;
+                    int iw = ow * stride - pad + kw;
+                    if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                      continue;
+                    acc += (double) inp[(((gsize) b * C + c) * H + ih) * W + iw]
+                           * weight[(((gsize) oc * C + c) * K + kh) * K + kw];
+                  }
+            out[(((gsize) b * OC + oc) * OH + oh) * OW + ow] = (float) acc;
+          }
+}
+
+/* ---- Pooling (no padding: every window lies inside the image) -------- */
+
+void
+ps_maxpool_forward (float *out, int *argmax, const float *inp,
+                    int B, int C, int H, int W, int K, int stride)
+{
+  g_return_if_fail (K > 0 && stride > 0);
+  int OH = ps_conv_out_size (H, K, stride, 0);
+  int OW = ps_conv_out_size (W, K, stride, 0);
+  for (gsize bc = 0; bc < (gsize) B * C; bc++)
+    {
+      const float *x = inp + bc * H * W;
+      float *o = out + bc * OH * OW;
+      int *am = argmax != NULL ? argmax + bc * OH * OW : NULL;
+      for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow++)
+          {
+            /* Ties go to the first maximum in row-major order. */
+            int best = oh * stride * W + ow * stride;
+            float bv = x[best];
+            for (int kh = 0; kh < K; kh++)
+              for (int kw = 0; kw < K; kw++)
+                {
+                  int idx = (oh * stride + kh) * W + ow * stride + kw;
+                  if (x[idx] > bv)
+                    {
+                      bv = x[idx];
+                      best = idx;
+                    }
+                }
+            o[oh * OW + ow] = bv;
+            if (am != NULL)
+              am[oh * OW + ow] = best;
+          }
+    }
+}
+
+void
+ps_maxpool_backward (float *dinp, const float *dout, const int *argmax,
+                     int B, int C, int H, int W, int K, int stride)
+{
+  g_return_if_fail (K > 0 && stride > 0);
+  if (dinp == NULL)
+    return;
+  int OH = ps_conv_out_size (H, K, stride, 0);
+  int OW = ps_conv_out_size (W, K, stride, 0);
+  for (gsize bc = 0; bc < (gsize) B * C; bc++)
+    {
+      float *dx = dinp + bc * H * W;
+      const float *d = dout + bc * OH * OW;
+      const int *am = argmax + bc * OH * OW;
+      for (int p = 0; p < OH * OW; p++)
+        dx[am[p]] += d[p];
+    }
+}
+
+void
+ps_avgpool_forward (float *out, const float *inp, int B, int C, int H, int W, int K, int stride)
+{
+  g_return_if_fail (K > 0 && stride > 0);
+  int OH = ps_conv_out_size (H, K, stride, 0);
+  int OW = ps_conv_out_size (W, K, stride, 0);
+  float inv = 1.f / (float) (K * K);
+  for (gsize bc = 0; bc < (gsize) B * C; bc++)
+    {
+      const float *x = inp + bc * H * W;
+      float *o = out + bc * OH * OW;
+      for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow++)
+          {
+            float s = 0.f;
+            for (int kh = 0; kh < K; kh++)
+              {
+                const float *r = x + (gsize) (oh * stride + kh) * W + ow * stride;
+                for (int kw = 0; kw < K; kw++)
+                  s += r[kw];
+              }
+            o[oh * OW + ow] = s * inv;
+          }
+    }
+}
+
+void
+ps_avgpool_backward (float *dinp, const float *dout, int B, int C, int H, int W, int K, int stride)
+{
+  g_return_if_fail (K > 0 && stride > 0);
+  if (dinp == NULL)
+    return;
+  int OH = ps_conv_out_size (H, K, stride, 0);
+  int OW = ps_conv_out_size (W, K, stride, 0);
+  float inv = 1.f / (float) (K * K);
+  for (gsize bc = 0; bc < (gsize) B * C; bc++)
+    {
+      float *dx = dinp + bc * H * W;
+      const float *d = dout + bc * OH * OW;
+      for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow++)
+          {
+            float g = d[oh * OW + ow] * inv;
+            for (int kh = 0; kh < K; kh++)
+              {
+                float *r = dx + (gsize) (oh * stride + kh) * W + ow * stride;
+                for (int kw = 0; kw < K; kw++)
+                  r[kw] += g;
+              }
+          }
+    }
+}
+
+/* ---- Nearest-neighbour upsampling ------------------------------------- */
+
+void
+ps_upsample_forward (float *out, const float *inp, int B, int C, int H, int W, int f)
+{
+  g_return_if_fail (f > 0);
+  int OW = W * f;
+  for (gsize bc = 0; bc < (gsize) B * C; bc++)
+    {
+      const float *x = inp + bc * H * W;
+      float *o = out + bc * (gsize) H * f * OW;
+      for (int h = 0; h < H; h++)
+        {
+          float *first = o + (gsize) h * f * OW;
+          for (int w = 0; w < W; w++)
+            for (int j = 0; j < f; j++)
+              first[w * f + j] = x[h * W + w];
+          /* The other f - 1 output rows of this input row are copies. */
+          for (int i = 1; i < f; i++)
+            memcpy (first + (gsize) i * OW, first, sizeof (float) * OW);
+        }
+    }
+}
+
+void
+ps_upsample_backward (float *dinp, const float *dout, int B, int C, int H, int W, int f)
+{
+  g_return_if_fail (f > 0);
+  if (dinp == NULL)
+    return;
+  int OW = W * f;
+  for (gsize bc = 0; bc < (gsize) B * C; bc++)
+    {
+      float *dx = dinp + bc * H * W;
+      const float *d = dout + bc * (gsize) H * f * OW;
+      for (int h = 0; h < H; h++)
+        for (int i = 0; i < f; i++)
+          {
+            const float *row = d + ((gsize) h * f + i) * OW;
+            for (int w = 0; w < W; w++)
+              {
+                float s = 0.f;
+                for (int j = 0; j < f; j++)
+                  s += row[w * f + j];
+                dx[h * W + w] += s;
+              }
+          }
+    }
+}
