@@ -86,6 +86,25 @@ const char *ps_data_dir (void);
 /* Fashion-MNIST's folder: $PROTOSCOPE_FASHION_MNIST or /usr/share/datasets/fashion-mnist. */
 const char *ps_fashion_mnist_dir (void);
 
+/* ---- Helpers shared by the loaders (added by the data layer) ------- */
+
+/* Reads a whole file into memory, gunzipping it when it starts with the
+ * gzip magic.  On failure returns NULL with PS_ERROR_IO (missing,
+ * unreadable) or PS_ERROR_FORMAT (corrupt or truncated gzip), the message
+ * naming the path.  Free the result with g_free. */
+guint8 *ps_data_read_file (const char *path, gsize *len, GError **error);
+
+/* Replaces the class names with a copy of names[0..n) (NULL names = "0".."n-1"). */
+void ps_dataset_set_class_names (PsDataset *ds, const char * const *names, guint n);
+
+/* Notes on ownership: ds->x is allocated with ps_alloc0 and freed with
+ * ps_free; y, split, class_names, name and source with GLib's allocator.
+ * Code that swaps in a new x must allocate it with ps_alloc0.
+ *
+ * ps_dataset_generate_2d and ps_dataset_load_builtin: a negative `noise`
+ * means the generator's default noise.  ps_dataset_mask_labels masks only
+ * TRAIN rows, so evaluation labels survive. */
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PsDataset, ps_dataset_unref)
 
 G_END_DECLS
