@@ -1,0 +1,1259 @@
+/* test-nn.c: every layer kernel and loss against central finite
+ * differences (input and parameter gradients), the im2col convolution
+ * against the direct one, the dense layer against a plain loop, and the
+ * contracts of core/nn/ps-layers.h: backward adds, NULL gradients are
+ * skipped, losses overwrite.
+ *
+ * A gradient check perturbs one float at a time, runs the forward and
+ * reduces L = sum(out * R) for a fixed random R in double, so the only
+ * float error left is the forward's own rounding.  The error reported is
+ * ||numeric - analytic|| / (||numeric|| + ||analytic||): zero for a perfect
+ * match, one for a gradient of the wrong sign. */
+#include <math.h>
+#include <string.h>
+
+#include "ps-base.h"
+#include "ps-layers.h"
+
+/* ---- Helpers ---------------------------------------------------------- */
+
+typedef double (*Objective) (gpointer ctx);
+
+static float *
+randn (PsRng *rng, gsize n, float std)
+{
+  float *x = g_new (float, n);
+  ps_rng_fill_normal (rng, x, n, 0.f, std);
+  return x;
+}
+
+static double
+dot_d (const float *a, const float *b, gsize n)
+{
+  double s = 0.0;
+  for (gsize i = 0; i < n; i++)
+    s += (double) a[i] * b[i];
+  return s;
+}
+
+/* Relative error between the analytic gradient grad[n] of f with respect
+ * to x[n] and its central differences with step h. */
+static double
+grad_error (Objective f, gpointer ctx, float *x, const float *grad, gsize n, float h)
+{
+  double diff2 = 0.0, num2 = 0.0, ana2 = 0.0;
+  for (gsize i = 0; i < n; i++)
+    {
+      float save = x[i];
+      float xp = save + h, xm = save - h;
+      x[i] = xp;
+      double lp = f (ctx);
+      x[i] = xm;
+      double lm = f (ctx);
+      x[i] = save;
+      /* The float steps are not exactly +-h; divide by what they were. */
+      double num = (lp - lm) / ((double) xp - (double) xm);
+      double d = num - grad[i];
+      diff2 += d * d;
+      num2 += num * num;
+      ana2 += (double) grad[i] * grad[i];
+    }
+  /* Leave the forward's outputs and caches as they were at x. */
+  f (ctx);
+  double denom = sqrt (num2) + sqrt (ana2);
+  return denom > 0.0 ? sqrt (diff2) / denom : 0.0;
+}
+
+static void
+check_grad (const char *what, Objective f, gpointer ctx, float *x, const float *grad,
+            gsize n, float h, double tol)
+{
+  double err = grad_error (f, ctx, x, grad, n, h);
+  g_test_message ("%s: relative error %.3g (tolerance %.3g)", what, err, tol);
+  if (!(err < tol))
+    g_error ("%s: gradient check failed, relative error %.3g >= %.3g", what, err, tol);
+  /* An all-zero gradient would pass trivially; every check here has a
+   * non-degenerate one. */
+  double n2 = dot_d (grad, grad, n);
+  g_assert_cmpfloat (n2, >, 0.0);
+}
+
+static double
+max_abs_diff (const float *a, const float *b, gsize n)
+{
+  double m = 0.0;
+  for (gsize i = 0; i < n; i++)
+    m = MAX (m, fabs ((double) a[i] - b[i]));
+  return m;
+}
+
+/* twice[i] == 2 * once[i] up to the rounding of a different summation
+ * order (a kernel may add row by row into the gradient).  An overwriting
+ * backward gives once[i] and fails. */
+static void
+assert_doubled (const float *twice, const float *once, gsize n)
+{
+  double scale = 0.0;
+  for (gsize i = 0; i < n; i++)
+    scale = MAX (scale, fabs (once[i]));
+  g_assert_cmpfloat (scale, >, 0.0);
+  for (gsize i = 0; i < n; i++)
+    g_assert_cmpfloat (fabs ((double) twice[i] - 2.0 * once[i]), <=, 1e-5 * scale);
+}
+
+/* ---- Dense -------------------------------------------------------------- */
+
+typedef struct
+{
+  int B, C, OC;
+  float *x, *w, *b, *out, *R;
+} LinearCtx;
+
+static double
+linear_obj (gpointer p)
+{
+  LinearCtx *c = p;
+  ps_linear_forward (c->out, c->x, c->w, c->b, c->B, c->C, c->OC);
+  return dot_d (c->out, c->R, (gsize) c->B * c->OC);
+}
+
+static LinearCtx
+linear_ctx_new (PsRng *rng, int B, int C, int OC)
+{
+  LinearCtx c = { B, C, OC };
+  c.x = randn (rng, (gsize) B * C, 1.f);
+  c.w = randn (rng, (gsize) OC * C, 0.5f);
+  c.b = randn (rng, OC, 0.5f);
+  c.out = g_new (float, (gsize) B * OC);
+  c.R = randn (rng, (gsize) B * OC, 1.f);
+  return c;
+}
+
+static void
+linear_ctx_free (LinearCtx *c)
+{
+  g_free (c->x);
+  g_free (c->w);
+  g_free (c->b);
+  g_free (c->out);
+  g_free (c->R);
+}
+
+static void
+test_linear_forward (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 1, 0);
+  /* Odd sizes so no BLAS blocking lines up by accident. */
+  int shapes[][3] = { { 1, 1, 1 }, { 5, 7, 3 }, { 33, 65, 17 } };
+  for (guint s = 0; s < G_N_ELEMENTS (shapes); s++)
+    {
+      LinearCtx c = linear_ctx_new (&rng, shapes[s][0], shapes[s][1], shapes[s][2]);
+      float *expect = g_new (float, (gsize) c.B * c.OC);
+      /* The oracle: the naive GEMM under the same row-major contract, then
+       * the bias by hand. */
+      ps_sgemm_ref (FALSE, TRUE, c.B, c.OC, c.C, 1.f, c.x, c.C, c.w, c.C, 0.f, expect, c.OC);
+      for (int b = 0; b < c.B; b++)
+        for (int o = 0; o < c.OC; o++)
+          expect[b * c.OC + o] += c.b[o];
+      /* A direct triple loop checks the oracle's transpose convention. */
+      for (int b = 0; b < c.B; b++)
+        for (int o = 0; o < c.OC; o++)
+          {
+            double acc = c.b[o];
+            for (int k = 0; k < c.C; k++)
+              acc += (double) c.x[b * c.C + k] * c.w[o * c.C + k];
+            g_assert_cmpfloat_with_epsilon (expect[b * c.OC + o], acc, 1e-4);
+          }
+      ps_linear_forward (c.out, c.x, c.w, c.b, c.B, c.C, c.OC);
+      g_assert_cmpfloat (max_abs_diff (c.out, expect, (gsize) c.B * c.OC), <, 1e-4);
+
+      /* Without bias. */
+      ps_sgemm_ref (FALSE, TRUE, c.B, c.OC, c.C, 1.f, c.x, c.C, c.w, c.C, 0.f, expect, c.OC);
+      ps_linear_forward (c.out, c.x, c.w, NULL, c.B, c.C, c.OC);
+      g_assert_cmpfloat (max_abs_diff (c.out, expect, (gsize) c.B * c.OC), <, 1e-4);
+      g_free (expect);
+      linear_ctx_free (&c);
+    }
+}
+
+static void
+test_linear_backward (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 2, 0);
+  LinearCtx c = linear_ctx_new (&rng, 4, 7, 5);
+  float *dx = g_new0 (float, 4 * 7);
+  float *dw = g_new0 (float, 5 * 7);
+  float *db = g_new0 (float, 5);
+  ps_linear_backward (dx, dw, db, c.R, c.x, c.w, c.B, c.C, c.OC);
+  check_grad ("linear dinp", linear_obj, &c, c.x, dx, 4 * 7, 1e-2f, 1e-3);
+  check_grad ("linear dweight", linear_obj, &c, c.w, dw, 5 * 7, 1e-2f, 1e-3);
+  check_grad ("linear dbias", linear_obj, &c, c.b, db, 5, 1e-2f, 1e-3);
+  g_free (dx);
+  g_free (dw);
+  g_free (db);
+  linear_ctx_free (&c);
+}
+
+/* Backward adds: two calls from zero give twice one call's gradients. */
+static void
+test_linear_accumulate (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 3, 0);
+  LinearCtx c = linear_ctx_new (&rng, 6, 9, 4);
+  float *dx1 = g_new0 (float, 6 * 9), *dw1 = g_new0 (float, 4 * 9), *db1 = g_new0 (float, 4);
+  float *dx2 = g_new0 (float, 6 * 9), *dw2 = g_new0 (float, 4 * 9), *db2 = g_new0 (float, 4);
+  ps_linear_backward (dx1, dw1, db1, c.R, c.x, c.w, c.B, c.C, c.OC);
+  ps_linear_backward (dx2, dw2, db2, c.R, c.x, c.w, c.B, c.C, c.OC);
+  ps_linear_backward (dx2, dw2, db2, c.R, c.x, c.w, c.B, c.C, c.OC);
+  assert_doubled (dx2, dx1, 6 * 9);
+  assert_doubled (dw2, dw1, 4 * 9);
+  assert_doubled (db2, db1, 4);
+  g_free (dx2);
+  g_free (dw2);
+  g_free (db2);
+  g_free (dx1);
+  g_free (dw1);
+  g_free (db1);
+  linear_ctx_free (&c);
+}
+
+static void
+test_linear_null_grads (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 4, 0);
+  LinearCtx c = linear_ctx_new (&rng, 6, 9, 4);
+  float *dx1 = g_new0 (float, 6 * 9), *dw1 = g_new0 (float, 4 * 9), *db1 = g_new0 (float, 4);
+  float *dx2 = g_new0 (float, 6 * 9), *dw2 = g_new0 (float, 4 * 9);
+  ps_linear_backward (dx1, dw1, db1, c.R, c.x, c.w, c.B, c.C, c.OC);
+  /* Input gradient only, as guidance asks for it. */
+  ps_linear_backward (dx2, NULL, NULL, c.R, c.x, c.w, c.B, c.C, c.OC);
+  g_assert_cmpmem (dx1, sizeof (float) * 6 * 9, dx2, sizeof (float) * 6 * 9);
+  /* Parameter gradients only. */
+  ps_linear_backward (NULL, dw2, NULL, c.R, c.x, c.w, c.B, c.C, c.OC);
+  g_assert_cmpmem (dw1, sizeof (float) * 4 * 9, dw2, sizeof (float) * 4 * 9);
+  g_free (dx1);
+  g_free (dw1);
+  g_free (db1);
+  g_free (dx2);
+  g_free (dw2);
+  linear_ctx_free (&c);
+}
+
+/* ---- Convolution ------------------------------------------------------------ */
+
+typedef struct
+{
+  int B, C, H, W, OC, K, stride, pad, OH, OW;
+  float *x, *w, *b, *out, *R, *scratch;
+} ConvCtx;
+
+static ConvCtx
+conv_ctx_new (PsRng *rng, int B, int C, int H, int W, int OC, int K, int stride, int pad)
+{
+  ConvCtx c = { B, C, H, W, OC, K, stride, pad };
+  c.OH = ps_conv_out_size (H, K, stride, pad);
+  c.OW = ps_conv_out_size (W, K, stride, pad);
+  c.x = randn (rng, (gsize) B * C * H * W, 1.f);
+  c.w = randn (rng, (gsize) OC * C * K * K, 0.5f);
+  c.b = randn (rng, OC, 0.5f);
+  c.out = g_new (float, (gsize) B * OC * c.OH * c.OW);
+  c.R = randn (rng, (gsize) B * OC * c.OH * c.OW, 1.f);
+  /* Filled with garbage: the kernels must not rely on zeroed scratch. */
+  gsize ns = 2 * (gsize) C * K * K * c.OH * c.OW;
+  c.scratch = g_new (float, ns);
+  for (gsize i = 0; i < ns; i++)
+    c.scratch[i] = NAN;
+  return c;
+}
+
+static void
+conv_ctx_free (ConvCtx *c)
+{
+  g_free (c->x);
+  g_free (c->w);
+  g_free (c->b);
+  g_free (c->out);
+  g_free (c->R);
+  g_free (c->scratch);
+}
+
+static double
+conv_obj (gpointer p)
+{
+  ConvCtx *c = p;
+  ps_conv2d_forward (c->out, c->x, c->w, c->b, c->scratch, c->B, c->C, c->H, c->W,
+                     c->OC, c->K, c->stride, c->pad);
+  return dot_d (c->out, c->R, (gsize) c->B * c->OC * c->OH * c->OW);
+}
+
+/* B, C, H, W, OC, K, stride, pad */
+static const int conv_shapes[][8] = {
+  { 2, 3, 7, 6, 4, 3, 1, 1 },
+  { 2, 3, 7, 6, 4, 3, 2, 1 },
+  { 2, 3, 7, 6, 4, 3, 2, 0 },
+  { 1, 2, 5, 5, 3, 3, 1, 0 },
+  { 2, 4, 5, 6, 3, 1, 1, 0 },   /* pointwise fast path */
+  { 2, 4, 5, 6, 3, 1, 2, 0 },
+  { 1, 2, 5, 5, 2, 5, 1, 2 },
+  { 2, 2, 8, 9, 3, 4, 2, 1 },
+  { 1, 3, 3, 3, 2, 3, 1, 0 },   /* one output pixel */
+  { 1, 1, 4, 4, 2, 3, 1, 2 },   /* padding wider than needed */
+};
+
+static void
+test_conv_vs_ref (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 10, 0);
+  for (guint s = 0; s < G_N_ELEMENTS (conv_shapes); s++)
+    {
+      const int *q = conv_shapes[s];
+      ConvCtx c = conv_ctx_new (&rng, q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]);
+      gsize n_out = (gsize) c.B * c.OC * c.OH * c.OW;
+      g_assert_cmpuint (n_out, >, 0);
+      float *expect = g_new (float, n_out);
+      for (int with_bias = 0; with_bias < 2; with_bias++)
+        {
+          const float *bias = with_bias ? c.b : NULL;
+          ps_conv2d_forward_ref (expect, c.x, c.w, bias, c.B, c.C, c.H, c.W, c.OC, c.K,
+                                 c.stride, c.pad);
+          ps_conv2d_forward (c.out, c.x, c.w, bias, c.scratch, c.B, c.C, c.H, c.W, c.OC, c.K,
+                             c.stride, c.pad);
+          double err = max_abs_diff (c.out, expect, n_out);
+          if (err > 1e-4)
+            g_error ("conv shape %u (bias %d): max error %g", s, with_bias, err);
+        }
+      g_free (expect);
+      conv_ctx_free (&c);
+    }
+}
+
+static void
+test_conv_ref_known (void)
+{
+  /* A hand-checked case pins the reference itself: a 3x3 all-ones kernel
+   * with padding 1 over a 3x3 image of ones counts the in-image
+   * neighbours (4 in a corner, 6 on an edge, 9 in the middle). */
+  float x[9], w[9], out[9];
+  for (int i = 0; i < 9; i++)
+    x[i] = w[i] = 1.f;
+  ps_conv2d_forward_ref (out, x, w, NULL, 1, 1, 3, 3, 1, 3, 1, 1);
+  const float expect[9] = { 4, 6, 4, 6, 9, 6, 4, 6, 4 };
+  g_assert_cmpmem (out, sizeof out, expect, sizeof expect);
+  g_assert_cmpint (ps_conv_out_size (7, 3, 2, 1), ==, 4);
+  g_assert_cmpint (ps_conv_out_size (7, 3, 2, 0), ==, 3);
+  g_assert_cmpint (ps_conv_out_size (28, 2, 2, 0), ==, 14);
+}
+
+/* col2im is the adjoint of im2col: <cols, im2col(x)> = <col2im(cols), x>. */
+static void
+test_conv_col2im_adjoint (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 11, 0);
+  for (guint s = 0; s < G_N_ELEMENTS (conv_shapes); s++)
+    {
+      const int *q = conv_shapes[s];
+      int C = q[1], H = q[2], W = q[3], K = q[5], stride = q[6], pad = q[7];
+      int OH = ps_conv_out_size (H, K, stride, pad), OW = ps_conv_out_size (W, K, stride, pad);
+      gsize nc = (gsize) C * K * K * OH * OW, nx = (gsize) C * H * W;
+      float *x = randn (&rng, nx, 1.f);
+      float *r = randn (&rng, nc, 1.f);
+      float *cols = g_new (float, nc);
+      float *back = g_new0 (float, nx);
+      ps_im2col (cols, x, C, H, W, K, stride, pad);
+      ps_col2im (back, r, C, H, W, K, stride, pad);
+      double lhs = dot_d (r, cols, nc), rhs = dot_d (back, x, nx);
+      g_assert_cmpfloat (fabs (lhs - rhs), <, 1e-4 * (1.0 + fabs (lhs)));
+      g_assert_cmpfloat (dot_d (back, back, nx), >, 0.0);
+      g_free (x);
+      g_free (r);
+      g_free (cols);
+      g_free (back);
+    }
+}
+
+static void
+test_conv_backward (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 12, 0);
+  const int pick[] = { 0, 1, 2, 4, 5, 6, 7 };
+  for (guint s = 0; s < G_N_ELEMENTS (pick); s++)
+    {
+      const int *q = conv_shapes[pick[s]];
+      /* Smaller batch and channels keep the check fast. */
+      ConvCtx c = conv_ctx_new (&rng, MIN (q[0], 2), MIN (q[1], 2), q[2], q[3], MIN (q[4], 3),
+                                q[5], q[6], q[7]);
+      gsize nx = (gsize) c.B * c.C * c.H * c.W, nw = (gsize) c.OC * c.C * c.K * c.K;
+      float *dx = g_new0 (float, nx), *dw = g_new0 (float, nw), *db = g_new0 (float, c.OC);
+      ps_conv2d_backward (dx, dw, db, c.R, c.x, c.w, c.scratch, c.B, c.C, c.H, c.W, c.OC, c.K,
+                          c.stride, c.pad);
+      g_autofree char *name = g_strdup_printf ("conv shape %d", pick[s]);
+      check_grad (name, conv_obj, &c, c.x, dx, nx, 1e-2f, 1e-3);
+      check_grad (name, conv_obj, &c, c.w, dw, nw, 1e-2f, 1e-3);
+      check_grad (name, conv_obj, &c, c.b, db, c.OC, 1e-2f, 1e-3);
+
+      /* Adds, and skips NULL: a second call with only dweight doubles dw
+       * and leaves dx and db alone. */
+      float *dx0 = g_memdup2 (dx, sizeof (float) * nx);
+      float *dw0 = g_memdup2 (dw, sizeof (float) * nw);
+      ps_conv2d_backward (NULL, dw, NULL, c.R, c.x, c.w, c.scratch, c.B, c.C, c.H, c.W, c.OC,
+                          c.K, c.stride, c.pad);
+      assert_doubled (dw, dw0, nw);
+      g_assert_cmpmem (dx, sizeof (float) * nx, dx0, sizeof (float) * nx);
+      ps_conv2d_backward (dx, NULL, NULL, c.R, c.x, c.w, c.scratch, c.B, c.C, c.H, c.W, c.OC,
+                          c.K, c.stride, c.pad);
+      assert_doubled (dx, dx0, nx);
+      g_free (dx0);
+      g_free (dw0);
+      g_free (dx);
+      g_free (dw);
+      g_free (db);
+      conv_ctx_free (&c);
+    }
+}
+
+/* ---- Pooling and upsampling ---------------------------------------------------- */
+
+typedef struct
+{
+  int B, C, H, W, K, stride, OH, OW, max;
+  float *x, *out, *R;
+  int *argmax;
+} PoolCtx;
+
+static double
+pool_obj (gpointer p)
+{
+  PoolCtx *c = p;
+  if (c->max)
+    ps_maxpool_forward (c->out, c->argmax, c->x, c->B, c->C, c->H, c->W, c->K, c->stride);
+  else
+    ps_avgpool_forward (c->out, c->x, c->B, c->C, c->H, c->W, c->K, c->stride);
+  return dot_d (c->out, c->R, (gsize) c->B * c->C * c->OH * c->OW);
+}
+
+static void
+run_pool_check (int max, int B, int C, int H, int W, int K, int stride, guint64 seed)
+{
+  PsRng rng;
+  ps_rng_init (&rng, seed, 0);
+  PoolCtx c = { B, C, H, W, K, stride };
+  c.max = max;
+  c.OH = ps_conv_out_size (H, K, stride, 0);
+  c.OW = ps_conv_out_size (W, K, stride, 0);
+  gsize nx = (gsize) B * C * H * W, no = (gsize) B * C * c.OH * c.OW;
+  /* Distinct values 0.05 apart: a step of 1e-2 never changes which
+   * element of a window is the maximum. */
+  guint *perm = g_new (guint, nx);
+  ps_rng_permutation (&rng, perm, nx);
+  c.x = g_new (float, nx);
+  for (gsize i = 0; i < nx; i++)
+    c.x[i] = 0.05f * (float) perm[i] - 1.f;
+  g_free (perm);
+  c.out = g_new (float, no);
+  c.argmax = g_new (int, no);
+  c.R = randn (&rng, no, 1.f);
+  pool_obj (&c);
+  float *dx = g_new0 (float, nx);
+  if (max)
+    ps_maxpool_backward (dx, c.R, c.argmax, B, C, H, W, K, stride);
+  else
+    ps_avgpool_backward (dx, c.R, B, C, H, W, K, stride);
+  g_autofree char *name = g_strdup_printf ("%spool K%d s%d", max ? "max" : "avg", K, stride);
+  check_grad (name, pool_obj, &c, c.x, dx, nx, 1e-2f, 1e-3);
+  g_free (dx);
+  g_free (c.x);
+  g_free (c.out);
+  g_free (c.argmax);
+  g_free (c.R);
+}
+
+static void
+test_maxpool (void)
+{
+  /* The forward against the plain definition on a tiny plane. */
+  const float x[16] = { 1, 5, 2, 0,
+                        3, 4, 8, 7,
+                        9, 0, 1, 1,
+                        2, 6, 3, 4 };
+  float out[4];
+  int am[4];
+  ps_maxpool_forward (out, am, x, 1, 1, 4, 4, 2, 2);
+  const float expect[4] = { 5, 8, 9, 4 };
+  const int expect_am[4] = { 1, 6, 8, 15 };
+  g_assert_cmpmem (out, sizeof out, expect, sizeof expect);
+  g_assert_cmpmem (am, sizeof am, expect_am, sizeof expect_am);
+
+  run_pool_check (1, 2, 3, 6, 6, 2, 2, 20);
+  run_pool_check (1, 2, 2, 7, 5, 3, 1, 21);   /* overlapping windows */
+  run_pool_check (1, 1, 2, 7, 7, 3, 2, 22);   /* leftover border */
+}
+
+static void
+test_avgpool (void)
+{
+  const float x[4] = { 1, 2, 3, 6 };
+  float out[1];
+  ps_avgpool_forward (out, x, 1, 1, 2, 2, 2, 2);
+  g_assert_cmpfloat (out[0], ==, 3.f);
+  run_pool_check (0, 2, 3, 6, 6, 2, 2, 23);
+  run_pool_check (0, 2, 2, 7, 5, 3, 1, 24);
+}
+
+typedef struct
+{
+  int B, C, H, W, f;
+  float *x, *out, *R;
+} UpCtx;
+
+static double
+up_obj (gpointer p)
+{
+  UpCtx *c = p;
+  ps_upsample_forward (c->out, c->x, c->B, c->C, c->H, c->W, c->f);
+  return dot_d (c->out, c->R, (gsize) c->B * c->C * c->H * c->W * c->f * c->f);
+}
+
+static void
+test_upsample (void)
+{
+  const float x[2] = { 1, 2 };
+  float out[8];
+  ps_upsample_forward (out, x, 1, 1, 1, 2, 2);
+  const float expect[8] = { 1, 1, 2, 2, 1, 1, 2, 2 };
+  g_assert_cmpmem (out, sizeof out, expect, sizeof expect);
+
+  PsRng rng;
+  ps_rng_init (&rng, 30, 0);
+  for (int f = 1; f <= 3; f++)
+    {
+      UpCtx c = { 2, 2, 3, 4, f };
+      gsize nx = 2 * 2 * 3 * 4, no = nx * f * f;
+      c.x = randn (&rng, nx, 1.f);
+      c.out = g_new (float, no);
+      c.R = randn (&rng, no, 1.f);
+      float *dx = g_new0 (float, nx);
+      ps_upsample_backward (dx, c.R, c.B, c.C, c.H, c.W, f);
+      check_grad ("upsample", up_obj, &c, c.x, dx, nx, 1e-2f, 1e-3);
+      g_free (dx);
+      g_free (c.x);
+      g_free (c.out);
+      g_free (c.R);
+    }
+}
+
+/* ---- Elementwise activations ------------------------------------------------------ */
+
+typedef void (*ActForward) (float *out, const float *inp, gsize n);
+typedef void (*ActBackward) (float *dinp, const float *dout, const float *inp_or_out, gsize n);
+
+typedef struct
+{
+  ActForward fwd;
+  float *x, *out, *R;
+  gsize n;
+} ActCtx;
+
+static double
+act_obj (gpointer p)
+{
+  ActCtx *c = p;
+  c->fwd (c->out, c->x, c->n);
+  return dot_d (c->out, c->R, c->n);
+}
+
+static void
+leaky_forward (float *out, const float *inp, gsize n)
+{
+  ps_leaky_relu_forward (out, inp, n, 0.1f);
+}
+
+static void
+leaky_backward (float *dinp, const float *dout, const float *inp, gsize n)
+{
+  ps_leaky_relu_backward (dinp, dout, inp, n, 0.1f);
+}
+
+/* uses_out: the backward takes the forward's output (tanh, sigmoid)
+ * rather than its input. */
+static void
+run_act_check (const char *name, ActForward fwd, ActBackward bwd, gboolean uses_out,
+               gboolean kinked, double tol, guint64 seed)
+{
+  PsRng rng;
+  ps_rng_init (&rng, seed, 0);
+  const gsize n = 257;
+  ActCtx c = { fwd };
+  c.n = n;
+  c.x = randn (&rng, n, 1.5f);
+  /* Keep kinked functions away from their kink at 0. */
+  if (kinked)
+    for (gsize i = 0; i < n; i++)
+      if (fabsf (c.x[i]) < 0.1f)
+        c.x[i] = c.x[i] < 0.f ? -0.1f - c.x[i] : 0.1f + c.x[i];
+  c.out = g_new (float, n);
+  c.R = randn (&rng, n, 1.f);
+  fwd (c.out, c.x, n);
+  float *dx = g_new0 (float, n);
+  bwd (dx, c.R, uses_out ? c.out : c.x, n);
+  check_grad (name, act_obj, &c, c.x, dx, n, 1e-2f, tol);
+
+  /* Adds: a second pass doubles the gradient. */
+  float *dx0 = g_memdup2 (dx, sizeof (float) * n);
+  bwd (dx, c.R, uses_out ? c.out : c.x, n);
+  assert_doubled (dx, dx0, n);
+  /* NULL is skipped. */
+  bwd (NULL, c.R, uses_out ? c.out : c.x, n);
+  g_free (dx0);
+  g_free (dx);
+  g_free (c.x);
+  g_free (c.out);
+  g_free (c.R);
+}
+
+static void
+test_act_relu (void)
+{
+  run_act_check ("relu", ps_relu_forward, ps_relu_backward, FALSE, TRUE, 1e-4, 40);
+  const float x[4] = { -2, -0.f, 0.5f, 3 };
+  float y[4];
+  ps_relu_forward (y, x, 4);
+  g_assert_cmpfloat (y[0], ==, 0.f);
+  g_assert_cmpfloat (y[2], ==, 0.5f);
+  g_assert_cmpfloat (y[3], ==, 3.f);
+}
+
+static void
+test_act_leaky_relu (void)
+{
+  run_act_check ("leaky_relu", leaky_forward, leaky_backward, FALSE, TRUE, 1e-4, 41);
+  const float x[2] = { -2, 3 };
+  float y[2];
+  ps_leaky_relu_forward (y, x, 2, 0.1f);
+  g_assert_cmpfloat_with_epsilon (y[0], -0.2f, 1e-7);
+  g_assert_cmpfloat (y[1], ==, 3.f);
+}
+
+static void
+test_act_gelu (void)
+{
+  run_act_check ("gelu", ps_gelu_forward, ps_gelu_backward, FALSE, FALSE, 1e-3, 42);
+  /* Values of the tanh approximation (computed with the formula in double). */
+  const float x[3] = { -1.f, 0.5f, 2.f };
+  float y[3];
+  ps_gelu_forward (y, x, 3);
+  for (int i = 0; i < 3; i++)
+    {
+      double v = x[i];
+      double e = 0.5 * v * (1 + tanh (sqrt (2 / G_PI) * (v + 0.044715 * v * v * v)));
+      g_assert_cmpfloat_with_epsilon (y[i], e, 1e-6);
+    }
+  g_assert_cmpfloat_with_epsilon (y[0], -0.158808, 1e-5);
+}
+
+static void
+test_act_silu (void)
+{
+  run_act_check ("silu", ps_silu_forward, ps_silu_backward, FALSE, FALSE, 1e-3, 43);
+  const float x[3] = { -1.f, 2.f, -200.f };
+  float y[3];
+  ps_silu_forward (y, x, 3);
+  g_assert_cmpfloat_with_epsilon (y[0], -0.268941, 1e-5);
+  g_assert_cmpfloat_with_epsilon (y[1], 1.761594, 1e-5);
+  g_assert_true (isfinite (y[2]));
+}
+
+static void
+test_act_tanh (void)
+{
+  run_act_check ("tanh", ps_tanh_forward, ps_tanh_backward, TRUE, FALSE, 1e-3, 44);
+}
+
+static void
+test_act_sigmoid (void)
+{
+  run_act_check ("sigmoid", ps_sigmoid_forward, ps_sigmoid_backward, TRUE, FALSE, 1e-3, 45);
+  const float x[3] = { 0.f, -1000.f, 1000.f };
+  float y[3];
+  ps_sigmoid_forward (y, x, 3);
+  g_assert_cmpfloat (y[0], ==, 0.5f);
+  g_assert_cmpfloat (y[1], ==, 0.f);
+  g_assert_cmpfloat (y[2], ==, 1.f);
+}
+
+/* ---- Row-wise ops ----------------------------------------------------------------- */
+
+typedef struct
+{
+  int B, C;
+  float *x, *out, *R;
+  /* layer norm */
+  float *gamma, *beta, *mean, *rstd;
+  /* l2 norm */
+  float *norm;
+  float eps;
+} RowCtx;
+
+static RowCtx
+row_ctx_new (PsRng *rng, int B, int C)
+{
+  RowCtx c = { B, C };
+  gsize n = (gsize) B * C;
+  c.x = randn (rng, n, 1.f);
+  c.out = g_new (float, n);
+  c.R = randn (rng, n, 1.f);
+  c.gamma = randn (rng, C, 1.f);
+  c.beta = randn (rng, C, 1.f);
+  c.mean = g_new (float, B);
+  c.rstd = g_new (float, B);
+  c.norm = g_new (float, B);
+  return c;
+}
+
+static void
+row_ctx_free (RowCtx *c)
+{
+  g_free (c->x);
+  g_free (c->out);
+  g_free (c->R);
+  g_free (c->gamma);
+  g_free (c->beta);
+  g_free (c->mean);
+  g_free (c->rstd);
+  g_free (c->norm);
+}
+
+static double
+softmax_obj (gpointer p)
+{
+  RowCtx *c = p;
+  ps_softmax_forward (c->out, c->x, c->B, c->C);
+  return dot_d (c->out, c->R, (gsize) c->B * c->C);
+}
+
+static void
+test_softmax_forward (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 50, 0);
+  RowCtx c = row_ctx_new (&rng, 7, 13);
+  for (int i = 0; i < 7 * 13; i++)
+    c.x[i] *= 5.f;
+  ps_softmax_forward (c.out, c.x, 7, 13);
+  for (int b = 0; b < 7; b++)
+    {
+      double s = 0.0;
+      for (int j = 0; j < 13; j++)
+        {
+          g_assert_cmpfloat (c.out[b * 13 + j], >=, 0.f);
+          s += c.out[b * 13 + j];
+        }
+      g_assert_cmpfloat_with_epsilon (s, 1.0, 1e-5);
+      /* Shift invariance of each ratio: p_j / p_0 = e^(x_j - x_0). */
+      for (int j = 1; j < 13; j++)
+        {
+          double lr = log (c.out[b * 13 + j]) - log (c.out[b * 13]);
+          g_assert_cmpfloat_with_epsilon (lr, c.x[b * 13 + j] - c.x[b * 13], 1e-3);
+        }
+    }
+  /* Large inputs: a naive exp(1e4) is inf and the result NaN. */
+  const float big[6] = { 1e4f, 1e4f - 1.f, -1e4f, -1e4f, -1e4f, -1e4f + 1.f };
+  float p[6];
+  ps_softmax_forward (p, big, 2, 3);
+  g_assert_true (ps_all_finite (p, 6));
+  double e1 = exp (-1.0);
+  g_assert_cmpfloat_with_epsilon (p[0], 1.0 / (1.0 + e1), 1e-6);
+  g_assert_cmpfloat_with_epsilon (p[1], e1 / (1.0 + e1), 1e-6);
+  g_assert_cmpfloat (p[2], ==, 0.f);
+  g_assert_cmpfloat_with_epsilon (p[5], 1.0 / (1.0 + 2.0 * e1), 1e-6);
+  g_assert_cmpfloat_with_epsilon (p[3] + p[4] + p[5], 1.0, 1e-6);
+  row_ctx_free (&c);
+}
+
+static void
+test_softmax_backward (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 51, 0);
+  RowCtx c = row_ctx_new (&rng, 5, 9);
+  softmax_obj (&c);
+  float *dx = g_new0 (float, 5 * 9);
+  ps_softmax_backward (dx, c.R, c.out, 5, 9);
+  check_grad ("softmax", softmax_obj, &c, c.x, dx, 5 * 9, 1e-2f, 1e-3);
+  g_free (dx);
+  row_ctx_free (&c);
+}
+
+static double
+layernorm_obj (gpointer p)
+{
+  RowCtx *c = p;
+  ps_layernorm_forward (c->out, c->mean, c->rstd, c->x, c->gamma, c->beta, c->B, c->C, c->eps);
+  return dot_d (c->out, c->R, (gsize) c->B * c->C);
+}
+
+static void
+test_layernorm (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 52, 0);
+  RowCtx c = row_ctx_new (&rng, 4, 11);
+  c.eps = 1e-5f;
+  /* An offset row checks the two-pass variance. */
+  for (int j = 0; j < 11; j++)
+    c.x[j] += 100.f;
+  layernorm_obj (&c);
+  /* With gamma = 1, beta = 0 each row has mean 0 and variance ~1. */
+  float *plain = g_new (float, 4 * 11);
+  ps_layernorm_forward (plain, NULL, NULL, c.x, NULL, NULL, 4, 11, c.eps);
+  for (int b = 0; b < 4; b++)
+    {
+      double m = 0.0, v = 0.0;
+      for (int j = 0; j < 11; j++)
+        m += plain[b * 11 + j];
+      m /= 11;
+      for (int j = 0; j < 11; j++)
+        v += (plain[b * 11 + j] - m) * (plain[b * 11 + j] - m);
+      v /= 11;
+      g_assert_cmpfloat_with_epsilon (m, 0.0, 1e-5);
+      g_assert_cmpfloat_with_epsilon (v, 1.0, 1e-3);
+    }
+  g_free (plain);
+
+  float *dx = g_new0 (float, 4 * 11), *dg = g_new0 (float, 11), *dbeta = g_new0 (float, 11);
+  ps_layernorm_backward (dx, dg, dbeta, c.R, c.x, c.gamma, c.mean, c.rstd, 4, 11);
+  check_grad ("layernorm dinp", layernorm_obj, &c, c.x, dx, 4 * 11, 1e-2f, 5e-3);
+  check_grad ("layernorm dgamma", layernorm_obj, &c, c.gamma, dg, 11, 1e-2f, 1e-3);
+  check_grad ("layernorm dbeta", layernorm_obj, &c, c.beta, dbeta, 11, 1e-2f, 1e-3);
+
+  /* NULL parameter gradients leave dinp the same. */
+  float *dx2 = g_new0 (float, 4 * 11);
+  ps_layernorm_backward (dx2, NULL, NULL, c.R, c.x, c.gamma, c.mean, c.rstd, 4, 11);
+  g_assert_cmpmem (dx, sizeof (float) * 44, dx2, sizeof (float) * 44);
+  g_free (dx2);
+  g_free (dx);
+  g_free (dg);
+  g_free (dbeta);
+  row_ctx_free (&c);
+}
+
+static double
+l2norm_obj (gpointer p)
+{
+  RowCtx *c = p;
+  ps_l2norm_forward (c->out, c->norm, c->x, c->B, c->C, c->eps);
+  return dot_d (c->out, c->R, (gsize) c->B * c->C);
+}
+
+static void
+test_l2norm (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 53, 0);
+  RowCtx c = row_ctx_new (&rng, 5, 8);
+  c.eps = 1e-6f;
+  l2norm_obj (&c);
+  for (int b = 0; b < 5; b++)
+    g_assert_cmpfloat_with_epsilon (dot_d (c.out + b * 8, c.out + b * 8, 8), 1.0, 1e-5);
+  float *dx = g_new0 (float, 5 * 8);
+  ps_l2norm_backward (dx, c.R, c.out, c.norm, 5, 8);
+  check_grad ("l2norm", l2norm_obj, &c, c.x, dx, 5 * 8, 1e-2f, 5e-3);
+
+  /* Rows shorter than eps are divided by eps, a plain scaling; a zero row
+   * stays zero and finite. */
+  c.eps = 1.f;
+  for (int i = 0; i < 5 * 8; i++)
+    c.x[i] *= 0.05f;
+  for (int j = 0; j < 8; j++)
+    c.x[j] = 0.f;
+  l2norm_obj (&c);
+  g_assert_true (ps_all_finite (c.out, 5 * 8));
+  g_assert_cmpfloat (c.norm[0], ==, 1.f);
+  memset (dx, 0, sizeof (float) * 5 * 8);
+  ps_l2norm_backward (dx, c.R, c.out, c.norm, 5, 8);
+  check_grad ("l2norm clamped", l2norm_obj, &c, c.x, dx, 5 * 8, 1e-3f, 1e-3);
+  g_free (dx);
+  row_ctx_free (&c);
+}
+
+/* ---- Dropout ------------------------------------------------------------------------ */
+
+typedef struct
+{
+  float *x, *out, *mask, *R;
+  gsize n;
+  float p;
+} DropCtx;
+
+static double
+dropout_obj (gpointer ptr)
+{
+  DropCtx *c = ptr;
+  /* The same seed every call, so the finite differences see one mask. */
+  PsRng rng;
+  ps_rng_init (&rng, 60, 1);
+  ps_dropout_forward (c->out, c->mask, c->x, c->n, c->p, &rng);
+  return dot_d (c->out, c->R, c->n);
+}
+
+static void
+test_dropout (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 61, 0);
+  const gsize n = 20000;
+  DropCtx c = { randn (&rng, n, 1.f), g_new (float, n), g_new (float, n), randn (&rng, n, 1.f) };
+  c.n = n;
+  c.p = 0.3f;
+  dropout_obj (&c);
+  gsize dropped = 0;
+  for (gsize i = 0; i < n; i++)
+    {
+      if (c.mask[i] == 0.f)
+        dropped++;
+      else
+        g_assert_cmpfloat_with_epsilon (c.mask[i], 1.f / 0.7f, 1e-6);
+      g_assert_cmpfloat (c.out[i], ==, c.x[i] * c.mask[i]);
+    }
+  /* Binomial(20000, 0.3): sd ~ 65, so 400 is over six sigma. */
+  g_assert_cmpint ((int) dropped, >, 6000 - 400);
+  g_assert_cmpint ((int) dropped, <, 6000 + 400);
+  /* The same seed gives the same mask; another seed another one. */
+  float *mask1 = g_memdup2 (c.mask, sizeof (float) * n);
+  dropout_obj (&c);
+  g_assert_cmpmem (mask1, sizeof (float) * n, c.mask, sizeof (float) * n);
+  PsRng other;
+  ps_rng_init (&other, 62, 1);
+  ps_dropout_forward (c.out, c.mask, c.x, n, c.p, &other);
+  g_assert_true (memcmp (mask1, c.mask, sizeof (float) * n) != 0);
+  g_free (mask1);
+
+  /* Gradient on a small slice with a fixed mask. */
+  c.n = 200;
+  dropout_obj (&c);
+  float *dx = g_new0 (float, 200);
+  ps_dropout_backward (dx, c.R, c.mask, 200);
+  check_grad ("dropout", dropout_obj, &c, c.x, dx, 200, 1e-2f, 1e-4);
+  g_free (dx);
+
+  /* p = 0 is the identity and draws nothing. */
+  PsRng r0, r1;
+  ps_rng_init (&r0, 63, 0);
+  ps_rng_init (&r1, 63, 0);
+  ps_dropout_forward (c.out, c.mask, c.x, 100, 0.f, &r0);
+  g_assert_cmpmem (c.out, sizeof (float) * 100, c.x, sizeof (float) * 100);
+  g_assert_cmpuint (ps_rng_u32 (&r0), ==, ps_rng_u32 (&r1));
+  g_free (c.x);
+  g_free (c.out);
+  g_free (c.mask);
+  g_free (c.R);
+}
+
+/* ---- Time embedding --------------------------------------------------------------- */
+
+typedef struct
+{
+  int B, dim;
+  float *t, *out, *R;
+} EmbedCtx;
+
+static double
+embed_obj (gpointer p)
+{
+  EmbedCtx *c = p;
+  ps_time_embed_forward (c->out, c->t, c->B, c->dim, 1000.f);
+  return dot_d (c->out, c->R, (gsize) c->B * c->dim);
+}
+
+static void
+test_time_embed (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 70, 0);
+  const int dims[] = { 16, 7 };
+  for (guint k = 0; k < G_N_ELEMENTS (dims); k++)
+    {
+      EmbedCtx c = { 6, dims[k] };
+      c.t = g_new (float, 6);
+      ps_rng_fill_uniform (&rng, c.t, 6, 0.f, 3.f);
+      c.out = g_new (float, 6 * c.dim);
+      c.R = randn (&rng, 6 * c.dim, 1.f);
+      embed_obj (&c);
+      int half = c.dim / 2;
+      for (int b = 0; b < 6; b++)
+        {
+          const float *o = c.out + b * c.dim;
+          /* Frequency 1 first, max_period^(-(half-1)/half) last. */
+          g_assert_cmpfloat_with_epsilon (o[0], sin (c.t[b]), 1e-6);
+          g_assert_cmpfloat_with_epsilon (o[half], cos (c.t[b]), 1e-6);
+          double fl = pow (1000.0, -(double) (half - 1) / half);
+          g_assert_cmpfloat_with_epsilon (o[half - 1], sin (c.t[b] * fl), 1e-5);
+          g_assert_cmpfloat_with_epsilon (o[2 * half - 1], cos (c.t[b] * fl), 1e-5);
+          if (c.dim % 2)
+            g_assert_cmpfloat (o[c.dim - 1], ==, 0.f);
+        }
+      float *dt = g_new0 (float, 6);
+      ps_time_embed_backward (dt, c.R, c.t, 6, c.dim, 1000.f);
+      check_grad ("time embed", embed_obj, &c, c.t, dt, 6, 1e-2f, 1e-3);
+      g_free (dt);
+      g_free (c.t);
+      g_free (c.out);
+      g_free (c.R);
+    }
+}
+
+/* ---- Losses -------------------------------------------------------------------------- */
+
+typedef struct
+{
+  int B, C;
+  float *logits, *target, *probs;
+  int *labels;
+  float smoothing, temperature;
+  gsize n;
+} LossCtx;
+
+static double
+xent_obj (gpointer p)
+{
+  LossCtx *c = p;
+  return ps_softmax_xent (NULL, NULL, c->logits, c->labels, c->B, c->C, c->smoothing);
+}
+
+static void
+test_xent_value (void)
+{
+  /* Hand-computed: logits (1, 2, 3), label 2, smoothing 0.1, C = 3.
+   * log-sum-exp = 3 + log(1 + e^-1 + e^-2) = 3.4076059644;
+   * smoothed targets (0.1/3, 0.1/3, 0.9 + 0.1/3) give
+   * sum q x = 0.2 + 2.7 = 2.9, so the loss is 0.5076059644 (and
+   * 0.4076059644 without smoothing).  The second row is ignored. */
+  const float logits[6] = { 1, 2, 3, 50, -7, 0 };
+  const int labels[2] = { 2, -1 };
+  float d[6], probs[6];
+  for (int i = 0; i < 6; i++)
+    d[i] = 123.f;                /* losses overwrite */
+  float loss = ps_softmax_xent (d, probs, logits, labels, 2, 3, 0.1f);
+  g_assert_cmpfloat_with_epsilon (loss, 0.5076059644, 1e-6);
+  loss = ps_softmax_xent (NULL, NULL, logits, labels, 2, 3, 0.f);
+  g_assert_cmpfloat_with_epsilon (loss, 0.4076059644, 1e-6);
+  /* Gradient of the mean over the one valid row: p - q. */
+  double z = exp (1) + exp (2) + exp (3);
+  g_assert_cmpfloat_with_epsilon (d[0], exp (1) / z - 0.1 / 3, 1e-6);
+  g_assert_cmpfloat_with_epsilon (d[2], exp (3) / z - 0.9 - 0.1 / 3, 1e-6);
+  g_assert_cmpfloat (d[3], ==, 0.f);
+  g_assert_cmpfloat (d[4], ==, 0.f);
+  g_assert_cmpfloat (d[5], ==, 0.f);
+  g_assert_cmpfloat_with_epsilon (probs[1], exp (2) / z, 1e-6);
+  /* Ignored rows still get their probabilities. */
+  g_assert_cmpfloat_with_epsilon (probs[3] + probs[4] + probs[5], 1.0, 1e-6);
+
+  /* Huge logits stay finite; all rows ignored gives 0 and zero gradient. */
+  const float big[3] = { 1e4f, -1e4f, 0.f };
+  const int lbl[1] = { 1 };
+  loss = ps_softmax_xent (d, NULL, big, lbl, 1, 3, 0.f);
+  g_assert_cmpfloat_with_epsilon (loss, 2e4, 1.0);
+  g_assert_true (ps_all_finite (d, 3));
+  const int none[1] = { -1 };
+  loss = ps_softmax_xent (d, NULL, big, none, 1, 3, 0.1f);
+  g_assert_cmpfloat (loss, ==, 0.f);
+  g_assert_cmpfloat (d[0], ==, 0.f);
+}
+
+static void
+test_xent_grad (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 80, 0);
+  LossCtx c = { 6, 5 };
+  c.logits = randn (&rng, 30, 2.f);
+  int labels[6] = { 0, 4, -1, 2, 2, 1 };
+  c.labels = labels;
+  float *d = g_new (float, 30);
+  const float smooth[] = { 0.f, 0.1f };
+  for (guint k = 0; k < G_N_ELEMENTS (smooth); k++)
+    {
+      c.smoothing = smooth[k];
+      ps_softmax_xent (d, NULL, c.logits, c.labels, 6, 5, c.smoothing);
+      check_grad ("xent", xent_obj, &c, c.logits, d, 30, 1e-2f, 1e-3);
+    }
+  g_free (d);
+  g_free (c.logits);
+}
+
+static double
+mse_obj (gpointer p)
+{
+  LossCtx *c = p;
+  return ps_mse_loss (NULL, c->logits, c->target, c->n);
+}
+
+static void
+test_mse (void)
+{
+  const float pred[2] = { 1, 3 }, target[2] = { 0, 1 };
+  float d[2];
+  g_assert_cmpfloat_with_epsilon (ps_mse_loss (d, pred, target, 2), 2.5, 1e-6);
+  g_assert_cmpfloat_with_epsilon (d[0], 1.0, 1e-6);
+  g_assert_cmpfloat_with_epsilon (d[1], 2.0, 1e-6);
+
+  PsRng rng;
+  ps_rng_init (&rng, 81, 0);
+  LossCtx c = { 0 };
+  c.n = 40;
+  c.logits = randn (&rng, 40, 1.f);
+  c.target = randn (&rng, 40, 1.f);
+  float *g = g_new (float, 40);
+  ps_mse_loss (g, c.logits, c.target, 40);
+  check_grad ("mse", mse_obj, &c, c.logits, g, 40, 1e-2f, 1e-3);
+  g_free (g);
+  g_free (c.logits);
+  g_free (c.target);
+}
+
+static double
+kl_obj (gpointer p)
+{
+  LossCtx *c = p;
+  return ps_kl_loss (NULL, c->logits, c->target, c->B, c->C, c->temperature);
+}
+
+static void
+test_kl (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 82, 0);
+  LossCtx c = { 4, 6 };
+  c.logits = randn (&rng, 24, 1.5f);
+  c.target = randn (&rng, 24, 1.f);
+  ps_softmax_forward (c.target, c.target, 4, 6);
+  /* A zero target probability must count as 0 log 0 = 0. */
+  c.target[0] = 0.f;
+  double s = 0.0;
+  for (int j = 1; j < 6; j++)
+    s += c.target[j];
+  for (int j = 1; j < 6; j++)
+    c.target[j] /= s;
+  float *d = g_new (float, 24);
+  const float temps[] = { 1.f, 2.f };
+  for (guint k = 0; k < G_N_ELEMENTS (temps); k++)
+    {
+      c.temperature = temps[k];
+      float T = c.temperature;
+      float loss = ps_kl_loss (d, c.logits, c.target, 4, 6, T);
+      /* The definition in double: T^2 * mean over rows of
+       * sum p (log p - log softmax(x / T)). */
+      double expect = 0.0;
+      for (int b = 0; b < 4; b++)
+        {
+          double z = 0.0;
+          for (int j = 0; j < 6; j++)
+            z += exp (c.logits[b * 6 + j] / T);
+          for (int j = 0; j < 6; j++)
+            {
+              double pj = c.target[b * 6 + j];
+              if (pj > 0)
+                expect += pj * (log (pj) - (c.logits[b * 6 + j] / T - log (z)));
+            }
+        }
+      expect *= (double) T * T / 4;
+      g_assert_cmpfloat (expect, >, 0.0);
+      g_assert_cmpfloat_with_epsilon (loss, expect, 1e-5);
+      check_grad ("kl", kl_obj, &c, c.logits, d, 24, 1e-2f, 1e-3);
+    }
+  /* Logits equal to T log p give KL = 0 and zero gradient. */
+  for (int i = 0; i < 24; i++)
+    c.target[i] = MAX (c.target[i], 1e-3f);
+  ps_softmax_forward (c.target, c.target, 4, 6);
+  for (int i = 0; i < 24; i++)
+    c.logits[i] = 2.f * logf (c.target[i]) + 5.f;
+  g_assert_cmpfloat_with_epsilon (ps_kl_loss (d, c.logits, c.target, 4, 6, 2.f), 0.0, 1e-5);
+  g_assert_cmpfloat (max_abs_diff (d, (float[24]) { 0 }, 24), <, 1e-6);
+  g_free (d);
+  g_free (c.logits);
+  g_free (c.target);
+}
+
+static double
+bce_obj (gpointer p)
+{
+  LossCtx *c = p;
+  return ps_bce_logits_loss (NULL, c->logits, c->target, c->n);
+}
+
+static void
+test_bce (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 83, 0);
+  LossCtx c = { 0 };
+  c.n = 50;
+  c.logits = randn (&rng, 50, 2.f);
+  c.target = g_new (float, 50);
+  ps_rng_fill_uniform (&rng, c.target, 50, 0.f, 1.f);
+  for (int i = 0; i < 10; i++)
+    c.target[i] = i % 2;        /* hard labels as well as soft ones */
+  float *d = g_new (float, 50);
+  float loss = ps_bce_logits_loss (d, c.logits, c.target, 50);
+  double expect = 0.0;
+  for (int i = 0; i < 50; i++)
+    {
+      double s = 1.0 / (1.0 + exp (-(double) c.logits[i]));
+      expect -= c.target[i] * log (s) + (1 - c.target[i]) * log (1 - s);
+    }
+  g_assert_cmpfloat_with_epsilon (loss, expect / 50, 1e-5);
+  check_grad ("bce", bce_obj, &c, c.logits, d, 50, 1e-2f, 1e-3);
+
+  /* Confident logits: the naive form would take log(0). */
+  const float x[2] = { 100.f, -100.f }, t[2] = { 0.f, 0.f };
+  loss = ps_bce_logits_loss (d, x, t, 2);
+  g_assert_cmpfloat_with_epsilon (loss, 50.0, 1e-3);
+  g_assert_cmpfloat_with_epsilon (d[0], 0.5, 1e-6);
+  g_assert_cmpfloat_with_epsilon (d[1], 0.0, 1e-6);
+  g_free (d);
+  g_free (c.logits);
+  g_free (c.target);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/nn/linear/forward", test_linear_forward);
+  g_test_add_func ("/nn/linear/backward", test_linear_backward);
+  g_test_add_func ("/nn/linear/accumulate", test_linear_accumulate);
+  g_test_add_func ("/nn/linear/null-grads", test_linear_null_grads);
+  g_test_add_func ("/nn/conv/reference", test_conv_ref_known);
+  g_test_add_func ("/nn/conv/im2col-vs-ref", test_conv_vs_ref);
+  g_test_add_func ("/nn/conv/col2im-adjoint", test_conv_col2im_adjoint);
+  g_test_add_func ("/nn/conv/backward", test_conv_backward);
+  g_test_add_func ("/nn/pool/max", test_maxpool);
+  g_test_add_func ("/nn/pool/avg", test_avgpool);
+  g_test_add_func ("/nn/upsample", test_upsample);
+  g_test_add_func ("/nn/act/relu", test_act_relu);
+  g_test_add_func ("/nn/act/leaky-relu", test_act_leaky_relu);
+  g_test_add_func ("/nn/act/gelu", test_act_gelu);
+  g_test_add_func ("/nn/act/silu", test_act_silu);
+  g_test_add_func ("/nn/act/tanh", test_act_tanh);
+  g_test_add_func ("/nn/act/sigmoid", test_act_sigmoid);
+  g_test_add_func ("/nn/softmax/forward", test_softmax_forward);
+  g_test_add_func ("/nn/softmax/backward", test_softmax_backward);
+  g_test_add_func ("/nn/layernorm", test_layernorm);
+  g_test_add_func ("/nn/l2norm", test_l2norm);
+  g_test_add_func ("/nn/dropout", test_dropout);
+  g_test_add_func ("/nn/time-embed", test_time_embed);
+  g_test_add_func ("/nn/loss/xent/value", test_xent_value);
+  g_test_add_func ("/nn/loss/xent/grad", test_xent_grad);
+  g_test_add_func ("/nn/loss/mse", test_mse);
+  g_test_add_func ("/nn/loss/kl", test_kl);
+  g_test_add_func ("/nn/loss/bce", test_bce);
+
+  return g_test_run ();
+}
