@@ -1,0 +1,886 @@
+/* ps-model.c: the sequential model: spec parsing, slabs, forward/backward,
+ * optimizer hookup and classifier conveniences.  Checkpoints are in
+ * ps-model-io.c. */
+#define G_LOG_DOMAIN "ps-model"
+
+#include "ps-model.h"
+#include "ps-layers.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _PsModel
+{
+  char *spec;
+  int n_layers;
+  PsLayerInfo *layers;     /* the size table */
+  int in_c, in_h, in_w;
+  gsize in_size;
+
+  gsize n_params;
+  float *params;           /* slab [n_params] */
+  float *grads;            /* slab [n_params] */
+  PsOptim *optim;          /* owns the optimizer-state slab and the EMA */
+
+  /* Activations: one slab, each layer's region act_off * max_batch floats
+   * from its start, so growing the batch keeps the layout formula. */
+  int max_batch;
+  gsize act_per_sample;
+  float *acts;
+  float *dbuf[2];          /* ping-pong gradient buffers [max_batch, max_size] */
+  gsize max_size;
+  float *dinput;           /* [max_batch, in_size] */
+  float *loss_grad;        /* [max_batch, out_size] for the classifier helpers */
+  float *loss_probs;       /* [max_batch, out_size] */
+  float *scratch;          /* conv im2col scratch */
+  gsize scratch_size;
+  int first_param_layer;   /* lowest layer with parameters, or n_layers */
+
+  int B;                   /* batch of the last forward */
+  const float *x;          /* borrowed input of the last forward */
+  gboolean training;
+  gboolean fwd_dropout;    /* whether the last forward applied dropout */
+  PsRng rng;               /* dropout stream */
+};
+
+/* ------------------------------------------------------------------ */
+/* Spec parsing                                                         */
+/* ------------------------------------------------------------------ */
+
+typedef struct
+{
+  GArray *layers;   /* PsLayerInfo */
+  int c, h, w;      /* current per-sample shape */
+  gboolean image;   /* the current tensor is still C x H x W */
+} Builder;
+
+static gboolean
+parse_int (const char **p, int *out)
+{
+  const char *s = *p;
+  if (!g_ascii_isdigit (*s))
+    return FALSE;
+  gint64 v = 0;
+  while (g_ascii_isdigit (*s))
+    {
+      v = v * 10 + (*s - '0');
+      if (v > 1000000000)
+        return FALSE;
+      s++;
+    }
+  *p = s;
+  *out = (int) v;
+  return TRUE;
+}
+
+static gboolean
+parse_float (const char **p, float *out)
+{
+  const char *s = *p;
+  if (!g_ascii_isdigit (*s) && *s != '.')
+    return FALSE;
+  char *end = NULL;
+  double v = g_ascii_strtod (s, &end);
+  if (end == s)
+    return FALSE;
+  *p = end;
+  *out = (float) v;
+  return TRUE;
+}
+
+static PsLayerInfo *
+add_layer (Builder *b, PsLayerKind kind)
+{
+  PsLayerInfo info = { 0 };
+  info.kind = kind;
+  info.in_c = info.out_c = b->c;
+  info.in_h = info.out_h = b->h;
+  info.in_w = info.out_w = b->w;
+  g_array_append_val (b->layers, info);
+  return &g_array_index (b->layers, PsLayerInfo, b->layers->len - 1);
+}
+
+static void
+set_out (Builder *b, PsLayerInfo *l, int c, int h, int w)
+{
+  l->out_c = b->c = c;
+  l->out_h = b->h = h;
+  l->out_w = b->w = w;
+}
+
+/* Dense layers see an image as one flat vector; the shape bookkeeping is all
+ * a flatten needs, since NCHW rows are already contiguous. */
+static void
+flatten_shape (Builder *b)
+{
+  b->c = b->c * b->h * b->w;
+  b->h = b->w = 1;
+  b->image = FALSE;
+}
+
+static gboolean
+parse_item (Builder *b, const char *item, int index, GError **error)
+{
+  const char *p = item;
+  int v;
+
+#define BAD(...) G_STMT_START { \
+    g_autofree char *why_ = g_strdup_printf (__VA_ARGS__); \
+    g_set_error (error, PS_ERROR, PS_ERROR_PARAM, "model spec item %d \"%s\": %s", \
+                 index + 1, item, why_); \
+    return FALSE; } G_STMT_END
+
+  if (*p == '\0')
+    BAD ("empty item (two dashes in a row?)");
+
+  gboolean spatial_head = FALSE;
+  if (g_ascii_isdigit (*p))
+    {
+      parse_int (&p, &v);
+      if (v <= 0)
+        BAD ("a linear layer needs at least one output");
+      if (b->image)
+        flatten_shape (b);
+      PsLayerInfo *l = add_layer (b, PS_LAYER_LINEAR);
+      set_out (b, l, v, 1, 1);
+    }
+  else if (*p == 'c' && g_ascii_isdigit (p[1]))
+    {
+      p++;
+      parse_int (&p, &v);
+      if (!b->image)
+        BAD ("a convolution needs an image input (a CxHxW: prefix, before any flatten)");
+      if (v <= 0)
+        BAD ("a convolution needs at least one output channel");
+      int k = 3, pad = 0, stride = 1;
+      for (;;)
+        {
+          int *slot = NULL;
+          if (*p == 'k')
+            slot = &k;
+          else if (*p == 'p')
+            slot = &pad;
+          else if (*p == 's' && g_ascii_isdigit (p[1]))
+            slot = &stride;
+          else
+            break;
+          p++;
+          if (!parse_int (&p, slot))
+            BAD ("'%c' needs a number", p[-1]);
+        }
+      if (k < 1 || stride < 1 || pad >= k)
+        BAD ("kernel %d, stride %d, padding %d is not a valid convolution", k, stride, pad);
+      int oh = (b->h + 2 * pad - k) / stride + 1;
+      int ow = (b->w + 2 * pad - k) / stride + 1;
+      if (b->h + 2 * pad < k || b->w + 2 * pad < k)
+        BAD ("a %dx%d kernel does not fit the %dx%d input", k, k, b->h, b->w);
+      PsLayerInfo *l = add_layer (b, PS_LAYER_CONV);
+      l->k = k;
+      l->pad = pad;
+      l->stride = stride;
+      set_out (b, l, v, oh, ow);
+      spatial_head = TRUE;
+    }
+  else if ((*p == 'm' || *p == 'a') && g_ascii_isdigit (p[1]))
+    {
+      gboolean is_max = *p == 'm';
+      p++;
+      int k, stride;
+      parse_int (&p, &k);
+      stride = k;
+      if (*p == 's' && g_ascii_isdigit (p[1]))
+        {
+          p++;
+          parse_int (&p, &stride);
+        }
+      if (!b->image)
+        BAD ("pooling needs an image input");
+      if (k < 1 || stride < 1 || k > b->h || k > b->w)
+        BAD ("a %dx%d pool (stride %d) does not fit the %dx%d input", k, k, stride, b->h, b->w);
+      PsLayerInfo *l = add_layer (b, is_max ? PS_LAYER_MAXPOOL : PS_LAYER_AVGPOOL);
+      l->k = k;
+      l->stride = stride;
+      set_out (b, l, b->c, (b->h - k) / stride + 1, (b->w - k) / stride + 1);
+      spatial_head = TRUE;
+    }
+  else if (*p == 'f')
+    {
+      p++;
+      if (!b->image)
+        BAD ("flatten needs an image input");
+      PsLayerInfo *l = add_layer (b, PS_LAYER_FLATTEN);
+      flatten_shape (b);
+      set_out (b, l, b->c, 1, 1);
+    }
+  (void) spatial_head;
+
+  /* Modifiers, applied in the order written. */
+  while (*p != '\0')
+    {
+      char ch = *p++;
+      PsLayerInfo *l;
+      switch (ch)
+        {
+        case 'r':
+          add_layer (b, PS_LAYER_RELU);
+          break;
+        case 'g':
+          add_layer (b, PS_LAYER_GELU);
+          break;
+        case 's':
+          add_layer (b, PS_LAYER_SILU);
+          break;
+        case 't':
+          add_layer (b, PS_LAYER_TANH);
+          break;
+        case 'l':
+          l = add_layer (b, PS_LAYER_LEAKY_RELU);
+          l->p = 0.01f;
+          if (g_ascii_isdigit (*p) || *p == '.')
+            {
+              if (!parse_float (&p, &l->p) || !(l->p >= 0.f && l->p < 1.f))
+                BAD ("a LeakyReLU slope must be in [0, 1)");
+            }
+          break;
+        case 'n':
+          add_layer (b, PS_LAYER_LAYERNORM);
+          break;
+        case 'u':
+          add_layer (b, PS_LAYER_L2NORM);
+          break;
+        case 'd':
+          {
+            float prob;
+            if (!parse_float (&p, &prob) || !(prob >= 0.f && prob < 1.f))
+              BAD ("dropout needs a probability in [0, 1), e.g. d0.1");
+            l = add_layer (b, PS_LAYER_DROPOUT);
+            l->p = prob;
+          }
+          break;
+        default:
+          BAD ("unknown letter '%c' (expected one of r g s t l n d u, or a head: "
+               "N, cOC, mK, aK, f)", ch);
+        }
+    }
+  return TRUE;
+#undef BAD
+}
+
+static gboolean
+parse_spec (PsModel *m, const char *spec, GError **error)
+{
+  g_autofree char *copy = g_strstrip (g_strdup (spec));
+  g_autoptr (GArray) layers = g_array_new (FALSE, TRUE, sizeof (PsLayerInfo));
+  Builder b = { layers, 0, 0, 0, FALSE };
+  const char *body = copy;
+
+  if (*copy == '\0')
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_PARAM, "model spec is empty");
+      return FALSE;
+    }
+  for (const char *q = copy; *q; q++)
+    if (g_ascii_isspace (*q))
+      {
+        g_set_error (error, PS_ERROR, PS_ERROR_PARAM,
+                     "model spec \"%s\" contains a space", copy);
+        return FALSE;
+      }
+
+  char *colon = strchr (copy, ':');
+  if (colon != NULL)
+    {
+      *colon = '\0';
+      int c, h, w;
+      if (sscanf (copy, "%dx%dx%d", &c, &h, &w) != 3 || c <= 0 || h <= 0 || w <= 0 ||
+          c > 1 << 16 || h > 1 << 16 || w > 1 << 16)
+        {
+          g_set_error (error, PS_ERROR, PS_ERROR_PARAM,
+                       "model spec image shape \"%s\" is not CxHxW with positive sizes", copy);
+          return FALSE;
+        }
+      g_autofree char *shape = g_strdup_printf ("%dx%dx%d", c, h, w);
+      if (strcmp (shape, copy) != 0)
+        {
+          g_set_error (error, PS_ERROR, PS_ERROR_PARAM,
+                       "model spec image shape \"%s\" is not CxHxW", copy);
+          return FALSE;
+        }
+      b.c = c, b.h = h, b.w = w;
+      b.image = TRUE;
+      body = colon + 1;
+    }
+
+  g_auto (GStrv) items = g_strsplit (body, "-", -1);
+  int first = 0;
+  if (!b.image)
+    {
+      const char *p = items[0];
+      int v = 0;
+      if (!parse_int (&p, &v) || *p != '\0' || v <= 0)
+        {
+          g_set_error (error, PS_ERROR, PS_ERROR_PARAM,
+                       "model spec \"%s\" must start with the input width (a positive "
+                       "number) or an image shape CxHxW:", copy);
+          return FALSE;
+        }
+      b.c = v, b.h = 1, b.w = 1;
+      first = 1;
+    }
+  m->in_c = b.c, m->in_h = b.h, m->in_w = b.w;
+
+  for (int i = first; items[i] != NULL; i++)
+    if (!parse_item (&b, items[i], i, error))
+      return FALSE;
+
+  if (layers->len == 0)
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_PARAM, "model spec \"%s\" has no layers", copy);
+      return FALSE;
+    }
+
+  m->n_layers = layers->len;
+  m->layers = (PsLayerInfo *) g_array_free (g_steal_pointer (&layers), FALSE);
+  return TRUE;
+}
+
+/* Fills the size table: sizes, parameter offsets, activation offsets. */
+static void
+plan (PsModel *m)
+{
+  gsize p = 0, a = 0;
+  m->in_size = (gsize) m->in_c * m->in_h * m->in_w;
+  m->max_size = m->in_size;
+  m->scratch_size = 0;
+  m->first_param_layer = m->n_layers;
+
+  for (int i = 0; i < m->n_layers; i++)
+    {
+      PsLayerInfo *l = &m->layers[i];
+      l->in_size = (gsize) l->in_c * l->in_h * l->in_w;
+      l->out_size = (gsize) l->out_c * l->out_h * l->out_w;
+      m->max_size = MAX (m->max_size, l->out_size);
+      switch (l->kind)
+        {
+        case PS_LAYER_LINEAR:
+          l->n_weight = (gsize) l->out_c * l->in_size;
+          l->n_bias = l->out_c;
+          break;
+        case PS_LAYER_CONV:
+          {
+            gsize cols = (gsize) l->in_c * l->k * l->k * l->out_h * l->out_w;
+            l->n_weight = (gsize) l->out_c * l->in_c * l->k * l->k;
+            l->n_bias = l->out_c;
+            m->scratch_size = MAX (m->scratch_size, 2 * cols);
+          }
+          break;
+        case PS_LAYER_LAYERNORM:
+          l->n_weight = l->n_bias = l->in_size;
+          l->aux_size = 2;  /* mean, rstd per row */
+          break;
+        case PS_LAYER_MAXPOOL:
+        case PS_LAYER_DROPOUT:
+          l->aux_size = l->out_size;  /* argmax indices or the mask */
+          break;
+        case PS_LAYER_L2NORM:
+          l->aux_size = 1;  /* the row norm */
+          break;
+        default:
+          break;
+        }
+      l->param_off = p;
+      p += l->n_weight + l->n_bias;
+      if (l->n_weight > 0 && m->first_param_layer == m->n_layers)
+        m->first_param_layer = i;
+      /* A flatten aliases its input, so it needs no storage of its own. */
+      l->act_off = a;
+      if (l->kind != PS_LAYER_FLATTEN)
+        a += l->out_size;
+      l->aux_off = a;
+      a += l->aux_size;
+    }
+  m->n_params = p;
+  m->act_per_sample = a;
+}
+
+static void
+free_buffers (PsModel *m)
+{
+  g_clear_pointer (&m->acts, ps_free);
+  g_clear_pointer (&m->dbuf[0], ps_free);
+  g_clear_pointer (&m->dbuf[1], ps_free);
+  g_clear_pointer (&m->dinput, ps_free);
+  g_clear_pointer (&m->loss_grad, ps_free);
+  g_clear_pointer (&m->loss_probs, ps_free);
+}
+
+/* Makes room for batches of B; the contents are not kept. */
+static void
+ensure_batch (PsModel *m, int B)
+{
+  if (B <= m->max_batch)
+    return;
+  free_buffers (m);
+  m->max_batch = B;
+  gsize mb = (gsize) B;
+  m->acts = ps_alloc0 (mb * m->act_per_sample * sizeof (float));
+  m->dbuf[0] = ps_alloc0 (mb * m->max_size * sizeof (float));
+  m->dbuf[1] = ps_alloc0 (mb * m->max_size * sizeof (float));
+  m->dinput = ps_alloc0 (mb * m->in_size * sizeof (float));
+  gsize out = m->layers[m->n_layers - 1].out_size;
+  m->loss_grad = ps_alloc0 (mb * out * sizeof (float));
+  m->loss_probs = ps_alloc0 (mb * out * sizeof (float));
+}
+
+PsModel *
+ps_model_new (const char *spec, GError **error)
+{
+  g_return_val_if_fail (spec != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  PsModel *m = g_new0 (PsModel, 1);
+  if (!parse_spec (m, spec, error))
+    {
+      ps_model_free (m);
+      return NULL;
+    }
+  m->spec = g_strstrip (g_strdup (spec));
+  plan (m);
+  m->params = ps_alloc0 (MAX (m->n_params, 1) * sizeof (float));
+  m->grads = ps_alloc0 (MAX (m->n_params, 1) * sizeof (float));
+  m->scratch = ps_alloc0 (MAX (m->scratch_size, 1) * sizeof (float));
+  m->training = TRUE;
+  ps_rng_init (&m->rng, 0, 0x64726f70);
+  ensure_batch (m, 32);
+  return m;
+}
+
+void
+ps_model_free (PsModel *m)
+{
+  if (m == NULL)
+    return;
+  free_buffers (m);
+  ps_free (m->params);
+  ps_free (m->grads);
+  ps_free (m->scratch);
+  ps_optim_free (m->optim);
+  g_free (m->layers);
+  g_free (m->spec);
+  g_free (m);
+}
+
+static gboolean
+relu_like (PsLayerKind k)
+{
+  return k == PS_LAYER_RELU || k == PS_LAYER_LEAKY_RELU || k == PS_LAYER_GELU ||
+         k == PS_LAYER_SILU;
+}
+
+void
+ps_model_init (PsModel *m, PsRng *rng)
+{
+  g_return_if_fail (m != NULL && rng != NULL);
+
+  for (int i = 0; i < m->n_layers; i++)
+    {
+      PsLayerInfo *l = &m->layers[i];
+      float *w = m->params + l->param_off;
+      float *bias = w + l->n_weight;
+      if (l->kind == PS_LAYER_LINEAR || l->kind == PS_LAYER_CONV)
+        {
+          /* Look past a layer norm or dropout for the activation that
+           * decides the gain. */
+          int j = i + 1;
+          while (j < m->n_layers && (m->layers[j].kind == PS_LAYER_LAYERNORM ||
+                                     m->layers[j].kind == PS_LAYER_DROPOUT))
+            j++;
+          double gain2 = j < m->n_layers && relu_like (m->layers[j].kind) ? 2.0 : 1.0;
+          double fan_in = (double) l->n_weight / l->out_c;
+          float bound = (float) sqrt (3.0 * gain2 / fan_in);
+          ps_rng_fill_uniform (rng, w, l->n_weight, -bound, bound);
+          memset (bias, 0, l->n_bias * sizeof (float));
+        }
+      else if (l->kind == PS_LAYER_LAYERNORM)
+        {
+          for (gsize k = 0; k < l->n_weight; k++)
+            w[k] = 1.f;
+          memset (bias, 0, l->n_bias * sizeof (float));
+        }
+    }
+  guint64 seed = ((guint64) ps_rng_u32 (rng) << 32) | ps_rng_u32 (rng);
+  ps_rng_init (&m->rng, seed, 0x64726f70);
+}
+
+const char *ps_model_spec (PsModel *m) { g_return_val_if_fail (m, NULL); return m->spec; }
+gsize ps_model_n_params (PsModel *m) { g_return_val_if_fail (m, 0); return m->n_params; }
+float *ps_model_params (PsModel *m) { g_return_val_if_fail (m, NULL); return m->params; }
+float *ps_model_grads (PsModel *m) { g_return_val_if_fail (m, NULL); return m->grads; }
+int ps_model_in_size (PsModel *m) { g_return_val_if_fail (m, 0); return (int) m->in_size; }
+int ps_model_n_layers (PsModel *m) { g_return_val_if_fail (m, 0); return m->n_layers; }
+int ps_model_batch (PsModel *m) { g_return_val_if_fail (m, 0); return m->B; }
+PsRng *ps_model_get_rng (PsModel *m) { g_return_val_if_fail (m, NULL); return &m->rng; }
+gboolean ps_model_get_training (PsModel *m) { g_return_val_if_fail (m, FALSE); return m->training; }
+PsOptim *ps_model_get_optimizer (PsModel *m) { g_return_val_if_fail (m, NULL); return m->optim; }
+
+int
+ps_model_out_size (PsModel *m)
+{
+  g_return_val_if_fail (m != NULL, 0);
+  return (int) m->layers[m->n_layers - 1].out_size;
+}
+
+const PsLayerInfo *
+ps_model_layer (PsModel *m, int i)
+{
+  g_return_val_if_fail (m != NULL, NULL);
+  g_return_val_if_fail (i >= 0 && i < m->n_layers, NULL);
+  return &m->layers[i];
+}
+
+char *
+ps_model_describe_layer (PsModel *m, int i)
+{
+  g_return_val_if_fail (m != NULL && i >= 0 && i < m->n_layers, NULL);
+  const PsLayerInfo *l = &m->layers[i];
+  static const char *names[] = {
+    "linear", "conv", "maxpool", "avgpool", "flatten", "relu", "gelu", "silu", "tanh",
+    "leaky_relu", "layernorm", "dropout", "l2norm",
+  };
+  switch (l->kind)
+    {
+    case PS_LAYER_LINEAR:
+      return g_strdup_printf ("linear %" G_GSIZE_FORMAT "->%d", l->in_size, l->out_c);
+    case PS_LAYER_CONV:
+      return g_strdup_printf ("conv %dx%dx%d->%dx%dx%d k%d s%d p%d", l->in_c, l->in_h, l->in_w,
+                              l->out_c, l->out_h, l->out_w, l->k, l->stride, l->pad);
+    case PS_LAYER_MAXPOOL:
+    case PS_LAYER_AVGPOOL:
+      return g_strdup_printf ("%s k%d s%d -> %dx%dx%d", names[l->kind], l->k, l->stride,
+                              l->out_c, l->out_h, l->out_w);
+    case PS_LAYER_DROPOUT:
+      return g_strdup_printf ("dropout p=%g", l->p);
+    default:
+      return g_strdup_printf ("%s %" G_GSIZE_FORMAT, names[l->kind], l->out_size);
+    }
+}
+
+void
+ps_model_set_training (PsModel *m, gboolean training)
+{
+  g_return_if_fail (m != NULL);
+  m->training = !!training;
+}
+
+/* ------------------------------------------------------------------ */
+/* Forward and backward                                                 */
+/* ------------------------------------------------------------------ */
+
+static float *
+out_ptr (PsModel *m, int i)
+{
+  /* A flatten's output is its input (NCHW rows are already flat). */
+  while (i >= 0 && m->layers[i].kind == PS_LAYER_FLATTEN)
+    i--;
+  if (i < 0)
+    return (float *) m->x;
+  return m->acts + m->layers[i].act_off * m->max_batch;
+}
+
+static float *
+aux_ptr (PsModel *m, int i)
+{
+  return m->acts + m->layers[i].aux_off * m->max_batch;
+}
+
+const float *
+ps_model_forward (PsModel *m, const float *x, int B)
+{
+  g_return_val_if_fail (m != NULL && x != NULL, NULL);
+  g_return_val_if_fail (B > 0, NULL);
+
+  ensure_batch (m, B);
+  m->x = x;
+  m->B = B;
+  m->fwd_dropout = m->training;
+
+  for (int i = 0; i < m->n_layers; i++)
+    {
+      const PsLayerInfo *l = &m->layers[i];
+      const float *in = i == 0 ? x : out_ptr (m, i - 1);
+      float *out = out_ptr (m, i);
+      const float *w = m->params + l->param_off;
+      const float *bias = w + l->n_weight;
+      gsize n = (gsize) B * l->out_size;
+      float *aux = aux_ptr (m, i);
+
+      switch (l->kind)
+        {
+        case PS_LAYER_LINEAR:
+          ps_linear_forward (out, in, w, bias, B, (int) l->in_size, l->out_c);
+          break;
+        case PS_LAYER_CONV:
+          ps_conv2d_forward (out, in, w, bias, m->scratch, B, l->in_c, l->in_h, l->in_w,
+                             l->out_c, l->k, l->stride, l->pad);
+          break;
+        case PS_LAYER_MAXPOOL:
+          ps_maxpool_forward (out, (int *) aux, in, B, l->in_c, l->in_h, l->in_w, l->k,
+                              l->stride);
+          break;
+        case PS_LAYER_AVGPOOL:
+          ps_avgpool_forward (out, in, B, l->in_c, l->in_h, l->in_w, l->k, l->stride);
+          break;
+        case PS_LAYER_FLATTEN:
+          break;
+        case PS_LAYER_RELU:
+          ps_relu_forward (out, in, n);
+          break;
+        case PS_LAYER_GELU:
+          ps_gelu_forward (out, in, n);
+          break;
+        case PS_LAYER_SILU:
+          ps_silu_forward (out, in, n);
+          break;
+        case PS_LAYER_TANH:
+          ps_tanh_forward (out, in, n);
+          break;
+        case PS_LAYER_LEAKY_RELU:
+          ps_leaky_relu_forward (out, in, n, l->p);
+          break;
+        case PS_LAYER_LAYERNORM:
+          ps_layernorm_forward (out, aux, aux + m->max_batch, in, w, bias, B,
+                                (int) l->in_size, 1e-5f);
+          break;
+        case PS_LAYER_DROPOUT:
+          if (m->fwd_dropout && l->p > 0.f)
+            ps_dropout_forward (out, aux, in, n, l->p, &m->rng);
+          else
+            memcpy (out, in, n * sizeof (float));
+          break;
+        case PS_LAYER_L2NORM:
+          ps_l2norm_forward (out, aux, in, B, (int) l->in_size, 1e-12f);
+          break;
+        default:
+          g_assert_not_reached ();
+        }
+    }
+  return out_ptr (m, m->n_layers - 1);
+}
+
+const float *
+ps_model_layer_output (PsModel *m, int i)
+{
+  g_return_val_if_fail (m != NULL, NULL);
+  if (i < 0)
+    i = m->n_layers - 1;
+  g_return_val_if_fail (i < m->n_layers, NULL);
+  return out_ptr (m, i);
+}
+
+void
+ps_model_backward (PsModel *m, const float *dout, PsBackwardFlags flags)
+{
+  g_return_if_fail (m != NULL && dout != NULL);
+  g_return_if_fail (m->x != NULL);
+
+  const int B = m->B;
+  const gboolean want_params = (flags & PS_BACKWARD_PARAMS) != 0;
+  const gboolean want_input = (flags & PS_BACKWARD_INPUT) != 0;
+  /* Without an input gradient, nothing below the lowest layer with
+   * parameters needs a gradient at all. */
+  const int stop = want_input ? 0 : (want_params ? m->first_param_layer : m->n_layers);
+  const float *g = dout;
+  int cur = -1;   /* which ping-pong buffer holds g; -1 = the caller's */
+
+  for (int i = m->n_layers - 1; i >= stop; i--)
+    {
+      const PsLayerInfo *l = &m->layers[i];
+      const gboolean need_dinp = i > stop || want_input;
+      const float *in = i == 0 ? m->x : out_ptr (m, i - 1);
+      const float *out = out_ptr (m, i);
+      const float *w = m->params + l->param_off;
+      float *dw = want_params && l->n_weight > 0 ? m->grads + l->param_off : NULL;
+      float *db = dw != NULL ? dw + l->n_weight : NULL;
+      const float *aux = aux_ptr (m, i);
+      gsize n_in = (gsize) B * l->in_size;
+      gsize n = (gsize) B * l->out_size;
+
+      if (l->kind == PS_LAYER_FLATTEN)
+        {
+          if (i == 0 && want_input)
+            memcpy (m->dinput, g, n_in * sizeof (float));
+          continue;
+        }
+
+      int next = cur == 0 ? 1 : 0;
+      float *dinp = NULL;
+      if (need_dinp)
+        {
+          dinp = i == 0 ? m->dinput : m->dbuf[next];
+          /* Kernels add into dinp; elementwise ones are cheaper to zero
+           * than to special-case. */
+          memset (dinp, 0, n_in * sizeof (float));
+        }
+      else if (dw == NULL)
+        continue;
+
+      switch (l->kind)
+        {
+        case PS_LAYER_LINEAR:
+          ps_linear_backward (dinp, dw, db, g, in, w, B, (int) l->in_size, l->out_c);
+          break;
+        case PS_LAYER_CONV:
+          ps_conv2d_backward (dinp, dw, db, g, in, w, m->scratch, B, l->in_c, l->in_h,
+                              l->in_w, l->out_c, l->k, l->stride, l->pad);
+          break;
+        case PS_LAYER_MAXPOOL:
+          ps_maxpool_backward (dinp, g, (const int *) aux, B, l->in_c, l->in_h, l->in_w,
+                               l->k, l->stride);
+          break;
+        case PS_LAYER_AVGPOOL:
+          ps_avgpool_backward (dinp, g, B, l->in_c, l->in_h, l->in_w, l->k, l->stride);
+          break;
+        case PS_LAYER_RELU:
+          ps_relu_backward (dinp, g, in, n);
+          break;
+        case PS_LAYER_GELU:
+          ps_gelu_backward (dinp, g, in, n);
+          break;
+        case PS_LAYER_SILU:
+          ps_silu_backward (dinp, g, in, n);
+          break;
+        case PS_LAYER_TANH:
+          ps_tanh_backward (dinp, g, out, n);
+          break;
+        case PS_LAYER_LEAKY_RELU:
+          ps_leaky_relu_backward (dinp, g, in, n, l->p);
+          break;
+        case PS_LAYER_LAYERNORM:
+          ps_layernorm_backward (dinp, dw, db, g, in, w, aux, aux + m->max_batch, B,
+                                 (int) l->in_size);
+          break;
+        case PS_LAYER_DROPOUT:
+          if (m->fwd_dropout && l->p > 0.f)
+            ps_dropout_backward (dinp, g, aux, n);
+          else
+            memcpy (dinp, g, n * sizeof (float));
+          break;
+        case PS_LAYER_L2NORM:
+          ps_l2norm_backward (dinp, g, out, aux, B, (int) l->in_size);
+          break;
+        default:
+          g_assert_not_reached ();
+        }
+      if (dinp == NULL)
+        break;
+      g = dinp;
+      cur = i == 0 ? -1 : next;
+    }
+}
+
+const float *
+ps_model_input_grad (PsModel *m)
+{
+  g_return_val_if_fail (m != NULL, NULL);
+  return m->dinput;
+}
+
+void
+ps_model_zero_grad (PsModel *m)
+{
+  g_return_if_fail (m != NULL);
+  memset (m->grads, 0, m->n_params * sizeof (float));
+}
+
+/* ------------------------------------------------------------------ */
+/* Optimizer and classifier helpers                                     */
+/* ------------------------------------------------------------------ */
+
+void
+ps_model_set_optimizer (PsModel *m, const PsOptimConfig *cfg)
+{
+  g_return_if_fail (m != NULL && cfg != NULL);
+  ps_optim_free (m->optim);
+  m->optim = ps_optim_new (cfg, m->n_params);
+}
+
+float
+ps_model_step (PsModel *m)
+{
+  g_return_val_if_fail (m != NULL, 0.f);
+  g_return_val_if_fail (m->optim != NULL, 0.f);
+  return ps_optim_step (m->optim, m->params, m->grads);
+}
+
+gboolean
+ps_model_train_xent_batch (PsModel *m, const float *x, const int *y, int B,
+                           float smoothing, float *loss, GError **error)
+{
+  g_return_val_if_fail (m != NULL && x != NULL && y != NULL, FALSE);
+  g_return_val_if_fail (m->optim != NULL, FALSE);
+  g_return_val_if_fail (B > 0, FALSE);
+
+  int C = ps_model_out_size (m);
+  const float *logits = ps_model_forward (m, x, B);
+  float l = ps_softmax_xent (m->loss_grad, m->loss_probs, logits, y, B, C, smoothing);
+  if (loss != NULL)
+    *loss = l;
+  if (!isfinite (l))
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_DIVERGED,
+                   "training diverged: the cross-entropy loss is %g", l);
+      return FALSE;
+    }
+  ps_model_zero_grad (m);
+  ps_model_backward (m, m->loss_grad, PS_BACKWARD_PARAMS);
+  ps_model_step (m);
+  return TRUE;
+}
+
+void
+ps_model_predict (PsModel *m, const float *x, int n, int batch, int *pred)
+{
+  g_return_if_fail (m != NULL && (n == 0 || (x != NULL && pred != NULL)));
+  if (batch <= 0)
+    batch = 256;
+
+  gboolean was_training = m->training;
+  m->training = FALSE;
+  int C = ps_model_out_size (m);
+  for (int s = 0; s < n; s += batch)
+    {
+      int b = MIN (batch, n - s);
+      const float *out = ps_model_forward (m, x + (gsize) s * m->in_size, b);
+      for (int i = 0; i < b; i++)
+        {
+          const float *row = out + (gsize) i * C;
+          int best = 0;
+          for (int c = 1; c < C; c++)
+            if (row[c] > row[best])
+              best = c;
+          pred[s + i] = best;
+        }
+    }
+  m->training = was_training;
+}
+
+double
+ps_model_accuracy (PsModel *m, const float *x, const int *y, int n, int batch)
+{
+  g_return_val_if_fail (m != NULL, 0.0);
+  if (n <= 0)
+    return 0.0;
+  int *pred = g_new (int, n);
+  ps_model_predict (m, x, n, batch, pred);
+  int ok = 0, counted = 0;
+  for (int i = 0; i < n; i++)
+    if (y[i] >= 0)
+      {
+        counted++;
+        ok += pred[i] == y[i];
+      }
+  g_free (pred);
+  return counted > 0 ? (double) ok / counted : 0.0;
+}

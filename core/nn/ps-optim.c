@@ -1,0 +1,238 @@
+/* ps-optim.c: SGD, Adam, AdamW, clipping, EMA and learning-rate schedules. */
+#define G_LOG_DOMAIN "ps-optim"
+
+#include "ps-optim.h"
+
+#include <math.h>
+#include <string.h>
+
+float
+ps_schedule_lr (const PsSchedule *sched, gint64 step)
+{
+  g_return_val_if_fail (sched != NULL, 0.f);
+
+  if (step < 0)
+    step = 0;
+  if (sched->warmup_steps > 0 && step < sched->warmup_steps)
+    return sched->lr * (float) ((double) (step + 1) / (double) sched->warmup_steps);
+
+  gint64 s = step - MAX (sched->warmup_steps, 0);
+  switch (sched->kind)
+    {
+    case PS_SCHED_CONSTANT:
+      return sched->lr;
+    case PS_SCHED_STEP:
+      if (sched->step_every <= 0)
+        return sched->lr;
+      return (float) (sched->lr * pow (sched->gamma, (double) (s / sched->step_every)));
+    case PS_SCHED_COSINE:
+      {
+        if (sched->total_steps <= 0 || s >= sched->total_steps)
+          return sched->total_steps <= 0 ? sched->lr : sched->min_lr;
+        double c = 0.5 * (1.0 + cos (G_PI * (double) s / (double) sched->total_steps));
+        return (float) (sched->min_lr + (sched->lr - sched->min_lr) * c);
+      }
+    default:
+      g_return_val_if_reached (sched->lr);
+    }
+}
+
+void
+ps_optim_config_init (PsOptimConfig *cfg, PsOptimKind kind, float lr)
+{
+  g_return_if_fail (cfg != NULL);
+
+  memset (cfg, 0, sizeof *cfg);
+  cfg->kind = kind;
+  cfg->sched.kind = PS_SCHED_CONSTANT;
+  cfg->sched.lr = lr;
+  cfg->sched.gamma = 0.1f;
+  cfg->beta1 = 0.9f;
+  cfg->beta2 = 0.999f;
+  cfg->eps = 1e-8f;
+  /* AdamW without decay is just Adam; give it the customary default. */
+  if (kind == PS_OPTIM_ADAMW)
+    cfg->weight_decay = 0.01f;
+}
+
+static gsize
+state_floats (const PsOptimConfig *cfg, gsize n)
+{
+  switch (cfg->kind)
+    {
+    case PS_OPTIM_SGD:
+      return cfg->momentum != 0.f ? n : 0;
+    case PS_OPTIM_ADAM:
+    case PS_OPTIM_ADAMW:
+      return 2 * n;
+    default:
+      return 0;
+    }
+}
+
+PsOptim *
+ps_optim_new (const PsOptimConfig *cfg, gsize n_params)
+{
+  g_return_val_if_fail (cfg != NULL, NULL);
+  g_return_val_if_fail (cfg->kind <= PS_OPTIM_ADAMW, NULL);
+
+  PsOptim *opt = g_new0 (PsOptim, 1);
+  opt->cfg = *cfg;
+  opt->n = n_params;
+  opt->n_state = state_floats (cfg, n_params);
+  opt->state = ps_alloc0 (MAX (opt->n_state, 1) * sizeof (float));
+  return opt;
+}
+
+void
+ps_optim_free (PsOptim *opt)
+{
+  if (opt == NULL)
+    return;
+  ps_free (opt->state);
+  ps_free (opt->ema);
+  g_free (opt);
+}
+
+void
+ps_optim_reset (PsOptim *opt)
+{
+  g_return_if_fail (opt != NULL);
+  memset (opt->state, 0, MAX (opt->n_state, 1) * sizeof (float));
+  opt->t = 0;
+}
+
+float
+ps_clip_grad_norm (float *grads, gsize n, float max_norm)
+{
+  /* Accumulate in double: with a million parameters a float sum would lose
+   * the small gradients entirely and the order would matter more. */
+  double ss = 0.0;
+  for (gsize i = 0; i < n; i++)
+    ss += (double) grads[i] * grads[i];
+  double norm = sqrt (ss);
+  if (max_norm > 0.f && norm > max_norm)
+    {
+      float scale = (float) (max_norm / norm);
+      for (gsize i = 0; i < n; i++)
+        grads[i] *= scale;
+    }
+  return (float) norm;
+}
+
+void
+ps_optim_ema_enable (PsOptim *opt, float decay, const float *params)
+{
+  g_return_if_fail (opt != NULL);
+  g_return_if_fail (decay >= 0.f && decay < 1.f);
+  g_return_if_fail (params != NULL);
+
+  if (opt->ema == NULL)
+    opt->ema = ps_alloc0 (MAX (opt->n, 1) * sizeof (float));
+  memcpy (opt->ema, params, opt->n * sizeof (float));
+  opt->ema_decay = decay;
+}
+
+const float *
+ps_optim_ema (PsOptim *opt)
+{
+  g_return_val_if_fail (opt != NULL, NULL);
+  return opt->ema;
+}
+
+void
+ps_optim_ema_update (PsOptim *opt, const float *params)
+{
+  g_return_if_fail (opt != NULL);
+  if (opt->ema == NULL)
+    return;
+  const float d = opt->ema_decay, one_minus = 1.f - opt->ema_decay;
+  float *ema = opt->ema;
+  for (gsize i = 0; i < opt->n; i++)
+    ema[i] = d * ema[i] + one_minus * params[i];
+}
+
+static void
+sgd_step (PsOptim *opt, float lr, float *params, const float *grads)
+{
+  const PsOptimConfig *c = &opt->cfg;
+  const float wd = c->weight_decay, mu = c->momentum;
+  const gsize n = opt->n;
+
+  if (mu == 0.f)
+    {
+      for (gsize i = 0; i < n; i++)
+        params[i] -= lr * (grads[i] + wd * params[i]);
+      return;
+    }
+
+  /* PyTorch's form: v = mu * v + g; the first step starts v at g. */
+  float *v = opt->state;
+  const gboolean first = opt->t == 0;
+  for (gsize i = 0; i < n; i++)
+    {
+      float g = grads[i] + wd * params[i];
+      float vi = first ? g : mu * v[i] + g;
+      v[i] = vi;
+      params[i] -= lr * (c->nesterov ? g + mu * vi : vi);
+    }
+}
+
+static void
+adam_step (PsOptim *opt, float lr, float *params, const float *grads)
+{
+  const PsOptimConfig *c = &opt->cfg;
+  const gsize n = opt->n;
+  float *m = opt->state, *v = opt->state + n;
+  const float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
+  const gint64 t = opt->t + 1;
+  /* Bias corrections folded into two scalars, computed in double once. */
+  const float inv_bc1 = (float) (1.0 / (1.0 - pow (b1, (double) t)));
+  const float inv_bc2 = (float) (1.0 / (1.0 - pow (b2, (double) t)));
+  const gboolean decoupled = c->kind == PS_OPTIM_ADAMW;
+  const float wd = c->weight_decay;
+  const float l2 = decoupled ? 0.f : wd;
+  const float shrink = decoupled ? 1.f - lr * wd : 1.f;
+
+  for (gsize i = 0; i < n; i++)
+    {
+      float p = params[i];
+      float g = grads[i] + l2 * p;
+      float mi = b1 * m[i] + (1.f - b1) * g;
+      float vi = b2 * v[i] + (1.f - b2) * g * g;
+      m[i] = mi;
+      v[i] = vi;
+      float mhat = mi * inv_bc1, vhat = vi * inv_bc2;
+      params[i] = p * shrink - lr * mhat / (sqrtf (vhat) + eps);
+    }
+}
+
+float
+ps_optim_step (PsOptim *opt, float *params, float *grads)
+{
+  g_return_val_if_fail (opt != NULL, 0.f);
+  g_return_val_if_fail (params != NULL && grads != NULL, 0.f);
+
+  /* The norm is always measured (it is a cheap, useful training signal);
+   * clipping happens only when asked for. */
+  float norm = ps_clip_grad_norm (grads, opt->n, opt->cfg.clip_norm);
+  float lr = ps_schedule_lr (&opt->cfg.sched, opt->t);
+
+  switch (opt->cfg.kind)
+    {
+    case PS_OPTIM_SGD:
+      sgd_step (opt, lr, params, grads);
+      break;
+    case PS_OPTIM_ADAM:
+    case PS_OPTIM_ADAMW:
+      adam_step (opt, lr, params, grads);
+      break;
+    default:
+      g_return_val_if_reached (norm);
+    }
+  opt->t++;
+  opt->last_lr = lr;
+  opt->last_grad_norm = norm;
+  ps_optim_ema_update (opt, params);
+  return norm;
+}
