@@ -2,6 +2,9 @@
  * once, by ps-method.c.  Add a method here and in meson.build. */
 #pragma once
 
+extern const PsMethod ps_method_mlp;
+
 static const PsMethod * const ps_method_list[] = {
+  &ps_method_mlp,
   NULL,
 };
