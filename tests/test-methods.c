@@ -189,7 +189,7 @@ test_mlp_snapshot_2d (void)
   g_assert_no_error (error);
   ps_dataset_assign_split (ds, 0.1, 0.2, 0);
   const PsMethod *m = ps_method_find ("mlp");
-  const char *sets[] = { "epochs=40", "batch_size=32", NULL };
+  const char *sets[] = { "epochs=40", "batch_size=32", "lr=0.01", NULL };
   gpointer model = create ("mlp", ds, 0, sets);
   train_steps (m, model, m->total_steps (model));
   g_assert_cmpfloat (metric (m, model, "test_acc"), >, 0.95);

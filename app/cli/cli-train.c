@@ -453,7 +453,7 @@ cli_cmd_demo (int argc, char **argv)
       return CLI_EXIT_USAGE;
     }
   printf ("Protoscope demo: an MLP learns the two moons (2-D, 2 classes).\n");
-  char *sets[] = { "spec=2-32r-32r-2", "epochs=30", NULL };
+  char *sets[] = { "spec=2-32r-32r-2", "epochs=30", "lr=0.01", "batch_size=32", NULL };
   TrainOptions o = { .method = "mlp", .dataset = "moons:n=1000,noise=0.15", .sets = sets,
                      .seeds = 1, .db = db, .name = "demo-moons", .no_store = no_store,
                      .snapshot_every = 20, .eval_every = 20 };
