@@ -11,7 +11,7 @@ cd "$here"
 
 build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libgtk-4-dev
             libjson-glib-dev libopenblas-dev libsqlite3-dev python3 dataset-fashion-mnist)
-test_pkgs=(xvfb xauth dbus sqlite3 imagemagick)
+test_pkgs=(xvfb xauth dbus sqlite3 imagemagick python3-numpy)
 
 want=("${build_pkgs[@]}")
 [ "$mode" = test ] && want+=("${test_pkgs[@]}")
