@@ -145,4 +145,115 @@ gboolean  ps_store_truncate_after (PsStore *store, gint64 run, gint64 step, GErr
 gboolean  ps_store_merge (PsStore *store, const char *other_path, guint *copied,
                           guint *skipped, GError **error);
 
+/* ---- Additions (store engineer) ------------------------------------ */
+
+/* PRAGMA application_id of every Protoscope store ("PsRS"), and the schema
+ * version this program writes (PRAGMA user_version). */
+#define PS_STORE_APPLICATION_ID 0x50735253
+#define PS_STORE_SCHEMA_VERSION 1
+
+/* One schema migration: the SQL that brings a store from version - 1 to
+ * `version`.  The list is ordered; adding schema version 2 means appending
+ * one entry to the table in ps-store.c. */
+typedef struct
+{
+  int version;
+  const char *sql;
+} PsStoreMigration;
+
+/* Runs, in one transaction, every migration of `list` whose version is
+ * above the database's user_version and sets user_version after each.  A
+ * database newer than the last entry, or a failing step, is an error and
+ * leaves the database as it was.  `db` is a sqlite3 connection; `path`
+ * names the file in messages.  Exposed so tests can drive fake migrations. */
+struct sqlite3;
+gboolean ps_store_run_migrations (struct sqlite3 *db, const char *path,
+                                  const PsStoreMigration *list, guint n,
+                                  GError **error);
+
+/* The number of runs in the store (-1 on error). */
+gint64    ps_store_count_runs (PsStore *store, GError **error);
+
+/* The id of the run whose uuid is `uuid`, or 0 (with PS_ERROR_NOT_FOUND). */
+gint64    ps_store_find_run_by_uuid (PsStore *store, const char *uuid, GError **error);
+
+#ifdef PS_STORE_COMPILATION
+/* Private to core/store/: shared by its .c files. */
+#include <sqlite3.h>
+
+typedef enum
+{
+  PS_STMT_BEGIN,
+  PS_STMT_COMMIT,
+  PS_STMT_ROLLBACK,
+  PS_STMT_RUN_INSERT,
+  PS_STMT_RUN_GET,
+  PS_STMT_RUN_LIST,
+  PS_STMT_RUN_SET_STATUS,
+  PS_STMT_RUN_SET_PROGRESS,
+  PS_STMT_RUN_RENAME,
+  PS_STMT_RUN_GET_TAGS,
+  PS_STMT_RUN_SET_TAGS,
+  PS_STMT_RUN_SET_NOTE,
+  PS_STMT_RUN_DELETE,
+  PS_STMT_RUN_REQUEST_CANCEL,
+  PS_STMT_RUN_CANCEL_REQUESTED,
+  PS_STMT_RUN_COUNT,
+  PS_STMT_RUN_BY_UUID,
+  PS_STMT_RUN_EXISTS,
+  PS_STMT_RUN_BUMP_LAST_STEP,
+  PS_STMT_RUN_RESET_LAST_STEP,
+  PS_STMT_METRIC_INSERT,
+  PS_STMT_METRIC_INSERT_MANY,
+  PS_STMT_METRIC_NAMES,
+  PS_STMT_METRIC_SERIES,
+  PS_STMT_METRIC_FINAL,
+  PS_STMT_METRIC_TRUNCATE,
+  PS_STMT_ARTIFACT_INSERT,
+  PS_STMT_ARTIFACT_STEPS,
+  PS_STMT_ARTIFACT_LAST_STEP,
+  PS_STMT_ARTIFACT_AT,
+  PS_STMT_ARTIFACT_KIND_AT,
+  PS_STMT_ARTIFACT_TRUNCATE,
+  PS_STMT_ARTIFACT_DELETE_AT,
+  PS_STMT_CHECKPOINT_PUT,
+  PS_STMT_CHECKPOINT_PRUNE,
+  PS_STMT_CHECKPOINT_GET,
+  PS_STMT_CHECKPOINT_TRUNCATE,
+  PS_STMT_N
+} PsStoreStmt;
+
+/* Rows per statement in PS_STMT_METRIC_INSERT_MANY. */
+#define PS_STORE_METRIC_CHUNK 64
+
+struct _PsStore
+{
+  sqlite3 *db;
+  char *path;
+  char *host;
+  sqlite3_stmt *stmts[PS_STMT_N];
+};
+
+/* The cached statement `id`, reset and with cleared bindings; NULL and an
+ * error when it cannot be prepared. */
+sqlite3_stmt *ps_store_stmt (PsStore *store, PsStoreStmt id, GError **error);
+/* Sets a PS_ERROR_STORE error naming the file for SQLite result `rc`
+ * while `doing` something; always returns FALSE. */
+gboolean ps_store_fail (PsStore *store, int rc, const char *doing, GError **error);
+gboolean ps_store_fail_path (const char *path, sqlite3 *db, int rc, const char *doing,
+                             GError **error);
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
+gboolean ps_store_begin (PsStore *store, GError **error);
+gboolean ps_store_commit (PsStore *store, GError **error);
+void     ps_store_rollback (PsStore *store);
+/* Steps a statement that returns no row (SQLITE_DONE expected). */
+gboolean ps_store_step_done (PsStore *store, sqlite3_stmt *stmt, const char *doing,
+                             GError **error);
+/* Checks, through a read-only connection, that `path` is an existing
+ * Protoscope store this program can read; writes its schema version. */
+gboolean ps_store_check_existing (const char *path, int *version, GError **error);
+/* PS_ERROR_NOT_FOUND unless run `id` exists. */
+gboolean ps_store_check_run (PsStore *store, gint64 id, GError **error);
+#endif
+
 G_END_DECLS
