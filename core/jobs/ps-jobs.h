@@ -111,4 +111,25 @@ char       *ps_job_get_error      (PsJob *job);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PsJob, ps_job_unref)
 
+/* ---- Additions (jobs engineer) ------------------------------------ */
+
+/* Event delivery counters, for tests and diagnostics.  With a context
+ * attached, max_pending_idle never exceeds 1 (coalescing), and one idle
+ * dispatch may deliver many events. */
+typedef struct
+{
+  guint events_pushed;      /* every event a worker emitted */
+  guint events_collapsed;   /* progress events replaced by a newer one while queued */
+  guint events_delivered;   /* handed to the attached func or popped */
+  guint idle_scheduled;
+  guint idle_dispatched;
+  guint max_pending_idle;   /* the most idle sources ever pending at once */
+} PsDeliveryStats;
+
+void        ps_runner_get_delivery_stats (PsRunner *runner, PsDeliveryStats *stats);
+
+/* How many steps the job has completed so far (including those of the run
+ * it resumes) and, when non-NULL, the method's total (0 before start). */
+guint64     ps_job_get_steps_done (PsJob *job, guint64 *total_steps);
+
 G_END_DECLS
