@@ -1,2 +1,0 @@
-/* placeholder until ui/plot lands */
-int ps_plot_stub_unused;
