@@ -546,7 +546,9 @@ ps_runner_submit (PsRunner *runner, const PsJobSpec *spec, GError **error)
     }
 
   g_autoptr (PsJob) job = ps_job_new (runner, spec);
-  if (job->params == NULL && job->method != NULL)
+  /* A resumed run without explicit parameters takes those of its record
+   * (in prepare_resume); a new one gets the method's defaults. */
+  if (job->params == NULL && job->resume_run <= 0)
     job->params = ps_method_default_params (job->method);
   if (job->store_path && !create_run_record (job, error))
     return NULL;
