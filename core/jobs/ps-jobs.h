@@ -113,6 +113,37 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PsJob, ps_job_unref)
 
 /* ---- Additions (jobs engineer) ------------------------------------ */
 
+/* Conventions of this implementation:
+ *
+ * - Steps are 0-based indices.  Progress, metrics and snapshot events, the
+ *   stored metric rows, artifacts and checkpoints "at step i" all mean
+ *   "after step i ran"; a run resumed from a checkpoint at step i goes on
+ *   with step i+1.  Evaluation, snapshots and checkpoints happen after step
+ *   i when (i + 1) is a multiple of their `_every`, and once more at the end
+ *   unless the schedule just did, so the schedule depends on the step alone
+ *   and a resumed run equals an uninterrupted one.
+ * - max_steps counts from step 0 of the run (a resumed run stops at the same
+ *   step); reaching it ends the job FINISHED with the usual final
+ *   evaluation, snapshot and checkpoint.
+ * - Every step emits PROGRESS (loss, and the step's PsStepInfo.metrics,
+ *   whose ownership the runner takes).  A PROGRESS still queued when the
+ *   same job emits the next one is replaced by it; all other events are
+ *   delivered once each, in order.  METRICS events carry evaluations only;
+ *   the per-step series ("loss" and the step metrics) go to the store.
+ * - A NaN or Inf loss fails the run: "loss became NaN at step N" (or Inf),
+ *   so a method without a loss must report some finite value.
+ * - A method that abandons a step because PsStepInfo.cancel rose returns
+ *   FALSE with PS_ERROR_CANCELLED: the job ends CANCELLED, and no checkpoint
+ *   is taken of the half-done step (the last periodic one stays).
+ * - A cancelled job with a store keeps a checkpoint at its last complete
+ *   step.  Resuming (spec.resume_run) takes the method (when spec.method is
+ *   NULL), the parameters (when spec.params is NULL), the seed and the names
+ *   from the run record.
+ * - BLAS threads: OpenBLAS's count is process-wide.  A job running alone
+ *   gets every core (at most OPENBLAS_NUM_THREADS when set); whenever two or
+ *   more run, everybody gets one.  Workers re-check between steps.
+ */
+
 /* Event delivery counters, for tests and diagnostics.  With a context
  * attached, max_pending_idle never exceeds 1 (coalescing), and one idle
  * dispatch may deliver many events. */
