@@ -3,8 +3,12 @@
 #pragma once
 
 extern const PsMethod ps_method_mlp;
+extern const PsMethod ps_method_protonet;
+extern const PsMethod ps_method_palm;
 
 static const PsMethod * const ps_method_list[] = {
   &ps_method_mlp,
+  &ps_method_protonet,
+  &ps_method_palm,
   NULL,
 };

@@ -1,0 +1,757 @@
+/* ps-ood.c: OOD scores, their metrics and the shared OOD set-up. */
+#define G_LOG_DOMAIN "ps-ood"
+
+#include "ps-ood.h"
+#include "ps-method-util.h"
+#include "../eval/ps-eval.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char * const score_names[PS_OOD_N_SCORES] = {
+  "proto", "knn", "mahalanobis", "msp", "energy",
+};
+
+const char *
+ps_ood_score_name (PsOodScore score)
+{
+  g_return_val_if_fail (score < PS_OOD_N_SCORES, NULL);
+  return score_names[score];
+}
+
+gboolean
+ps_ood_score_from_name (const char *name, PsOodScore *out)
+{
+  for (int s = 0; s < PS_OOD_N_SCORES; s++)
+    if (g_strcmp0 (name, score_names[s]) == 0)
+      {
+        *out = (PsOodScore) s;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+/* ---- Scores ---------------------------------------------------------- */
+
+void
+ps_ood_proto_score (float *score, const float *z, int N, const float *protos, int K, int E,
+                    PsSimilarity kind)
+{
+  if (N <= 0)
+    return;
+  if (K <= 0)
+    {
+      for (int i = 0; i < N; i++)
+        score[i] = NAN;
+      return;
+    }
+  g_autofree float *sim = g_new (float, (gsize) N * K);
+  ps_proto_similarity (sim, z, protos, N, K, E, kind);
+  for (int i = 0; i < N; i++)
+    {
+      float best = -INFINITY;
+      for (int k = 0; k < K; k++)
+        best = MAX (best, sim[(gsize) i * K + k]);
+      score[i] = kind == PS_SIM_COSINE ? 1.f - best : -best;
+    }
+}
+
+void
+ps_ood_knn_score (float *score, const float *z, int N, const float *bank, int M, int E, int k)
+{
+  if (N <= 0)
+    return;
+  if (M <= 0)
+    {
+      for (int i = 0; i < N; i++)
+        score[i] = NAN;
+      return;
+    }
+  k = CLAMP (k, 1, M);
+  g_autofree float *zn = g_memdup2 (z, (gsize) N * E * sizeof (float));
+  g_autofree float *bn = g_memdup2 (bank, (gsize) M * E * sizeof (float));
+  ps_proto_normalize_rows (zn, N, E);
+  ps_proto_normalize_rows (bn, M, E);
+  /* Rows in blocks so the similarity matrix stays small; each row keeps its
+   * k largest cosines in a sorted list (k is tens, M thousands). */
+  const int blk = 256;
+  g_autofree float *sim = g_new (float, (gsize) blk * M);
+  g_autofree float *top = g_new (float, k);
+  for (int s = 0; s < N; s += blk)
+    {
+      int B = MIN (blk, N - s);
+      ps_sgemm (FALSE, TRUE, B, M, E, 1.f, zn + (gsize) s * E, E, bn, E, 0.f, sim, M);
+      for (int b = 0; b < B; b++)
+        {
+          const float *r = sim + (gsize) b * M;
+          int have = 0;
+          for (int j = 0; j < M; j++)
+            {
+              float v = r[j];
+              if (have == k && v <= top[k - 1])
+                continue;
+              int pos = have < k ? have++ : k - 1;
+              while (pos > 0 && top[pos - 1] < v)
+                {
+                  top[pos] = top[pos - 1];
+                  pos--;
+                }
+              top[pos] = v;
+            }
+          /* |a - b| for unit vectors is sqrt(2 - 2 cos). */
+          score[s + b] = sqrtf (MAX (0.f, 2.f - 2.f * top[k - 1]));
+        }
+    }
+}
+
+void
+ps_ood_msp_score (float *score, const float *logits, int N, int C)
+{
+  for (int i = 0; i < N; i++)
+    {
+      const float *l = logits + (gsize) i * C;
+      float mx = -INFINITY;
+      for (int c = 0; c < C; c++)
+        mx = MAX (mx, l[c]);
+      double tot = 0;
+      for (int c = 0; c < C; c++)
+        tot += exp ((double) l[c] - mx);
+      score[i] = (float) (-1.0 / tot);   /* the largest probability is exp(0) / tot */
+    }
+}
+
+void
+ps_ood_energy_score (float *score, const float *logits, int N, int C, float temperature)
+{
+  g_return_if_fail (temperature > 0.f);
+  for (int i = 0; i < N; i++)
+    {
+      const float *l = logits + (gsize) i * C;
+      double mx = -INFINITY;
+      for (int c = 0; c < C; c++)
+        mx = MAX (mx, l[c] / temperature);
+      double tot = 0;
+      for (int c = 0; c < C; c++)
+        tot += exp (l[c] / temperature - mx);
+      score[i] = (float) (-temperature * (mx + log (tot)));
+    }
+}
+
+struct _PsMahalanobis
+{
+  int C, F;
+  float *white;     /* [F, F] L^-1 with Sigma = L L^T */
+  float *wmeans;    /* [C, F] whitened class means */
+};
+
+void
+ps_mahalanobis_free (PsMahalanobis *m)
+{
+  if (m == NULL)
+    return;
+  g_free (m->white);
+  g_free (m->wmeans);
+  g_free (m);
+}
+
+PsMahalanobis *
+ps_mahalanobis_fit (const float *feat, const int *y, int N, int C, int F, double ridge,
+                    GError **error)
+{
+  g_autofree double *mean = g_new0 (double, (gsize) C * F);
+  g_autofree int *count = g_new0 (int, C);
+  for (int i = 0; i < N; i++)
+    if (y[i] >= 0 && y[i] < C)
+      {
+        count[y[i]]++;
+        for (int j = 0; j < F; j++)
+          mean[(gsize) y[i] * F + j] += feat[(gsize) i * F + j];
+      }
+  int used = 0;
+  for (int c = 0; c < C; c++)
+    {
+      if (count[c] == 0)
+        {
+          g_set_error (error, PS_ERROR, PS_ERROR_VALUE,
+                       "Mahalanobis: class %d has no training sample", c);
+          return NULL;
+        }
+      used += count[c];
+      for (int j = 0; j < F; j++)
+        mean[(gsize) c * F + j] /= count[c];
+    }
+  /* Shared within-class covariance, in double. */
+  g_autofree double *cov = g_new0 (double, (gsize) F * F);
+  g_autofree double *d = g_new (double, F);
+  for (int i = 0; i < N; i++)
+    {
+      if (y[i] < 0 || y[i] >= C)
+        continue;
+      for (int j = 0; j < F; j++)
+        d[j] = feat[(gsize) i * F + j] - mean[(gsize) y[i] * F + j];
+      for (int a = 0; a < F; a++)
+        for (int b = 0; b <= a; b++)
+          cov[(gsize) a * F + b] += d[a] * d[b];
+    }
+  double trace = 0;
+  for (int a = 0; a < F; a++)
+    trace += cov[(gsize) a * F + a] / used;
+  /* The ridge keeps dead ReLU units (zero variance) from making the
+   * covariance singular. */
+  double lift = ridge * trace / F + 1e-9;
+  for (int a = 0; a < F; a++)
+    {
+      for (int b = 0; b <= a; b++)
+        cov[(gsize) a * F + b] /= used;
+      cov[(gsize) a * F + a] += lift;
+    }
+  /* Cholesky, lower triangle in place. */
+  for (int j = 0; j < F; j++)
+    {
+      double s = cov[(gsize) j * F + j];
+      for (int k = 0; k < j; k++)
+        s -= cov[(gsize) j * F + k] * cov[(gsize) j * F + k];
+      if (!(s > 0))
+        {
+          g_set_error (error, PS_ERROR, PS_ERROR_VALUE,
+                       "Mahalanobis: the feature covariance is not positive definite");
+          return NULL;
+        }
+      double ljj = sqrt (s);
+      cov[(gsize) j * F + j] = ljj;
+      for (int i = j + 1; i < F; i++)
+        {
+          double t = cov[(gsize) i * F + j];
+          for (int k = 0; k < j; k++)
+            t -= cov[(gsize) i * F + k] * cov[(gsize) j * F + k];
+          cov[(gsize) i * F + j] = t / ljj;
+        }
+    }
+  /* L^-1 by forward substitution, column by column. */
+  PsMahalanobis *m = g_new0 (PsMahalanobis, 1);
+  m->C = C;
+  m->F = F;
+  m->white = g_new0 (float, (gsize) F * F);
+  g_autofree double *col = g_new (double, F);
+  for (int c = 0; c < F; c++)
+    {
+      for (int i = 0; i < F; i++)
+        {
+          double t = i == c ? 1.0 : 0.0;
+          for (int k = c; k < i; k++)
+            t -= cov[(gsize) i * F + k] * col[k];
+          col[i] = i < c ? 0.0 : t / cov[(gsize) i * F + i];
+        }
+      for (int i = 0; i < F; i++)
+        m->white[(gsize) i * F + c] = (float) col[i];
+    }
+  m->wmeans = g_new0 (float, (gsize) C * F);
+  for (int c = 0; c < C; c++)
+    for (int i = 0; i < F; i++)
+      {
+        double t = 0;
+        for (int k = 0; k <= i; k++)
+          t += m->white[(gsize) i * F + k] * mean[(gsize) c * F + k];
+        m->wmeans[(gsize) c * F + i] = (float) t;
+      }
+  return m;
+}
+
+void
+ps_mahalanobis_score (const PsMahalanobis *m, float *score, const float *feat, int N)
+{
+  g_return_if_fail (m != NULL);
+  const int F = m->F, C = m->C, blk = 512;
+  g_autofree float *w = g_new (float, (gsize) blk * F);
+  for (int s = 0; s < N; s += blk)
+    {
+      int B = MIN (blk, N - s);
+      /* w = feat @ white^T: each row whitened. */
+      ps_sgemm (FALSE, TRUE, B, F, F, 1.f, feat + (gsize) s * F, F, m->white, F, 0.f, w, F);
+      for (int b = 0; b < B; b++)
+        {
+          double best = INFINITY;
+          for (int c = 0; c < C; c++)
+            {
+              double dd = 0;
+              for (int j = 0; j < F; j++)
+                {
+                  double t = (double) w[(gsize) b * F + j] - m->wmeans[(gsize) c * F + j];
+                  dd += t * t;
+                }
+              best = MIN (best, dd);
+            }
+          score[s + b] = (float) best;
+        }
+    }
+}
+
+/* ---- Metrics ------------------------------------------------------------ */
+
+void
+ps_ood_add_metrics (PsMetrics *out, const char *name, const float *score, const guint8 *is_ood,
+                    guint n)
+{
+  g_autofree char *a = g_strdup_printf ("auroc_%s", name);
+  g_autofree char *f = g_strdup_printf ("fpr95_%s", name);
+  g_autofree char *p = g_strdup_printf ("aupr_%s", name);
+  /* A score that could not be computed (a failed Mahalanobis fit) is
+   * reported as NaN rather than ranked. */
+  gboolean ok = ps_all_finite (score, n);
+  ps_metrics_set (out, a, ok ? ps_auroc (score, is_ood, n) : NAN);
+  ps_metrics_set (out, f, ok ? ps_fpr95 (score, is_ood, n, PS_POSITIVE_ID) : NAN);
+  ps_metrics_set (out, p, ok ? ps_aupr (score, is_ood, n, PS_POSITIVE_ID) : NAN);
+}
+
+/* ---- Set-up -------------------------------------------------------------- */
+
+gboolean
+ps_ood_classes_init (PsOodClasses *oc, PsDataset *ds, const char *spec, GError **error)
+{
+  memset (oc, 0, sizeof *oc);
+  oc->n_classes = ds->n_classes;
+  oc->slot = g_new0 (int, MAX (ds->n_classes, 1));
+  oc->cls = g_new0 (int, MAX (ds->n_classes, 1));
+  g_autofree guint8 *held = g_new0 (guint8, MAX (ds->n_classes, 1));
+  g_auto (GStrv) parts = g_strsplit_set (spec ? spec : "", ", ", -1);
+  for (char **p = parts; *p; p++)
+    {
+      if (**p == '\0')
+        continue;
+      char *end = NULL;
+      gint64 c = g_ascii_strtoll (*p, &end, 10);
+      if (end == *p || *end != '\0' || c < 0 || c >= ds->n_classes)
+        {
+          g_set_error (error, PS_ERROR, PS_ERROR_PARAM,
+                       "ood_classes: '%s' is not a class of %s (0..%u)", *p, ds->name,
+                       ds->n_classes - 1);
+          ps_ood_classes_clear (oc);
+          return FALSE;
+        }
+      held[c] = 1;
+      oc->active = TRUE;
+    }
+  for (guint c = 0; c < ds->n_classes; c++)
+    {
+      oc->slot[c] = held[c] ? -1 : (int) oc->n_id;
+      if (!held[c])
+        oc->cls[oc->n_id++] = (int) c;
+    }
+  if (oc->n_id < 2)
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_PARAM,
+                   "ood_classes: at least two classes of %s must stay in distribution", ds->name);
+      ps_ood_classes_clear (oc);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+ps_ood_classes_clear (PsOodClasses *oc)
+{
+  g_clear_pointer (&oc->slot, g_free);
+  g_clear_pointer (&oc->cls, g_free);
+  oc->n_id = 0;
+}
+
+void
+ps_ood_test_set_init (PsOodTestSet *t, PsDataset *ds, PsSplit split, const PsOodClasses *oc,
+                      guint n_box, guint64 seed)
+{
+  memset (t, 0, sizeof *t);
+  t->split = split;
+  t->d = (int) ds->d;
+  if (ds->d != 2)
+    n_box = 0;
+  guint cap = ds->n + n_box;
+  t->x = g_new (float, (gsize) MAX (cap, 1) * ds->d);
+  t->y = g_new (int, MAX (cap, 1));
+  t->rows = g_new (gint32, MAX (cap, 1));
+  t->is_ood = g_new (guint8, MAX (cap, 1));
+  for (guint i = 0; i < ds->n; i++)
+    {
+      if (ds->split[i] != split || ds->y[i] < 0 || (guint) ds->y[i] >= oc->n_classes)
+        continue;
+      int s = oc->slot[ds->y[i]];
+      memcpy (t->x + (gsize) t->n * ds->d, ds->x + (gsize) i * ds->d, ds->d * sizeof (float));
+      t->y[t->n] = s;
+      t->rows[t->n] = (gint32) i;
+      t->is_ood[t->n] = s < 0;
+      t->n_ood += s < 0;
+      t->n++;
+    }
+  if (n_box > 0)
+    {
+      float ext[4];
+      ps_extent_2d (ds->x, ds->n, 0.25f, ext);
+      PsRng rng;
+      ps_rng_init (&rng, seed, 77);
+      for (guint b = 0; b < n_box; b++)
+        {
+          float *p = t->x + (gsize) t->n * 2;
+          p[0] = ext[0] + (ext[1] - ext[0]) * ps_rng_uniform (&rng);
+          p[1] = ext[2] + (ext[3] - ext[2]) * ps_rng_uniform (&rng);
+          t->y[t->n] = -1;
+          t->rows[t->n] = -1;
+          t->is_ood[t->n] = 1;
+          t->n_ood++;
+          t->n++;
+        }
+    }
+}
+
+void
+ps_ood_test_set_clear (PsOodTestSet *t)
+{
+  g_clear_pointer (&t->x, g_free);
+  g_clear_pointer (&t->y, g_free);
+  g_clear_pointer (&t->rows, g_free);
+  g_clear_pointer (&t->is_ood, g_free);
+  t->n = t->n_ood = 0;
+}
+
+void
+ps_ood_inputs_alloc (PsOodInputs *in, guint n, int E, int F, int C)
+{
+  in->n = n;
+  in->E = E;
+  in->F = F;
+  in->C = C;
+  in->z = g_new (float, (gsize) MAX (n, 1) * E);
+  in->feat = g_new (float, (gsize) MAX (n, 1) * F);
+  in->logits = g_new (float, (gsize) MAX (n, 1) * C);
+}
+
+void
+ps_ood_inputs_clear (PsOodInputs *in)
+{
+  g_clear_pointer (&in->z, g_free);
+  g_clear_pointer (&in->feat, g_free);
+  g_clear_pointer (&in->logits, g_free);
+  in->n = 0;
+}
+
+void
+ps_ood_all_scores (float *scores, const PsOodInputs *test, const PsOodInputs *train,
+                   const int *train_y, const float *protos, int K, PsSimilarity kind, int knn_k)
+{
+  const int n = (int) test->n;
+  ps_ood_proto_score (scores + (gsize) PS_OOD_PROTO * n, test->z, n, protos, K, test->E, kind);
+  ps_ood_knn_score (scores + (gsize) PS_OOD_KNN * n, test->z, n, train->z, (int) train->n,
+                    test->E, knn_k);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PsMahalanobis) maha = ps_mahalanobis_fit (train->feat, train_y, (int) train->n,
+                                                       test->C, test->F, 1e-3, &error);
+  float *ms = scores + (gsize) PS_OOD_MAHALANOBIS * n;
+  if (maha)
+    ps_mahalanobis_score (maha, ms, test->feat, n);
+  else
+    {
+      g_debug ("%s", error->message);
+      for (int i = 0; i < n; i++)
+        ms[i] = NAN;
+    }
+  ps_ood_msp_score (scores + (gsize) PS_OOD_MSP * n, test->logits, n, test->C);
+  ps_ood_energy_score (scores + (gsize) PS_OOD_ENERGY * n, test->logits, n, test->C, 1.f);
+}
+
+/* ---- The embedding network ----------------------------------------------- */
+
+gboolean
+ps_embed_net_init (PsEmbedNet *b, const PsParams *params, PsDataset *data, guint64 seed,
+                   gboolean unit, GError **error)
+{
+  memset (b, 0, sizeof *b);
+  if (data->n_classes < 2)
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_VALUE,
+                   "%s: a prototype classifier needs labels of at least two classes", data->name);
+      return FALSE;
+    }
+  if (!ps_ood_classes_init (&b->oc, data, ps_params_get_string (params, "ood_classes"), error))
+    return FALSE;
+  b->data = ps_dataset_ref (data);
+  if (!ps_ood_score_from_name (ps_params_get_string (params, "ood_score"), &b->ood_score))
+    b->ood_score = PS_OOD_PROTO;
+  b->knn_k = (int) ps_params_get_int (params, "knn_k");
+
+  const char *spec_param = ps_params_get_string (params, "spec");
+  int E = (int) ps_params_get_int (params, "embed_dim");
+  g_autofree char *spec = NULL;
+  if (g_strcmp0 (spec_param, "auto") == 0 || spec_param[0] == '\0')
+    spec = data->img_h > 0 && data->d >= 256
+           ? g_strdup_printf ("%u-256r-128r-%d%s", data->d, E, unit ? "u" : "")
+           : g_strdup_printf ("%u-128r-64r-%d%s", data->d, E, unit ? "u" : "");
+  else
+    spec = g_strdup (spec_param);
+  b->net = ps_model_new (spec, error);
+  if (b->net == NULL)
+    {
+      ps_embed_net_clear (b);
+      return FALSE;
+    }
+  if ((guint) ps_model_in_size (b->net) != data->d)
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_PARAM, "spec '%s' takes %d inputs but %s has %u features",
+                   spec, ps_model_in_size (b->net), data->name, data->d);
+      ps_embed_net_clear (b);
+      return FALSE;
+    }
+  b->E = ps_model_out_size (b->net);
+  ps_rng_init (&b->rng, seed, 1);
+  PsRng init_rng;
+  ps_rng_init (&init_rng, seed, 2);
+  ps_model_init (b->net, &init_rng);
+  b->feat_layer = -1;
+  for (int i = ps_model_n_layers (b->net) - 1; i >= 0; i--)
+    if (ps_model_layer (b->net, i)->kind == PS_LAYER_LINEAR)
+      {
+        b->feat_layer = i - 1;
+        break;
+      }
+  b->F = b->feat_layer >= 0 ? (int) ps_model_layer (b->net, b->feat_layer)->out_size : (int) data->d;
+
+  guint n_all;
+  g_autofree guint *all = ps_split_indices (data, PS_SPLIT_TRAIN, TRUE, &n_all);
+  b->train_idx = g_new (guint, MAX (n_all, 1));
+  for (guint i = 0; i < n_all; i++)
+    if (b->oc.slot[data->y[all[i]]] >= 0)
+      b->train_idx[b->n_train++] = all[i];
+  guint max_train = (guint) ps_params_get_int (params, "max_train");
+  if (max_train > 0 && max_train < b->n_train)
+    {
+      /* The same subset for every seed, so runs stay comparable. */
+      PsRng sub;
+      ps_rng_init (&sub, 0, 99);
+      ps_rng_shuffle (&sub, b->train_idx, b->n_train);
+      b->n_train = max_train;
+    }
+  if (b->n_train == 0)
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_VALUE, "%s has no labelled in-distribution training samples",
+                   data->name);
+      ps_embed_net_clear (b);
+      return FALSE;
+    }
+  b->train_y = g_new (int, b->n_train);
+  for (guint i = 0; i < b->n_train; i++)
+    b->train_y[i] = b->oc.slot[data->y[b->train_idx[i]]];
+  b->batch = (int) MIN ((gint64) b->n_train, ps_params_get_int (params, "batch_size"));
+  b->steps_per_epoch = (b->n_train + b->batch - 1) / b->batch;
+  b->total = (guint64) b->steps_per_epoch * ps_params_get_int (params, "epochs");
+  b->perm = g_new (guint, b->n_train);
+  b->xb = g_new (float, (gsize) b->batch * data->d);
+  b->yb = g_new (int, b->batch);
+
+  PsOptimConfig cfg;
+  double wd = ps_params_get_float (params, "weight_decay");
+  ps_optim_config_init (&cfg, wd > 0 ? PS_OPTIM_ADAMW : PS_OPTIM_ADAM,
+                        (float) ps_params_get_float (params, "lr"));
+  cfg.weight_decay = (float) wd;
+  ps_model_set_optimizer (b->net, &cfg);
+
+  guint n_box = (guint) ps_params_get_int (params, "ood_box");
+  if (n_box > 0 && data->d == 2)
+    b->oc.active = TRUE;
+  PsSplit eval_split = ps_dataset_count_split (data, PS_SPLIT_TEST) > 0 ? PS_SPLIT_TEST : PS_SPLIT_VAL;
+  ps_ood_test_set_init (&b->test, data, eval_split, &b->oc, n_box, 0);
+  return TRUE;
+}
+
+void
+ps_embed_net_clear (PsEmbedNet *b)
+{
+  g_clear_pointer (&b->net, ps_model_free);
+  g_clear_pointer (&b->data, ps_dataset_unref);
+  ps_ood_classes_clear (&b->oc);
+  g_clear_pointer (&b->train_idx, g_free);
+  g_clear_pointer (&b->train_y, g_free);
+  g_clear_pointer (&b->perm, g_free);
+  g_clear_pointer (&b->xb, g_free);
+  g_clear_pointer (&b->yb, g_free);
+  ps_ood_test_set_clear (&b->test);
+}
+
+int
+ps_embed_net_next_batch (PsEmbedNet *b)
+{
+  guint pos = (guint) (b->step % b->steps_per_epoch);
+  if (pos == 0)
+    ps_rng_permutation (&b->rng, b->perm, b->n_train);
+  guint start = pos * b->batch;
+  if (start >= b->n_train)
+    start = 0;
+  int B = (int) MIN ((guint) b->batch, b->n_train - start);
+  const guint d = b->data->d;
+  for (int i = 0; i < B; i++)
+    {
+      guint p = b->perm[start + i];
+      memcpy (b->xb + (gsize) i * d, b->data->x + (gsize) b->train_idx[p] * d, d * sizeof (float));
+      b->yb[i] = b->train_y[p];
+    }
+  return B;
+}
+
+void
+ps_embed_net_infer (PsEmbedNet *b, const float *x, guint n, float *z, float *feat)
+{
+  gboolean was_training = ps_model_get_training (b->net);
+  ps_model_set_training (b->net, FALSE);
+  const guint d = b->data->d;
+  for (guint s = 0; s < n; s += 512)
+    {
+      int B = (int) MIN (512u, n - s);
+      const float *xin = x + (gsize) s * d;
+      const float *out = ps_model_forward (b->net, xin, B);
+      if (z)
+        memcpy (z + (gsize) s * b->E, out, (gsize) B * b->E * sizeof (float));
+      if (feat)
+        {
+          const float *src = b->feat_layer >= 0 ? ps_model_layer_output (b->net, b->feat_layer) : xin;
+          memcpy (feat + (gsize) s * b->F, src, (gsize) B * b->F * sizeof (float));
+        }
+    }
+  ps_model_set_training (b->net, was_training);
+}
+
+void
+ps_embed_net_bank (PsEmbedNet *b, PsOodInputs *bank, int **y, int C)
+{
+  guint n = MIN (b->n_train, 10000u);
+  ps_ood_inputs_alloc (bank, n, b->E, b->F, C);
+  g_autofree float *x = ps_gather_rows (b->data, b->train_idx, n);
+  ps_embed_net_infer (b, x, n, bank->z, bank->feat);
+  *y = g_memdup2 (b->train_y, (gsize) MAX (n, 1) * sizeof (int));
+}
+
+void
+ps_embed_net_test_inputs (PsEmbedNet *b, PsOodInputs *in, int C)
+{
+  ps_ood_inputs_alloc (in, b->test.n, b->E, b->F, C);
+  ps_embed_net_infer (b, b->test.x, b->test.n, in->z, in->feat);
+}
+
+static int
+argmax_row (const float *r, int C)
+{
+  int best = 0;
+  for (int c = 1; c < C; c++)
+    if (r[c] > r[best])
+      best = c;
+  return best;
+}
+
+void
+ps_embed_net_report (PsEmbedNet *b, PsMetrics *out, const PsOodInputs *test,
+                     const PsOodInputs *bank, const int *bank_y, const float *protos, int K,
+                     PsSimilarity kind)
+{
+  guint hit = 0, n_id = 0;
+  for (guint i = 0; i < test->n; i++)
+    if (!b->test.is_ood[i])
+      {
+        n_id++;
+        hit += argmax_row (test->logits + (gsize) i * test->C, test->C) == b->test.y[i];
+      }
+  guint bank_hit = 0;
+  for (guint i = 0; i < bank->n; i++)
+    bank_hit += argmax_row (bank->logits + (gsize) i * bank->C, bank->C) == bank_y[i];
+  ps_metrics_set (out, b->test.split == PS_SPLIT_TEST ? "test_acc" : "val_acc",
+                  n_id ? (double) hit / n_id : NAN);
+  ps_metrics_set (out, "train_acc", bank->n ? (double) bank_hit / bank->n : NAN);
+  if (b->test.n_ood == 0 || b->test.n_ood == b->test.n)
+    return;
+  g_autofree float *scores = g_new (float, (gsize) PS_OOD_N_SCORES * test->n);
+  ps_ood_all_scores (scores, test, bank, bank_y, protos, K, kind, b->knn_k);
+  for (int s = 0; s < PS_OOD_N_SCORES; s++)
+    ps_ood_add_metrics (out, ps_ood_score_name (s), scores + (gsize) s * test->n,
+                        b->test.is_ood, test->n);
+}
+
+void
+ps_embed_net_finish_step (PsEmbedNet *b, PsStepInfo *info, float loss)
+{
+  b->step++;
+  info->loss = loss;
+  info->done = b->step >= b->total;
+}
+
+void
+ps_embed_net_snapshot (PsEmbedNet *b, GPtrArray *out, const guint *rows, guint n,
+                       const PsOodInputs *rows_in, const PsOodInputs *bank, const int *bank_y,
+                       const float *protos, int K, PsSimilarity kind)
+{
+  PsDataset *ds = b->data;
+  g_autofree float *x = ps_gather_rows (ds, rows, n);
+  ps_snapshot_add_common (out, ds, rows, n, x);
+  g_ptr_array_add (out, ps_array_new_f32 ("embedding", rows_in->z, n, rows_in->E));
+  const int C = rows_in->C;
+  g_autofree gint32 *pred = g_new (gint32, MAX (n, 1));
+  g_autofree float *conf = g_new (float, MAX (n, 1));
+  g_autofree guint8 *ood = g_new (guint8, MAX (n, 1));
+  g_autofree float *msp = g_new (float, MAX (n, 1));
+  ps_ood_msp_score (msp, rows_in->logits, (int) n, C);
+  for (guint i = 0; i < n; i++)
+    {
+      pred[i] = b->oc.cls[argmax_row (rows_in->logits + (gsize) i * C, C)];
+      conf[i] = -msp[i];
+      int y = ds->y[rows[i]];
+      ood[i] = y >= 0 && (guint) y < b->oc.n_classes && b->oc.slot[y] < 0;
+    }
+  g_ptr_array_add (out, ps_array_new_i32 ("predictions", pred, n));
+  gsize shape[1] = { n };
+  g_ptr_array_add (out, ps_array_new ("confidence", PS_DTYPE_F32, 1, shape, conf));
+  g_ptr_array_add (out, ps_array_new ("ood", PS_DTYPE_U8, 1, shape, ood));
+
+  g_autofree float *scores = g_new (float, (gsize) PS_OOD_N_SCORES * MAX (n, 1));
+  ps_ood_all_scores (scores, rows_in, bank, bank_y, protos, K, kind, b->knn_k);
+  g_ptr_array_add (out, ps_array_new ("scores", PS_DTYPE_F32, 1, shape,
+                                      scores + (gsize) b->ood_score * n));
+  /* The score's name as UTF-8 bytes, e.g. "ood_knn". */
+  g_autofree char *name = g_strdup_printf ("ood_%s", ps_ood_score_name (b->ood_score));
+  gsize nshape[1] = { strlen (name) };
+  g_ptr_array_add (out, ps_array_new ("score_name", PS_DTYPE_U8, 1, nshape, name));
+}
+
+/* The common part of a checkpoint: step, data-order RNG, this epoch's
+ * permutation and the network blob (weights, optimizer, dropout RNG). */
+void
+ps_embed_net_save (PsEmbedNet *b, PsBlobWriter *w)
+{
+  g_autoptr (GBytes) net = ps_model_save (b->net);
+  ps_blob_put_u64 (w, b->step);
+  ps_blob_put_rng (w, &b->rng);
+  ps_blob_put_u32 (w, b->n_train);
+  ps_blob_put (w, b->perm, b->n_train * sizeof (guint));
+  ps_blob_put_bytes (w, net);
+}
+
+gboolean
+ps_embed_net_load (PsEmbedNet *b, PsBlobReader *r, GError **error)
+{
+  guint64 step;
+  guint32 n_train;
+  PsRng rng;
+  if (!ps_blob_get_u64 (r, &step, error) || !ps_blob_get_rng (r, &rng, error)
+      || !ps_blob_get_u32 (r, &n_train, error))
+    return FALSE;
+  if (n_train != b->n_train)
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_FORMAT,
+                   "%s: it was made with %u training samples, this run has %u",
+                   r->what, n_train, b->n_train);
+      return FALSE;
+    }
+  g_autofree guint *perm = g_new (guint, MAX (n_train, 1));
+  if (!ps_blob_get (r, perm, n_train * sizeof (guint), error))
+    return FALSE;
+  g_autoptr (GBytes) net = ps_blob_get_bytes (r, error);
+  if (net == NULL || !ps_model_load_into (b->net, net, error))
+    return FALSE;
+  memcpy (b->perm, perm, n_train * sizeof (guint));
+  b->step = step;
+  b->rng = rng;
+  return TRUE;
+}

@@ -1,0 +1,228 @@
+/* ps-ood.h: out-of-distribution scores for embedding methods, and the OOD
+ * set-up (held-out classes, a uniform box for 2-D data) that the prototype
+ * methods share.
+ *
+ * Every score here is an OOD score: HIGHER = MORE LIKELY OOD, the
+ * convention of core/eval/ps-eval.h.  The five scores:
+ *
+ *   proto        distance to the nearest prototype (1 - max cosine, or the
+ *                smallest squared Euclidean distance)
+ *   knn          distance from the unit-normalised embedding to its k-th
+ *                nearest unit-normalised training embedding (Sun et al. 2022)
+ *   mahalanobis  min over classes of the Mahalanobis distance to the class
+ *                mean under one shared covariance (Lee et al. 2018), on the
+ *                penultimate features
+ *   msp          minus the maximum softmax probability of the logits
+ *                (Hendrycks & Gimpel 2017)
+ *   energy       -T logsumexp(logits / T) (Liu et al. 2020)
+ */
+#pragma once
+
+#include "ps-method.h"
+#include "ps-proto-head.h"
+#include "ps-method-util.h"
+#include "../nn/ps-model.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  PS_OOD_PROTO = 0,
+  PS_OOD_KNN,
+  PS_OOD_MAHALANOBIS,
+  PS_OOD_MSP,
+  PS_OOD_ENERGY,
+  PS_OOD_N_SCORES,
+} PsOodScore;
+
+/* The choice list for a CHOICE parameter, in PsOodScore order. */
+#define PS_OOD_SCORE_CHOICES "proto|knn|mahalanobis|msp|energy"
+
+const char *ps_ood_score_name (PsOodScore score);            /* "proto", ... */
+gboolean    ps_ood_score_from_name (const char *name, PsOodScore *out);
+
+/* ---- Scores -------------------------------------------------------- */
+
+/* score[N] = distance of z[N, E] to the nearest of protos[K, E]. */
+void ps_ood_proto_score (float *score, const float *z, int N, const float *protos, int K, int E,
+                         PsSimilarity kind);
+/* score[N] = Euclidean distance between unit(z_i) and its k-th nearest
+ * unit(bank_j), bank[M, E] (k is clamped to M). */
+void ps_ood_knn_score (float *score, const float *z, int N, const float *bank, int M, int E, int k);
+/* score[N] = -max_c softmax(logits)[c]. */
+void ps_ood_msp_score (float *score, const float *logits, int N, int C);
+/* score[N] = -T logsumexp(logits / T). */
+void ps_ood_energy_score (float *score, const float *logits, int N, int C, float temperature);
+
+typedef struct _PsMahalanobis PsMahalanobis;
+
+/* Class means of feat[N, F] (labels y in 0..C-1; others skipped) and the
+ * shared within-class covariance plus ridge * (mean variance) * I,
+ * factorised by Cholesky.  Fails with PS_ERROR_VALUE when a class has no
+ * sample or the covariance is not positive definite.  Free with
+ * ps_mahalanobis_free. */
+PsMahalanobis *ps_mahalanobis_fit (const float *feat, const int *y, int N, int C, int F,
+                                   double ridge, GError **error);
+/* score[N] = min_c (f - mu_c)^T Sigma^-1 (f - mu_c). */
+void           ps_mahalanobis_score (const PsMahalanobis *m, float *score, const float *feat, int N);
+void           ps_mahalanobis_free (PsMahalanobis *m);
+
+/* ---- Metrics --------------------------------------------------------- */
+
+/* Adds auroc_<name>, fpr95_<name> and aupr_<name> for score[n] against
+ * is_ood[n].  FPR95 and AUPR take in-distribution as the positive class
+ * (PS_POSITIVE_ID: FPR95 is the share of OOD samples accepted when 95% of
+ * ID samples are accepted, AUPR is AUPR-In), as the OOD papers report. */
+void ps_ood_add_metrics (PsMetrics *out, const char *name, const float *score,
+                         const guint8 *is_ood, guint n);
+
+/* ---- The shared OOD set-up ------------------------------------------- */
+
+/* Which dataset classes are in distribution, and their slots 0..n_id-1
+ * (the class order with the held-out classes removed). */
+typedef struct
+{
+  guint n_classes;   /* of the dataset */
+  guint n_id;
+  int *slot;         /* [n_classes]: ID slot, or -1 for a held-out class */
+  int *cls;          /* [n_id]: the dataset class of each slot */
+  gboolean active;   /* some class is held out, or a box is used */
+} PsOodClasses;
+
+/* Parses "6,7,8,9" (empty: none held out).  Fails with PS_ERROR_PARAM on a
+ * bad number, a class outside the dataset, or fewer than two ID classes. */
+gboolean ps_ood_classes_init  (PsOodClasses *oc, PsDataset *ds, const char *spec, GError **error);
+void     ps_ood_classes_clear (PsOodClasses *oc);
+
+/* The evaluation rows: ID rows of one split (with slot labels), OOD rows of
+ * the held-out classes in that split, and for 2-D data n_box uniform points
+ * in the data's bounding box widened by a quarter (drawn from `seed`). */
+typedef struct
+{
+  PsSplit split;     /* TEST, or VAL when the dataset has no test rows */
+  guint n, n_ood;
+  int d;
+  float *x;          /* [n, d] */
+  int *y;            /* [n] ID slot, -1 for OOD rows */
+  gint32 *rows;      /* [n] dataset row, -1 for box points */
+  guint8 *is_ood;    /* [n] */
+} PsOodTestSet;
+
+void ps_ood_test_set_init  (PsOodTestSet *t, PsDataset *ds, PsSplit split,
+                            const PsOodClasses *oc, guint n_box, guint64 seed);
+void ps_ood_test_set_clear (PsOodTestSet *t);
+
+/* Everything an embedding method knows about a set of inputs. */
+typedef struct
+{
+  guint n;
+  int E, F, C;            /* embedding, feature and logit widths */
+  float *z;               /* [n, E] the embedding prototypes live in */
+  float *feat;            /* [n, F] penultimate features (Mahalanobis) */
+  float *logits;          /* [n, C] class logits over ID slots */
+} PsOodInputs;
+
+void ps_ood_inputs_alloc (PsOodInputs *in, guint n, int E, int F, int C);
+void ps_ood_inputs_clear (PsOodInputs *in);
+
+/* All five scores of the test inputs into scores[PS_OOD_N_SCORES * n]
+ * (score s at scores + s * n).  train (with slot labels train_y) is the
+ * bank for KNN and the fit for Mahalanobis; protos[K, E] with `kind` give
+ * the prototype score.  A Mahalanobis fit that fails leaves NaN scores. */
+void ps_ood_all_scores (float *scores, const PsOodInputs *test, const PsOodInputs *train,
+                        const int *train_y, const float *protos, int K, PsSimilarity kind,
+                        int knn_k);
+
+
+/* ---- The embedding network both prototype methods train ---------------
+ *
+ * ProtoNet and PALM share everything but their loss and prototypes: a
+ * network from a spec whose output is the embedding z (the input of its
+ * last linear layer gives the penultimate features for Mahalanobis), the
+ * training rows of the in-distribution classes in seeded epoch order, the
+ * OOD set-up and the checkpointed training state.  Their parameter tables
+ * start with PS_EMBED_NET_PARAMS. */
+
+#define PS_EMBED_NET_PARAMS(default_dim) \
+  { "spec", PS_PARAM_STRING, 0, 0, 0, "auto", \
+    "Embedding network spec; auto is D-256r-128r-E for images and D-128r-64r-E otherwise " \
+    "(E = embed_dim; PALM adds 'u', unit length)" }, \
+  { "embed_dim", PS_PARAM_INT, default_dim, 2, 1024, NULL, "Embedding width E for the auto spec" }, \
+  { "epochs", PS_PARAM_INT, 20, 1, 1000, NULL, "Passes over the training data" }, \
+  { "batch_size", PS_PARAM_INT, 128, 2, 8192, NULL, "Samples per step" }, \
+  { "lr", PS_PARAM_FLOAT, 1e-3, 1e-6, 1.0, NULL, "Learning rate (Adam)", TRUE }, \
+  { "weight_decay", PS_PARAM_FLOAT, 0, 0, 1, NULL, "Weight decay (AdamW when > 0)" }, \
+  { "max_train", PS_PARAM_INT, 0, 0, 10000000, NULL, \
+    "Use at most this many training samples (a fixed seeded subset; 0: all)" }, \
+  { "ood_classes", PS_PARAM_STRING, 0, 0, 0, "", \
+    "Classes held out of training and used as OOD at evaluation, e.g. 6,7,8,9 (empty: none)" }, \
+  { "ood_box", PS_PARAM_INT, 0, 0, 100000, NULL, \
+    "2-D data: this many uniform points in the data's box (widened by a quarter) as OOD test set" }, \
+  { "ood_score", PS_PARAM_CHOICE, 0, 0, 0, PS_OOD_SCORE_CHOICES, \
+    "The OOD score shown in snapshots (scores) and explanations; evaluate reports all five" }, \
+  { "knn_k", PS_PARAM_INT, 10, 1, 1000, NULL, "k of the KNN OOD score" }
+
+typedef struct
+{
+  PsDataset *data;
+  PsModel *net;
+  PsRng rng;                 /* data order (and episodes) */
+  PsOodClasses oc;
+  guint *train_idx;          /* [n_train] dataset rows of ID training samples */
+  int *train_y;              /* [n_train] their ID slots */
+  guint n_train;
+  guint *perm;               /* this epoch's order of positions in train_idx */
+  guint64 step, total;
+  guint steps_per_epoch;
+  int batch;
+  float *xb;                 /* [batch, d] */
+  int *yb;                   /* [batch] ID slots */
+  PsOodTestSet test;         /* ID test rows + OOD rows (+ box) */
+  int feat_layer;            /* layer whose output is the feature, -1 = input */
+  int E, F;                  /* embedding and feature widths */
+  PsOodScore ood_score;
+  int knn_k;
+} PsEmbedNet;
+
+/* Parses the common parameters, builds and initialises the network (seed
+ * stream 2), the training rows (without held-out classes) and the test set.
+ * `unit` appends 'u' to the auto spec.  Epoch length: steps_per_epoch =
+ * ceil(n_train / batch); the caller may change it before training. */
+gboolean ps_embed_net_init  (PsEmbedNet *b, const PsParams *params, PsDataset *data,
+                             guint64 seed, gboolean unit, GError **error);
+void     ps_embed_net_clear (PsEmbedNet *b);
+/* Gathers the next batch of this epoch (drawing a new permutation at the
+ * start of an epoch) into xb/yb; returns its size. */
+int      ps_embed_net_next_batch (PsEmbedNet *b);
+/* z[n, E] and (optional) feat[n, F] for x[n, d], in evaluation mode. */
+void     ps_embed_net_infer (PsEmbedNet *b, const float *x, guint n, float *z, float *feat);
+/* z and feat of at most 10000 training rows (a fixed prefix of train_idx);
+ * *y receives their slots (free with g_free).  logits are left for the
+ * caller (allocated with C columns). */
+void     ps_embed_net_bank (PsEmbedNet *b, PsOodInputs *bank, int **y, int C);
+/* z and feat of the test set, logits allocated with C columns. */
+void     ps_embed_net_test_inputs (PsEmbedNet *b, PsOodInputs *in, int C);
+/* test_acc on ID test rows (argmax of logits), and when the set-up has OOD
+ * rows, auroc/fpr95/aupr for every score.  A caller fills the logits first. */
+void     ps_embed_net_report (PsEmbedNet *b, PsMetrics *out, const PsOodInputs *test,
+                              const PsOodInputs *bank, const int *bank_y,
+                              const float *protos, int K, PsSimilarity kind);
+/* One training step's bookkeeping after the loss: advances step, sets
+ * info->loss / done. */
+void     ps_embed_net_finish_step (PsEmbedNet *b, PsStepInfo *info, float loss);
+
+/* Adds to a snapshot: sample_index, labels, split, points (2-D), embedding,
+ * predictions (dataset classes), confidence, scores + score_name, ood.
+ * The rows are ps_snapshot_rows; logits/z of those rows come from the
+ * caller's `infer` output in `rows_in` (with C = n_id columns). */
+void     ps_embed_net_snapshot (PsEmbedNet *b, GPtrArray *out, const guint *rows, guint n,
+                                const PsOodInputs *rows_in, const PsOodInputs *bank,
+                                const int *bank_y, const float *protos, int K,
+                                PsSimilarity kind);
+
+void     ps_embed_net_save (PsEmbedNet *b, PsBlobWriter *w);
+gboolean ps_embed_net_load (PsEmbedNet *b, PsBlobReader *r, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PsMahalanobis, ps_mahalanobis_free)
+
+G_END_DECLS
