@@ -169,7 +169,8 @@ draw_trajectories (PsLayer *l, cairo_t *cr, const PsPlotView *v)
 {
   guint T = l->k;
   cairo_set_line_width (cr, 1.3);
-  cairo_set_line_cap (cr, CAIRO_LINE_CAP_ROUND);
+  /* Butt caps: round caps would overlap at every joint and bead the line. */
+  cairo_set_line_cap (cr, CAIRO_LINE_CAP_BUTT);
   for (gsize s = 0; s < l->n; s++)
     {
       PsColor c = l->labels != NULL ? ps_palette_color (l->labels[s]) : l->color;
@@ -457,7 +458,8 @@ ps_layer_draw (PsFigure *fig, PsLayer *l, cairo_t *cr, const PsPlotLayout *lay,
       draw_vline (l, cr, v);
       break;
     case PS_LAYER_MATRIX:
-      paint_image (cr, v, l->image, l->w, l->h, 0, 0, l->w, l->h, CAIRO_FILTER_NEAREST);
+      paint_image (cr, v, l->image, l->w, l->h, -0.5, -0.5, l->w - 0.5, l->h - 0.5,
+                   CAIRO_FILTER_NEAREST);
       break;
     case PS_LAYER_IMAGE:
       draw_image (l, cr, v);

@@ -364,8 +364,10 @@ ps_figure_add_matrix (PsFigure *fig, const float *values, guint rows, guint cols
       }
   cairo_surface_mark_dirty (l->image);
 
-  ps_figure_set_x_range (fig, 0, cols);
-  ps_figure_set_y_range (fig, rows, 0);
+  /* Cells centred on integers, as imshow does, so ticks name rows and
+   * columns rather than their borders. */
+  ps_figure_set_x_range (fig, -0.5, cols - 0.5);
+  ps_figure_set_y_range (fig, rows - 0.5, -0.5);
   ps_figure_set_colorbar (fig, map, lo, hi, label);
 }
 
@@ -401,7 +403,7 @@ ps_plot_heat_surface (const float *heat, guint w, guint h, double alpha)
       {
         float v = heat[(gsize) r * w + c];
         double t = isfinite (v) ? CLAMP (v, 0.0f, 1.0f) : 0;
-        PsColor col = ps_colormap_color (PS_COLORMAP_INFERNO, 0.15 + 0.85 * t);
+        PsColor col = ps_colormap_color (PS_COLORMAP_INFERNO, 0.45 + 0.55 * t);
         col.a = alpha * t;
         ((guint32 *) (data + (gsize) r * stride))[c] = ps_color_to_argb32 (col);
       }
@@ -558,10 +560,10 @@ ps_layer_extent (const PsLayer *l, double *x0, double *x1, double *y0, double *y
       *tight = TRUE;
       break;
     case PS_LAYER_MATRIX:
-      ax = 0;
-      bx = l->w;
-      ay = 0;
-      by = l->h;
+      ax = -0.5;
+      bx = l->w - 0.5;
+      ay = -0.5;
+      by = l->h - 0.5;
       *tight = TRUE;
       break;
     case PS_LAYER_IMAGE_GRID:

@@ -140,6 +140,10 @@ void ps_scatter_rasterize (guint32 *pixels, int width, int height, int stride_by
                            const PsPlotView *view, const PsScatterSpec *spec,
                            double scale);
 
+/* How many threads ps_scatter_rasterize may use for large point sets
+ * (0, the default, means one per processor, at most 4).  Process-wide. */
+void ps_plot_set_raster_threads (int n);
+
 /* The same points as vector paths on any cairo_t (one path per colour with
  * coordinates rounded to 0.1 px): for SVG and PDF. */
 void ps_scatter_draw_vector (cairo_t *cr, const PsPlotView *view,
@@ -248,8 +252,9 @@ void ps_figure_add_histogram (PsFigure *fig, const char *name, const float *valu
 void ps_figure_add_vline (PsFigure *fig, double x, PsColor color, const char *name,
                           gboolean dashed);
 
-/* A matrix heatmap: values[rows*cols], cell (r, c) covers x in [c, c+1] and
- * y in [r, r+1]; the y range is set top-down and a colour bar added. */
+/* A matrix heatmap: values[rows*cols], cell (r, c) is centred on x = c,
+ * y = r (row 0 at the top: the y range is set top-down); adds a colour
+ * bar.  lo == hi fits the colour range to the data. */
 void ps_figure_add_matrix (PsFigure *fig, const float *values, guint rows, guint cols,
                            PsColormap map, double lo, double hi, const char *label);
 
