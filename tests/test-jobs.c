@@ -1126,6 +1126,75 @@ test_resume_equivalence (void)
 }
 
 static void
+test_store_killed (void)
+{
+  /* A process killed in the middle of a run keeps its curves up to the
+   * last batch and its last checkpoint; the run is marked interrupted and
+   * resumes to exactly what an uninterrupted run gives. */
+  g_autoptr (PsParams) params = linreg_params_new ("steps=1000000", "work_ms=1", NULL);
+  if (g_test_subprocess ())
+    {
+      PsRunner *runner = ps_runner_new (1);
+      PsJobSpec spec = linreg_spec (params, 13, g_getenv ("PS_JOBS_TEST_STORE"));
+      spec.eval_every = 10;
+      spec.checkpoint_every = 10;
+      g_autoptr (PsJob) job = submit_ok (runner, &spec);
+      ps_job_wait (job);   /* killed long before the end */
+      g_assert_not_reached ();
+    }
+
+  TempStore t;
+  temp_store_init (&t);
+  g_setenv ("PS_JOBS_TEST_STORE", t.path, TRUE);
+  g_test_trap_subprocess (NULL, 1000 * 1000, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_unsetenv ("PS_JOBS_TEST_STORE");
+
+  PsStore *store = store_open_ok (t.path);
+  g_autoptr (PsRunInfo) info = ps_store_get_run (store, 1, NULL);
+  g_assert_nonnull (info);
+  g_assert_cmpint (info->status, ==, PS_RUN_INTERRUPTED);
+  gint64 ckpt = -1;
+  g_autoptr (GBytes) blob = ps_store_get_checkpoint (store, 1, &ckpt, NULL);
+  g_assert_nonnull (blob);
+  g_assert_cmpint (ckpt, >=, 9);
+  g_assert_cmpint ((ckpt + 1) % 10, ==, 0);
+  g_autoptr (GArray) steps = NULL;
+  g_autoptr (GArray) values = NULL;
+  g_assert_true (ps_store_get_metric (store, 1, "loss", &steps, &values, NULL));
+  g_test_message ("killed: %u loss rows kept, checkpoint at step %" G_GINT64_FORMAT,
+                  steps->len, ckpt);
+  g_assert_cmpuint (steps->len, >, ckpt);
+  for (guint i = 0; i < steps->len; i++)
+    g_assert_cmpint (g_array_index (steps, gint64, i), ==, i);
+  ps_store_close (store);
+
+  /* Resume for 30 more steps, and run the same from scratch. */
+  PsRunner *runner = ps_runner_new (1);
+  PsJobSpec again = { 0 };
+  again.method = &linreg_method;
+  again.store_path = t.path;
+  again.resume_run = 1;
+  again.eval_every = 10;
+  again.checkpoint_every = 10;
+  again.max_steps = ckpt + 31;
+  g_autoptr (PsJob) resumed = submit_ok (runner, &again);
+  g_assert_cmpint (ps_job_wait (resumed), ==, PS_RUN_FINISHED);
+  PsJobSpec spec = linreg_spec (params, 13, t.path);
+  spec.eval_every = 10;
+  spec.checkpoint_every = 10;
+  spec.max_steps = ckpt + 31;
+  g_autoptr (PsJob) ref = submit_ok (runner, &spec);
+  g_assert_cmpint (ps_job_wait (ref), ==, PS_RUN_FINISHED);
+  assert_same_run (t.path, ps_job_get_run_id (ref), 1);
+  g_autoptr (PsMetrics) a = ps_job_get_final_metrics (ref);
+  g_autoptr (PsMetrics) b = ps_job_get_final_metrics (resumed);
+  assert_same_metrics (a, b);
+  ps_runner_free (runner);
+  temp_store_clear (&t);
+}
+
+static void
 test_store_cancel_flag (void)
 {
   TempStore t;
@@ -1245,6 +1314,7 @@ main (int argc, char **argv)
   g_test_add_func ("/jobs/store/persists", test_store_persists);
   g_test_add_func ("/jobs/store/resume-equivalence", test_resume_equivalence);
   g_test_add_func ("/jobs/store/cancel-flag", test_store_cancel_flag);
+  g_test_add_func ("/jobs/store/killed", test_store_killed);
   g_test_add_func ("/jobs/store/write-fails", test_store_write_fails);
   return g_test_run ();
 }
