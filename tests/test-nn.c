@@ -490,6 +490,18 @@ test_maxpool (void)
   g_assert_cmpmem (out, sizeof out, expect, sizeof expect);
   g_assert_cmpmem (am, sizeof am, expect_am, sizeof expect_am);
 
+  /* Negative values (the kernel compares order keys, not floats) and a
+   * tie, which goes to the first maximum in row-major order. */
+  const float neg[16] = { -3, -2, -1, -1,
+                          -4, -5, -7, -1,
+                          -9, -8, -0.5f, 2,
+                          -8, -8.5f, 3, -1 };
+  ps_maxpool_forward (out, am, neg, 1, 1, 4, 4, 2, 2);
+  const float expect_neg[4] = { -2, -1, -8, 3 };
+  const int expect_neg_am[4] = { 1, 2, 9, 14 };
+  g_assert_cmpmem (out, sizeof out, expect_neg, sizeof expect_neg);
+  g_assert_cmpmem (am, sizeof am, expect_neg_am, sizeof expect_neg_am);
+
   run_pool_check (1, 2, 3, 6, 6, 2, 2, 20);
   run_pool_check (1, 2, 2, 7, 5, 3, 1, 21);   /* overlapping windows */
   run_pool_check (1, 1, 2, 7, 7, 3, 2, 22);   /* leftover border */
@@ -625,8 +637,20 @@ test_act_relu (void)
   float y[4];
   ps_relu_forward (y, x, 4);
   g_assert_cmpfloat (y[0], ==, 0.f);
+  g_assert_false (signbit (y[1]));
   g_assert_cmpfloat (y[2], ==, 0.5f);
   g_assert_cmpfloat (y[3], ==, 3.f);
+  /* At exactly 0 (of either sign) the gradient is 0, as in PyTorch. */
+  const float z[4] = { 0.f, -0.f, 1e-30f, -1e-30f };
+  const float ones[4] = { 1, 1, 1, 1 };
+  float dz[4] = { 0 };
+  ps_relu_backward (dz, ones, z, 4);
+  const float expect_dz[4] = { 0, 0, 1, 0 };
+  g_assert_cmpmem (dz, sizeof dz, expect_dz, sizeof expect_dz);
+  float dl[4] = { 0 };
+  ps_leaky_relu_backward (dl, ones, z, 4, 0.25f);
+  const float expect_dl[4] = { 0.25f, 0.25f, 1, 0.25f };
+  g_assert_cmpmem (dl, sizeof dl, expect_dl, sizeof expect_dl);
 }
 
 static void

@@ -6,6 +6,8 @@
  * are bound by expf/tanhf anyway.  Backward adds into dinp.
  */
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "ps-layers.h"
 
@@ -13,11 +15,48 @@
 #define PS_GELU_SCALE 0.7978845608028654f
 #define PS_GELU_CUBIC 0.044715f
 
+/* The rectifiers select with integer masks instead of a float compare.
+ * Under the default -ftrapping-math gcc -O2 compiles `x > 0 ? x : 0` to a
+ * conditional jump, and on activations, whose signs are a coin toss, half
+ * of those jumps are mispredicted: measured, ReLU over 1.6M floats took
+ * 10 ms that way.  A float whose bits, read as int32, are positive is
+ * exactly a float > 0 (or a positive NaN, which then passes through). */
+static inline uint32_t
+f2u (float x)
+{
+  uint32_t u;
+  memcpy (&u, &x, sizeof u);
+  return u;
+}
+
+static inline float
+u2f (uint32_t u)
+{
+  float x;
+  memcpy (&x, &u, sizeof x);
+  return x;
+}
+
+/* All ones when x > 0, else all zeros. */
+static inline uint32_t
+positive_mask (float x)
+{
+  return (uint32_t) -(int32_t) ((int32_t) f2u (x) > 0);
+}
+
+/* 1 when x > 0, else slope, without a branch. */
+static inline float
+leaky_scale (float x, float slope)
+{
+  uint32_t m = positive_mask (x);
+  return u2f ((f2u (1.f) & m) | (f2u (slope) & ~m));
+}
+
 void
 ps_relu_forward (float *out, const float *inp, gsize n)
 {
   for (gsize i = 0; i < n; i++)
-    out[i] = inp[i] > 0.f ? inp[i] : 0.f;
+    out[i] = u2f (f2u (inp[i]) & positive_mask (inp[i]));
 }
 
 void
@@ -26,14 +65,14 @@ ps_relu_backward (float *dinp, const float *dout, const float *inp, gsize n)
   if (dinp == NULL)
     return;
   for (gsize i = 0; i < n; i++)
-    dinp[i] += inp[i] > 0.f ? dout[i] : 0.f;
+    dinp[i] += u2f (f2u (dout[i]) & positive_mask (inp[i]));
 }
 
 void
 ps_leaky_relu_forward (float *out, const float *inp, gsize n, float slope)
 {
   for (gsize i = 0; i < n; i++)
-    out[i] = inp[i] > 0.f ? inp[i] : slope * inp[i];
+    out[i] = leaky_scale (inp[i], slope) * inp[i];
 }
 
 void
@@ -42,7 +81,7 @@ ps_leaky_relu_backward (float *dinp, const float *dout, const float *inp, gsize 
   if (dinp == NULL)
     return;
   for (gsize i = 0; i < n; i++)
-    dinp[i] += inp[i] > 0.f ? dout[i] : slope * dout[i];
+    dinp[i] += leaky_scale (inp[i], slope) * dout[i];
 }
 
 void
