@@ -541,7 +541,7 @@ ps_embed_net_init (PsEmbedNet *b, const PsParams *params, PsDataset *data, guint
   b->batch = (int) MIN ((gint64) b->n_train, ps_params_get_int (params, "batch_size"));
   b->steps_per_epoch = (b->n_train + b->batch - 1) / b->batch;
   b->total = (guint64) b->steps_per_epoch * ps_params_get_int (params, "epochs");
-  b->perm = g_new (guint, b->n_train);
+  b->perm = g_new0 (guint, b->n_train);   /* zeroed: episodic training never draws it */
   b->xb = g_new (float, (gsize) b->batch * data->d);
   b->yb = g_new (int, b->batch);
 
