@@ -428,22 +428,25 @@ ps_smooth_ema (double *out, const double *in, gsize n, double weight)
   g_return_if_fail (n == 0 || (out != NULL && in != NULL));
 
   weight = CLAMP (weight, 0.0, 0.999999);
-  /* The running value starts at zero, so early values are biased toward
-   * zero; dividing by 1 - weight^count removes that bias exactly, which
-   * makes the first output equal the first input. */
-  double last = 0, decay = 1;
-  gsize count = 0;
+  /* TensorBoard's running value starts at zero and is divided by
+   * 1 - weight^count to remove the bias toward zero.  The same average
+   * written as an update of the debiased value itself,
+   *   m += (v - m) * (1 - weight) / (1 - weight^count),
+   * gives the first output exactly equal to the first input and keeps a
+   * constant series exactly constant. */
+  double m = NAN, decay = 1;
   for (gsize i = 0; i < n; i++)
     {
       double v = in[i];
       if (!isfinite (v))
         {
-          out[i] = count > 0 ? last / (1 - decay) : NAN;
+          out[i] = m;
           continue;
         }
-      last = last * weight + (1 - weight) * v;
       decay *= weight;
-      count++;
-      out[i] = last / (1 - decay);
+      double a = (1 - weight) / (1 - decay);
+      /* a == 1 (the first value, or no smoothing) copies exactly. */
+      m = isnan (m) || a >= 1 ? v : m + (v - m) * a;
+      out[i] = m;
     }
 }
