@@ -37,6 +37,85 @@ valid_range (int n_in, int n_out, int k, int stride, int pad, int *lo, int *hi)
   *hi = CLAMP (h, *lo, n_out);
 }
 
+/* A "same" convolution (stride 1, OW == W) shifts the whole plane by
+ * (dh, dw) for each kernel offset, so the valid band of one cols row is a
+ * single contiguous copy of the plane; only the |dw| columns that wrap
+ * around into the neighbouring image row need zeroing afterwards.  This
+ * replaces OH short copies (14 floats on a 14x14 map) by one long one. */
+static void
+im2col_same_row (float *row, const float *plane, int OH, int OW, int dh, int dw,
+                 int oh_lo, int oh_hi, int ow_lo, int ow_hi)
+{
+  gsize first = (gsize) oh_lo * OW + ow_lo;
+  gsize end = (gsize) (oh_hi - 1) * OW + ow_hi;
+  gssize shift = (gssize) dh * OW + dw;
+  memset (row, 0, sizeof (float) * first);
+  memcpy (row + first, plane + ((gssize) first + shift), sizeof (float) * (end - first));
+  memset (row + end, 0, sizeof (float) * ((gsize) OH * OW - end));
+  for (int oh = oh_lo; oh < oh_hi; oh++)
+    {
+      float *r = row + (gsize) oh * OW;
+      for (int ow = 0; ow < ow_lo; ow++)
+        r[ow] = 0.f;
+      for (int ow = ow_hi; ow < OW; ow++)
+        r[ow] = 0.f;
+    }
+}
+
+/* The adjoint of im2col_same_row, for a cols buffer the caller owns: the
+ * wrapped columns are zeroed in place so that one long add over the band
+ * is exact (they would otherwise land on the neighbouring image row). */
+static void
+col2im_same_row (float *plane, float *row, int OW, int dh, int dw,
+                 int oh_lo, int oh_hi, int ow_lo, int ow_hi)
+{
+  for (int oh = oh_lo; oh < oh_hi; oh++)
+    {
+      float *r = row + (gsize) oh * OW;
+      for (int ow = 0; ow < ow_lo; ow++)
+        r[ow] = 0.f;
+      for (int ow = ow_hi; ow < OW; ow++)
+        r[ow] = 0.f;
+    }
+  gsize first = (gsize) oh_lo * OW + ow_lo;
+  gsize end = (gsize) (oh_hi - 1) * OW + ow_hi;
+  float *dst = plane + ((gssize) first + (gssize) dh * OW + dw);
+  const float *src = row + first;
+  gsize n = end - first;
+  for (gsize i = 0; i < n; i++)
+    dst[i] += src[i];
+}
+
+/* ps_col2im for the convolution's own dcols scratch, which it may
+ * overwrite: takes the one-long-add path for same convolutions. */
+static void
+col2im_scratch (float *dinp, float *cols, int C, int H, int W, int K, int stride, int pad)
+{
+  int OH = ps_conv_out_size (H, K, stride, pad);
+  int OW = ps_conv_out_size (W, K, stride, pad);
+  if (stride != 1 || OW != W)
+    {
+      ps_col2im (dinp, cols, C, H, W, K, stride, pad);
+      return;
+    }
+  for (int c = 0; c < C; c++)
+    for (int kh = 0; kh < K; kh++)
+      {
+        int oh_lo, oh_hi;
+        valid_range (H, OH, kh, stride, pad, &oh_lo, &oh_hi);
+        for (int kw = 0; kw < K; kw++)
+          {
+            int ow_lo, ow_hi;
+            valid_range (W, OW, kw, stride, pad, &ow_lo, &ow_hi);
+            if (oh_lo >= oh_hi || ow_lo >= ow_hi)
+              continue;
+            float *row = cols + ((gsize) (c * K + kh) * K + kw) * OH * OW;
+            col2im_same_row (dinp + (gsize) c * H * W, row, OW, kh - pad, kw - pad,
+                             oh_lo, oh_hi, ow_lo, ow_hi);
+          }
+      }
+}
+
 void
 ps_im2col (float *cols, const float *inp, int C, int H, int W, int K, int stride, int pad)
 {
@@ -53,6 +132,12 @@ ps_im2col (float *cols, const float *inp, int C, int H, int W, int K, int stride
             valid_range (W, OW, kw, stride, pad, &ow_lo, &ow_hi);
             float *row = cols + ((gsize) (c * K + kh) * K + kw) * OH * OW;
             const float *plane = inp + (gsize) c * H * W;
+            if (stride == 1 && OW == W && oh_lo < oh_hi && ow_lo < ow_hi)
+              {
+                im2col_same_row (row, plane, OH, OW, kh - pad, kw - pad,
+                                 oh_lo, oh_hi, ow_lo, ow_hi);
+                continue;
+              }
             for (int oh = 0; oh < OH; oh++)
               {
                 float *dst = row + (gsize) oh * OW;
@@ -200,7 +285,7 @@ ps_conv2d_backward (float *dinp, float *dweight, float *dbias,
           else
             {
               ps_sgemm (TRUE, FALSE, CKK, P, OC, 1.f, weight, CKK, d, P, 0.f, dcols, P);
-              ps_col2im (dx, dcols, C, H, W, K, stride, pad);
+              col2im_scratch (dx, dcols, C, H, W, K, stride, pad);
             }
         }
     }
