@@ -261,34 +261,67 @@ idx_read (IdxFile *f, const char *path, guint want_ndim, GError **error)
   return TRUE;
 }
 
-/* Reads one images/labels pair (train or t10k) and checks they agree. */
+/* Finds one images/labels pair (train or t10k).  Both missing is fine
+ * for an optional pair (present = FALSE); one missing is an error. */
 static gboolean
-idx_read_pair (const char *dir, const char *prefix, gboolean required,
-               IdxFile *img, IdxFile *lab, gboolean *present, GError **error)
+idx_find_pair (const char *dir, const char *prefix, gboolean required,
+               char **img_path, char **lab_path, gboolean *present, GError **error)
 {
   g_autofree char *img_stem = g_strdup_printf ("%s-images-idx3-ubyte", prefix);
   g_autofree char *lab_stem = g_strdup_printf ("%s-labels-idx1-ubyte", prefix);
-  g_autofree char *img_path = idx_find (dir, img_stem);
-  g_autofree char *lab_path = idx_find (dir, lab_stem);
-  *present = FALSE;
-  if (!img_path && !lab_path && !required)
+  *img_path = idx_find (dir, img_stem);
+  *lab_path = idx_find (dir, lab_stem);
+  *present = *img_path && *lab_path;
+  if (!*img_path && !*lab_path && !required)
     return TRUE;
-  if (!img_path || !lab_path)
+  if (!*present)
     {
-      g_autofree char *missing = g_build_filename (dir, img_path ? lab_stem : img_stem, NULL);
+      g_autofree char *missing = g_build_filename (dir, *img_path ? lab_stem : img_stem, NULL);
       g_set_error (error, PS_ERROR, PS_ERROR_IO, "%s[.gz]: missing IDX file", missing);
       return FALSE;
     }
-  if (!idx_read (img, img_path, 3, error) || !idx_read (lab, lab_path, 1, error))
-    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+idx_check_pair (IdxFile *img, IdxFile *lab, GError **error)
+{
   if (img->dims[0] != lab->dims[0])
     {
       g_set_error (error, PS_ERROR, PS_ERROR_VALUE,
-                   "%s: %u labels for %u images in %s", lab_path, lab->dims[0], img->dims[0], img_path);
+                   "%s: %u labels for %u images in %s", lab->path, lab->dims[0], img->dims[0], img->path);
       return FALSE;
     }
-  *present = TRUE;
   return TRUE;
+}
+
+/* The training images are most of the work (inflating 47 MB for
+ * Fashion-MNIST), so a worker thread reads them while the calling thread
+ * reads everything else and allocates the dataset. */
+typedef struct
+{
+  IdxFile *file;
+  const char *path;
+  GError *error;
+  gboolean ok;
+} IdxJob;
+
+static gpointer
+idx_job_run (gpointer data)
+{
+  IdxJob *job = data;
+  job->ok = idx_read (job->file, job->path, 3, &job->error);
+  return NULL;
+}
+
+static void
+convert_rows (float *restrict dst, const guint8 *restrict src, gsize total)
+{
+  float lut[256];
+  for (int v = 0; v < 256; v++)
+    lut[v] = v / 255.0f;
+  for (gsize k = 0; k < total; k++)
+    dst[k] = lut[src[k]];
 }
 
 static gboolean
@@ -314,24 +347,30 @@ ps_dataset_load_idx_dir (const char *dir, GError **error)
     }
   IdxFile tr_img = { 0 }, tr_lab = { 0 }, te_img = { 0 }, te_lab = { 0 };
   gboolean have_train = FALSE, have_test = FALSE;
+  g_autofree char *tr_img_path = NULL, *tr_lab_path = NULL, *te_img_path = NULL, *te_lab_path = NULL;
   PsDataset *ds = NULL;
-
-  if (!idx_read_pair (dir, "train", TRUE, &tr_img, &tr_lab, &have_train, error)
-      || !idx_read_pair (dir, "t10k", FALSE, &te_img, &te_lab, &have_test, error))
-    goto out;
-  if (have_test && (te_img.dims[1] != tr_img.dims[1] || te_img.dims[2] != tr_img.dims[2]))
-    {
-      g_set_error (error, PS_ERROR, PS_ERROR_FORMAT, "%s: images are %ux%u but the training images are %ux%u",
-                   te_img.path, te_img.dims[1], te_img.dims[2], tr_img.dims[1], tr_img.dims[2]);
-      goto out;
-    }
-
+  GThread *worker = NULL;
+  IdxJob job = { &tr_img, NULL, NULL, FALSE };
+  guint n_train = 0, n_test = 0, h = 0, w = 0, d = 0, max_label = 0;
   gboolean fashion = is_fashion_dir (dir);
-  guint n_train = tr_img.dims[0], n_test = have_test ? te_img.dims[0] : 0;
-  guint h = tr_img.dims[1], w = tr_img.dims[2];
-  guint d = h * w;
+
+  if (!idx_find_pair (dir, "train", TRUE, &tr_img_path, &tr_lab_path, &have_train, error)
+      || !idx_find_pair (dir, "t10k", FALSE, &te_img_path, &te_lab_path, &have_test, error))
+    goto out;
+  job.path = tr_img_path;
+  worker = g_thread_try_new ("ps-idx", idx_job_run, &job, NULL);
+  if (!worker)
+    idx_job_run (&job);
+
+  if (!idx_read (&tr_lab, tr_lab_path, 1, error))
+    goto out;
+  if (have_test && (!idx_read (&te_img, te_img_path, 3, error) || !idx_read (&te_lab, te_lab_path, 1, error)
+                    || !idx_check_pair (&te_img, &te_lab, error)))
+    goto out;
+
   /* The labels decide the class names, so check them before the big copy. */
-  guint max_label = 0;
+  n_train = tr_lab.dims[0];
+  n_test = have_test ? te_img.dims[0] : 0;
   for (int pass = 0; pass < 2; pass++)
     {
       IdxFile *lab = pass == 0 ? &tr_lab : &te_lab;
@@ -349,31 +388,63 @@ ps_dataset_load_idx_dir (const char *dir, GError **error)
         }
     }
 
-  ds = ps_dataset_new (fashion ? "fashion-mnist" : "idx", n_train + n_test, d);
+  /* Without a test set the image size is only known from the training
+   * images, so wait for them first. */
+  if (!have_test && worker)
+    {
+      g_thread_join (worker);
+      worker = NULL;
+    }
+  if (have_test)
+    {
+      h = te_img.dims[1];
+      w = te_img.dims[2];
+    }
+  else if (job.ok)
+    {
+      h = tr_img.dims[1];
+      w = tr_img.dims[2];
+    }
+  d = h * w;
+  if (job.ok || worker)
+    {
+      ds = ps_dataset_new (fashion ? "fashion-mnist" : "idx", n_train + n_test, d);
+      if (have_test)
+        convert_rows (ds->x + (gsize) n_train * d, te_img.data, (gsize) n_test * d);
+    }
+  if (worker)
+    {
+      g_thread_join (worker);
+      worker = NULL;
+    }
+  if (!job.ok)
+    {
+      g_propagate_error (error, g_steal_pointer (&job.error));
+      g_clear_pointer (&ds, ps_dataset_unref);
+      goto out;
+    }
+  if (!idx_check_pair (&tr_img, &tr_lab, error))
+    {
+      g_clear_pointer (&ds, ps_dataset_unref);
+      goto out;
+    }
+  if (tr_img.dims[1] != h || tr_img.dims[2] != w)
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_FORMAT, "%s: images are %ux%u but the training images are %ux%u",
+                   te_img.path, h, w, tr_img.dims[1], tr_img.dims[2]);
+      g_clear_pointer (&ds, ps_dataset_unref);
+      goto out;
+    }
+  convert_rows (ds->x, tr_img.data, (gsize) n_train * d);
+  for (guint i = 0; i < n_train + n_test; i++)
+    {
+      ds->y[i] = i < n_train ? tr_lab.data[i] : te_lab.data[i - n_train];
+      ds->split[i] = i < n_train ? PS_SPLIT_TRAIN : PS_SPLIT_TEST;
+    }
   if (!fashion)
     {
       g_free (ds->name);
       ds->name = g_path_get_basename (dir);
-    }
-  float lut[256];
-  for (int v = 0; v < 256; v++)
-    lut[v] = v / 255.0f;
-  for (int pass = 0; pass < 2; pass++)
-    {
-      IdxFile *img = pass == 0 ? &tr_img : &te_img;
-      IdxFile *lab = pass == 0 ? &tr_lab : &te_lab;
-      guint n = pass == 0 ? n_train : n_test;
-      guint offset = pass == 0 ? 0 : n_train;
-      const guint8 *restrict src = img->data;
-      float *restrict dst = ds->x + (gsize) offset * d;
-      gsize total = (gsize) n * d;
-      for (gsize k = 0; k < total; k++)
-        dst[k] = lut[src[k]];
-      for (guint i = 0; i < n; i++)
-        {
-          ds->y[offset + i] = lab->data[i];
-          ds->split[offset + i] = pass == 0 ? PS_SPLIT_TRAIN : PS_SPLIT_TEST;
-        }
     }
   ds->has_split = have_test;
   ds->img_c = 1;
@@ -390,6 +461,10 @@ ps_dataset_load_idx_dir (const char *dir, GError **error)
   ps_dataset_validate (ds, dir, NULL);
 
 out:
+  /* Every exit waits for the worker, which writes into tr_img. */
+  if (worker)
+    g_thread_join (worker);
+  g_clear_error (&job.error);
   idx_clear (&tr_img);
   idx_clear (&tr_lab);
   idx_clear (&te_img);
