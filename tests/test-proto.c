@@ -469,24 +469,32 @@ test_palm_learns (void)
   learns ("palm", sets);
 }
 
-/* PALM with K = 6 against K = 1 on digits with 7, 8, 9 held out, over three
- * seeds.  The digits test split has ~107 OOD and ~250 ID rows, so single
- * runs swing by a few AUROC points; the assertion is the mean over seeds
- * and is only as strong as the numbers measured (see the message). */
+/* PALM with K = 6 against K = 1 on digits with 7, 8, 9 held out, as the
+ * mean over five seeds.  The digits test split has ~107 OOD and ~250 ID
+ * rows, so single runs swing by a few AUROC points.  Measured while
+ * writing this test (30 epochs, proto_momentum 0.9): seeds 0-4 gave K = 6
+ * the higher mean AUROC on every score but KNN (proto 0.966 vs 0.954),
+ * seeds 10-14 gave K = 1 the higher one on proto and KNN (0.953 vs 0.949).
+ * "K = 6 at least K = 1" is therefore NOT reliably true at this scale, and
+ * this test does not claim it: it asserts that both learn informative
+ * scores and that K = 6 is not clearly worse (within 0.02), and prints the
+ * numbers. */
 static void
 test_palm_ood_k (void)
 {
   g_autoptr (PsDataset) ds = load_digits ();
   const PsMethod *m = ps_method_find ("palm");
-  const char *scores[] = { "auroc_proto", "auroc_knn", "auroc_mahalanobis", "auroc_msp", "auroc_energy" };
+  const char *scores[] = { "auroc_proto", "auroc_knn", "auroc_mahalanobis", "auroc_msp",
+                           "auroc_energy", "fpr95_proto", "fpr95_knn" };
   double mean[2][G_N_ELEMENTS (scores)] = { { 0 } };
-  const int seeds = 3;
+  double untrained = 0;
+  const int seeds = 5;
   for (int ki = 0; ki < 2; ki++)
     for (int seed = 0; seed < seeds; seed++)
       {
-        const char *sets[] = { "epochs=15", "ood_classes=7,8,9", ki ? "n_protos=6" : "n_protos=1", NULL };
+        const char *sets[] = { "epochs=30", "ood_classes=7,8,9", ki ? "n_protos=6" : "n_protos=1", NULL };
         gpointer model = create ("palm", ds, seed, sets);
-        double untrained = metric (m, model, "auroc_knn");
+        untrained += metric (m, model, "auroc_proto") / (2 * seeds);
         train (m, model, m->total_steps (model));
         g_autoptr (PsMetrics) mt = m->evaluate (model);
         for (guint s = 0; s < G_N_ELEMENTS (scores); s++)
@@ -496,19 +504,16 @@ test_palm_ood_k (void)
             g_assert_true (isfinite (v));
             mean[ki][s] += v / seeds;
           }
-        double acc = NAN, knn = NAN;
-        ps_metrics_get (mt, "test_acc", &acc);
-        ps_metrics_get (mt, "auroc_knn", &knn);
-        g_test_message ("palm K=%d seed %d: test_acc %.3f, auroc_knn %.3f (untrained %.3f)",
-                        ki ? 6 : 1, seed, acc, knn, untrained);
         m->free (model);
       }
   for (guint s = 0; s < G_N_ELEMENTS (scores); s++)
     g_test_message ("digits 7,8,9 held out, mean of %d seeds: %s K=1 %.3f, K=6 %.3f", seeds,
                     scores[s], mean[0][s], mean[1][s]);
-  /* Training must make the OOD scores informative at all. */
-  g_assert_cmpfloat (mean[0][0], >, 0.85);
-  g_assert_cmpfloat (mean[1][0], >, 0.85);
+  g_test_message ("untrained auroc_proto (mean) %.3f", untrained);
+  g_assert_cmpfloat (untrained, <, 0.85);
+  g_assert_cmpfloat (mean[0][0], >, 0.92);
+  g_assert_cmpfloat (mean[1][0], >, 0.92);
+  g_assert_cmpfloat (mean[1][0], >, mean[0][0] - 0.02);
 }
 
 static void
@@ -668,17 +673,22 @@ test_moons_box (void)
   const char *sets[] = { "epochs=30", "batch_size=64", "ood_box=500", "embed_dim=3", "n_protos=3",
                          "lr=0.005", NULL };
   gpointer model = create ("palm", ds, 0, sets);
-  double before = metric (m, model, "auroc_knn");
+  double before = metric (m, model, "test_acc");
   train (m, model, m->total_steps (model));
   g_autoptr (PsMetrics) mt = m->evaluate (model);
-  double acc = NAN, knn = NAN, proto = NAN;
+  double acc = NAN, knn = NAN, proto = NAN, maha = NAN;
   ps_metrics_get (mt, "test_acc", &acc);
   ps_metrics_get (mt, "auroc_knn", &knn);
   ps_metrics_get (mt, "auroc_proto", &proto);
-  g_test_message ("moons vs box: test_acc %.3f, auroc_knn %.3f (untrained %.3f), auroc_proto %.3f",
-                  acc, knn, before, proto);
+  ps_metrics_get (mt, "auroc_mahalanobis", &maha);
+  /* A unit-sphere embedding of 2-D data maps most of the box onto the
+   * circle the moons occupy, so proto and KNN stay weak (~0.65-0.7 AUROC);
+   * Mahalanobis on the 64-d features is the score that separates. */
+  g_test_message ("moons vs box: test_acc %.3f (untrained %.3f), auroc proto %.3f knn %.3f "
+                  "mahalanobis %.3f", acc, before, proto, knn, maha);
+  g_assert_cmpfloat (before, <, 0.9);
   g_assert_cmpfloat (acc, >, 0.95);
-  g_assert_cmpfloat (knn, >, 0.7);
+  g_assert_cmpfloat (maha, >, 0.85);
   g_autoptr (GPtrArray) snap = m->snapshot (model);
   g_assert_nonnull (find_kind (snap, "points"));
   m->free (model);
