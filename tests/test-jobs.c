@@ -29,7 +29,8 @@ static const PsParamSpec linreg_params[] = {
   { "nan_at", PS_PARAM_INT, -1, -1, 1e9, NULL, "Report a NaN loss at this step (-1: never)." },
   { "work_ms", PS_PARAM_FLOAT, 0, 0, 10000, NULL, "Busy computation per step, in ms." },
   { "abort_on_cancel", PS_PARAM_BOOL, 0, 0, 1, NULL, "Abandon a step when cancel rises." },
-  { "meet", PS_PARAM_INT, 0, 0, 16, NULL, "Step 0 waits until this many jobs are in it." },
+  { "meet", PS_PARAM_INT, 0, 0, 16, NULL, "Steps 0 and 1 wait until this many jobs are in them." },
+  { "record_blas", PS_PARAM_BOOL, 0, 0, 1, NULL, "Record the BLAS thread count seen in step 1." },
 };
 
 /* Concurrency observed across every linreg model. */
@@ -37,7 +38,8 @@ static gint active_steps;
 static gint max_active_steps;
 static GMutex meet_lock;
 static GCond meet_cond;
-static guint meet_count;
+static guint meet_count[2];
+static gint blas_seen;   /* ps_blas_get_threads () in step 1, when recorded */
 static gboolean meet_timed_out;
 /* The index of the last step any linreg model has entered, and a condition
  * signalled at every entry, so a test can act while a step is running. */
@@ -49,7 +51,8 @@ concurrency_reset (void)
   g_atomic_int_set (&active_steps, 0);
   g_atomic_int_set (&max_active_steps, 0);
   g_mutex_lock (&meet_lock);
-  meet_count = 0;
+  meet_count[0] = meet_count[1] = 0;
+  blas_seen = 0;
   meet_timed_out = FALSE;
   entered_step = -1;
   g_mutex_unlock (&meet_lock);
@@ -63,6 +66,7 @@ typedef struct
   double work_ms;
   gboolean abort_on_cancel;
   guint meet;
+  gboolean record_blas;
   float x[N_TRAIN * D], y[N_TRAIN];
   float tx[N_TEST * D], ty[N_TEST];
   /* The training state: everything save() writes. */
@@ -83,6 +87,7 @@ linreg_create (const PsMethod *method, const PsParams *params, PsDataset *data,
   m->work_ms = ps_params_get_float (params, "work_ms");
   m->abort_on_cancel = ps_params_get_bool (params, "abort_on_cancel");
   m->meet = ps_params_get_int (params, "meet");
+  m->record_blas = ps_params_get_bool (params, "record_blas");
 
   /* The data are the same for every seed; the seed drives the
    * initialisation and the minibatches. */
@@ -131,16 +136,16 @@ note_active (gint delta)
     ;
 }
 
-/* Blocks until `n` jobs have arrived here (or ten seconds passed, which
- * means the runner did not run them at once). */
+/* Blocks until `n` jobs have arrived at step `step` (or ten seconds
+ * passed, which means the runner did not run them at once). */
 static void
-meet_others (guint n)
+meet_others (guint n, guint step)
 {
   gint64 until = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
   g_mutex_lock (&meet_lock);
-  meet_count++;
+  meet_count[step]++;
   g_cond_broadcast (&meet_cond);
-  while (meet_count < n)
+  while (meet_count[step] < n)
     if (!g_cond_wait_until (&meet_cond, &meet_lock, until))
       {
         meet_timed_out = TRUE;
@@ -159,8 +164,10 @@ linreg_step (gpointer model, PsStepInfo *info, GError **error)
   entered_step = (gint64) info->step;
   g_cond_broadcast (&meet_cond);
   g_mutex_unlock (&meet_lock);
-  if (m->meet > 1 && info->step == 0)
-    meet_others (m->meet);
+  if (m->meet > 1 && info->step < 2)
+    meet_others (m->meet, info->step);
+  if (m->record_blas && info->step == 1)
+    g_atomic_int_set (&blas_seen, ps_blas_get_threads ());
 
   if (m->work_ms > 0)
     {
@@ -664,6 +671,51 @@ test_parallelism_two (void)
   g_assert_false (meet_timed_out);
   g_assert_cmpint (g_atomic_int_get (&max_active_steps), ==, 2);
   ps_runner_free (runner);
+}
+
+static void
+test_blas_threads (void)
+{
+  /* Without a user limit, a job alone gets every core; two jobs running
+   * at once (both inside step 1 thanks to the rendezvous) get one each.
+   * The environment is changed in a subprocess, before any thread exists. */
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+      g_test_trap_assert_passed ();
+      return;
+    }
+  g_unsetenv ("OPENBLAS_NUM_THREADS");
+
+  g_autoptr (PsParams) alone = linreg_params_new ("steps=3", "record_blas=true", NULL);
+  concurrency_reset ();
+  PsRunner *runner = ps_runner_new (2);
+  PsJobSpec spec = linreg_spec (alone, 1, NULL);
+  g_autoptr (PsJob) solo = submit_ok (runner, &spec);
+  g_assert_cmpint (ps_job_wait (solo), ==, PS_RUN_FINISHED);
+  g_assert_cmpint (g_atomic_int_get (&blas_seen), ==, (gint) g_get_num_processors ());
+
+  g_autoptr (PsParams) pair = linreg_params_new ("steps=3", "record_blas=true", "meet=2", NULL);
+  concurrency_reset ();
+  spec.params = pair;
+  g_autoptr (PsJob) a = submit_ok (runner, &spec);
+  g_autoptr (PsJob) b = submit_ok (runner, &spec);
+  g_assert_cmpint (ps_job_wait (a), ==, PS_RUN_FINISHED);
+  g_assert_cmpint (ps_job_wait (b), ==, PS_RUN_FINISHED);
+  g_assert_false (meet_timed_out);
+  g_assert_cmpint (g_atomic_int_get (&blas_seen), ==, 1);
+  ps_runner_free (runner);
+
+  /* A user limit caps the solo count (setenv is safe here: no job runs). */
+  g_setenv ("OPENBLAS_NUM_THREADS", "1", TRUE);
+  concurrency_reset ();
+  runner = ps_runner_new (1);
+  spec.params = alone;
+  g_autoptr (PsJob) capped = submit_ok (runner, &spec);
+  g_assert_cmpint (ps_job_wait (capped), ==, PS_RUN_FINISHED);
+  g_assert_cmpint (g_atomic_int_get (&blas_seen), ==, 1);
+  ps_runner_free (runner);
+
 }
 
 static void
@@ -1324,6 +1376,7 @@ main (int argc, char **argv)
   g_test_add_func ("/jobs/finish/events", test_finish_events);
   g_test_add_func ("/jobs/parallelism/one", test_parallelism_one);
   g_test_add_func ("/jobs/parallelism/two", test_parallelism_two);
+  g_test_add_func ("/jobs/parallelism/blas-threads", test_blas_threads);
   g_test_add_func ("/jobs/cancel/latency", test_cancel_latency);
   g_test_add_func ("/jobs/cancel/latency-all-methods", test_cancel_latency_all_methods);
   g_test_add_func ("/jobs/cancel/free", test_free_cancels);
