@@ -30,6 +30,8 @@ static const PsParamSpec linreg_params[] = {
   { "work_ms", PS_PARAM_FLOAT, 0, 0, 10000, NULL, "Busy computation per step, in ms." },
   { "abort_on_cancel", PS_PARAM_BOOL, 0, 0, 1, NULL, "Abandon a step when cancel rises." },
   { "meet", PS_PARAM_INT, 0, 0, 16, NULL, "Steps 0 and 1 wait until this many jobs are in them." },
+  { "fail_at", PS_PARAM_INT, -1, -1, 1e9, NULL, "Fail with an error at this step (-1: never)." },
+  { "fail_create", PS_PARAM_BOOL, 0, 0, 1, NULL, "Refuse to build the model." },
   { "record_blas", PS_PARAM_BOOL, 0, 0, 1, NULL, "Record the BLAS thread count seen in step 1." },
 };
 
@@ -63,6 +65,7 @@ typedef struct
   guint64 steps;
   double lr;
   gint64 nan_at;
+  gint64 fail_at;
   double work_ms;
   gboolean abort_on_cancel;
   guint meet;
@@ -80,10 +83,16 @@ static gpointer
 linreg_create (const PsMethod *method, const PsParams *params, PsDataset *data,
                guint64 seed, GError **error)
 {
+  if (ps_params_get_bool (params, "fail_create"))
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_VALUE, "linreg refuses these data");
+      return NULL;
+    }
   Linreg *m = g_new0 (Linreg, 1);
   m->steps = ps_params_get_int (params, "steps");
   m->lr = ps_params_get_float (params, "lr");
   m->nan_at = ps_params_get_int (params, "nan_at");
+  m->fail_at = ps_params_get_int (params, "fail_at");
   m->work_ms = ps_params_get_float (params, "work_ms");
   m->abort_on_cancel = ps_params_get_bool (params, "abort_on_cancel");
   m->meet = ps_params_get_int (params, "meet");
@@ -187,6 +196,13 @@ linreg_step (gpointer model, PsStepInfo *info, GError **error)
               return FALSE;
             }
         }
+    }
+
+  if ((gint64) info->step == m->fail_at)
+    {
+      note_active (-1);
+      g_set_error (error, PS_ERROR, PS_ERROR_VALUE, "the matrix went singular");
+      return FALSE;
     }
 
   float gw[D] = { 0 }, gb = 0;
@@ -875,6 +891,38 @@ test_nan_fails (void)
   temp_store_clear (&t);
 }
 
+static void
+test_method_errors (void)
+{
+  /* A method's own errors fail the run with its message, in the store too. */
+  TempStore t;
+  temp_store_init (&t);
+  PsRunner *runner = ps_runner_new (1);
+
+  g_autoptr (PsParams) bad_step = linreg_params_new ("steps=50", "fail_at=12", NULL);
+  PsJobSpec spec = linreg_spec (bad_step, 1, t.path);
+  g_autoptr (PsJob) job = submit_ok (runner, &spec);
+  g_assert_cmpint (ps_job_wait (job), ==, PS_RUN_FAILED);
+  g_autofree char *err = ps_job_get_error (job);
+  g_assert_cmpstr (err, ==, "step 12: the matrix went singular");
+  g_autofree char *stored = NULL;
+  g_assert_cmpint (stored_status (t.path, ps_job_get_run_id (job), &stored), ==, PS_RUN_FAILED);
+  g_assert_cmpstr (stored, ==, err);
+
+  g_autoptr (PsParams) bad_create = linreg_params_new ("fail_create=true", NULL);
+  spec.params = bad_create;
+  g_autoptr (PsJob) job2 = submit_ok (runner, &spec);
+  g_autoptr (PsEvent) failed = pop_until (runner, job2, PS_EVENT_FAILED, 0);
+  g_assert_cmpstr (failed->message, ==, "linreg refuses these data");
+  g_assert_cmpint (ps_job_wait (job2), ==, PS_RUN_FAILED);
+  g_autofree char *stored2 = NULL;
+  g_assert_cmpint (stored_status (t.path, ps_job_get_run_id (job2), &stored2), ==, PS_RUN_FAILED);
+  g_assert_cmpstr (stored2, ==, "linreg refuses these data");
+
+  ps_runner_free (runner);
+  temp_store_clear (&t);
+}
+
 typedef struct
 {
   GPtrArray *types;     /* event types as they arrive, GINT_TO_POINTER */
@@ -1382,6 +1430,7 @@ main (int argc, char **argv)
   g_test_add_func ("/jobs/cancel/free", test_free_cancels);
   g_test_add_func ("/jobs/pause-resume", test_pause_resume);
   g_test_add_func ("/jobs/nan", test_nan_fails);
+  g_test_add_func ("/jobs/method-errors", test_method_errors);
   g_test_add_func ("/jobs/events/coalescing-drained", test_coalescing_drained);
   g_test_add_func ("/jobs/events/coalescing-live", test_coalescing_live);
   g_test_add_func ("/jobs/store/persists", test_store_persists);

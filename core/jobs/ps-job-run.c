@@ -77,9 +77,7 @@ store_failed (RunCtx *c, GError **error, GError *store_error, const char *what)
   if (store_error == NULL)
     g_set_error (error, PS_ERROR, PS_ERROR_STORE, "%s: could not %s", ps_store_path (c->store), what);
   else
-    {
-      g_propagate_prefixed_error (error, store_error, "could not %s in the run store: ", what);
-    }
+    g_propagate_prefixed_error (error, store_error, "could not %s in the run store: ", what);
 }
 
 static void
