@@ -697,6 +697,29 @@ static void
 test_act_tanh (void)
 {
   run_act_check ("tanh", ps_tanh_forward, ps_tanh_backward, TRUE, FALSE, 1e-3, 44);
+  /* The kernel does not call tanhf: check it against libm in double over
+   * a sweep, absolutely and (near zero) relatively, and at saturation. */
+  enum { N = 4001 };
+  float x[N], y[N];
+  for (int i = 0; i < N; i++)
+    x[i] = (i - N / 2) * 0.005f;
+  x[N / 2 + 1] = 1e-7f;
+  x[N / 2 - 1] = -3e-4f;
+  ps_tanh_forward (y, x, N);
+  for (int i = 0; i < N; i++)
+    {
+      double e = tanh ((double) x[i]);
+      g_assert_cmpfloat (fabs (y[i] - e), <=, 3e-7);
+      if (fabs (x[i]) < 0.05)
+        g_assert_cmpfloat (fabs (y[i] - e), <=, 1e-5 * fabs (e));
+    }
+  const float big[4] = { 100.f, -100.f, INFINITY, -INFINITY };
+  float yb[4];
+  ps_tanh_forward (yb, big, 4);
+  g_assert_cmpfloat (yb[0], ==, 1.f);
+  g_assert_cmpfloat (yb[1], ==, -1.f);
+  g_assert_cmpfloat (yb[2], ==, 1.f);
+  g_assert_cmpfloat (yb[3], ==, -1.f);
 }
 
 static void

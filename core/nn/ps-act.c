@@ -1,10 +1,11 @@
 /* ps-act.c: elementwise activations.
  *
- * Every loop here is a flat pass over n elements with no branches that a
- * compiler cannot turn into a select, so gcc -O2 can vectorise the cheap
- * ones (ReLU, LeakyReLU, the backward products); the transcendental ones
- * are bound by expf/tanhf anyway.  Backward adds into dinp.
- */
+ * Every loop here is a flat pass over n elements without data-dependent
+ * branches (see the rectifiers' masks below), so it runs at a steady
+ * rate whatever the signs of the data, and vectorises wherever the build
+ * lets gcc (gcc 12 at plain -O2 only vectorises loops of known length).
+ * The transcendental ones cost one expf per element.  Backward adds into
+ * dinp. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -84,6 +85,20 @@ ps_leaky_relu_backward (float *dinp, const float *dout, const float *inp, gsize 
     dinp[i] += leaky_scale (inp[i], slope) * dout[i];
 }
 
+/* tanh from one expf: glibc's tanhf costs about 35 ns a call on this
+ * class of machine, expf about 5, and GELU is the activation of every
+ * transformer-style block.  1 - 2 / (1 + e^2u) is within 2e-7 of tanh
+ * absolutely and saturates cleanly (e^2u = inf gives 1, 0 gives -1); near
+ * zero, where that form loses relative accuracy to cancellation, the
+ * series u - u^3/3 is exact to float precision. */
+static inline float
+ps_tanhf (float u)
+{
+  float series = u * (1.f - u * u * (1.f / 3.f));
+  float viaexp = 1.f - 2.f / (1.f + expf (2.f * u));
+  return fabsf (u) < 0.01f ? series : viaexp;
+}
+
 void
 ps_gelu_forward (float *out, const float *inp, gsize n)
 {
@@ -91,7 +106,7 @@ ps_gelu_forward (float *out, const float *inp, gsize n)
     {
       float x = inp[i];
       float u = PS_GELU_SCALE * (x + PS_GELU_CUBIC * x * x * x);
-      out[i] = 0.5f * x * (1.f + tanhf (u));
+      out[i] = 0.5f * x * (1.f + ps_tanhf (u));
     }
 }
 
@@ -104,7 +119,7 @@ ps_gelu_backward (float *dinp, const float *dout, const float *inp, gsize n)
     {
       float x = inp[i];
       float u = PS_GELU_SCALE * (x + PS_GELU_CUBIC * x * x * x);
-      float th = tanhf (u);
+      float th = ps_tanhf (u);
       float du = PS_GELU_SCALE * (1.f + 3.f * PS_GELU_CUBIC * x * x);
       float grad = 0.5f * (1.f + th) + 0.5f * x * (1.f - th * th) * du;
       dinp[i] += grad * dout[i];
@@ -143,7 +158,7 @@ void
 ps_tanh_forward (float *out, const float *inp, gsize n)
 {
   for (gsize i = 0; i < n; i++)
-    out[i] = tanhf (inp[i]);
+    out[i] = ps_tanhf (inp[i]);
 }
 
 void

@@ -69,9 +69,10 @@ ps_softmax_forward (float *out, const float *inp, int B, int C)
       float *o = out + (gsize) b * C;
       /* Subtracting the row maximum keeps every exponent <= 0, so a logit
        * of 1e4 cannot overflow. */
+      /* A select rather than fmaxf, which gcc -O2 leaves as a libm call. */
       float maxv = -INFINITY;
       for (int c = 0; c < C; c++)
-        maxv = fmaxf (maxv, x[c]);
+        maxv = isgreater (x[c], maxv) ? x[c] : maxv;
       float sum = 0.f;
       for (int c = 0; c < C; c++)
         {

@@ -13,7 +13,7 @@ row_logsumexp (const float *x, int C, float scale)
 {
   float maxv = -INFINITY;
   for (int c = 0; c < C; c++)
-    maxv = fmaxf (maxv, x[c] * scale);
+    maxv = isgreater (x[c] * scale, maxv) ? x[c] * scale : maxv;
   double sum = 0.0;
   for (int c = 0; c < C; c++)
     sum += expf (x[c] * scale - maxv);
