@@ -83,15 +83,29 @@ ps_kmeans_predict (const float *x, guint n, guint d, const float *centers, guint
   ps_free (buf);
 }
 
-/* Greedy k-means++ (as in Arthur & Vassilvitskii, with 2 + ln k trial
- * candidates per centre, keeping the one that lowers the potential most). */
+/* dist [n, k] = squared distances from every row to every centre. */
+static void
+all_distances (float *dist, const float *x, const float *xx, guint n, guint d,
+               const float *c, const float *cc, guint k)
+{
+  ps_sgemm (FALSE, TRUE, (int) n, (int) k, (int) d, -2.0f, x, (int) d, c, (int) d, 0.0f, dist, (int) k);
+  for (guint i = 0; i < n; i++)
+    for (guint j = 0; j < k; j++)
+      dist[(gsize) i * k + j] = MAX (0.0f, dist[(gsize) i * k + j] + xx[i] + cc[j]);
+}
+
+/* Greedy k-means++ (Arthur & Vassilvitskii, with 2 + ln k candidates per
+ * centre as scikit-learn does): the candidates are drawn together and
+ * scored with one GEMM, and the one that lowers the potential most wins. */
 static void
 seed_plus_plus (const float *x, const float *xx, guint n, guint d, guint k, PsRng *rng,
-                float *centers, float *d2, float *cand_d2, float *best_d2, float *buf)
+                float *centers, float *d2, float *buf)
 {
   guint trials = 2 + (guint) log ((double) k);
   float *cand = ps_alloc0 ((gsize) trials * d * sizeof (float));
   float *cand_cc = ps_alloc0 ((gsize) trials * sizeof (float));
+  float *dist = ps_alloc0 ((gsize) n * trials * sizeof (float));
+  g_autofree double *pot = g_new (double, trials);
   guint first = ps_rng_below (rng, n);
   memcpy (centers, x + (gsize) first * d, d * sizeof (float));
   float cc0;
@@ -99,30 +113,29 @@ seed_plus_plus (const float *x, const float *xx, guint n, guint d, guint k, PsRn
   nearest (x, xx, n, d, centers, &cc0, 1, buf, NULL, d2);
   for (guint c = 1; c < k; c++)
     {
-      double best_pot = INFINITY;
       for (guint t = 0; t < trials; t++)
         {
           guint pick = ps_rng_categorical (rng, d2, n);
-          memcpy (cand, x + (gsize) pick * d, d * sizeof (float));
-          row_norms (cand_cc, cand, 1, d);
-          nearest (x, xx, n, d, cand, cand_cc, 1, buf, NULL, cand_d2);
-          double pot = 0;
-          for (guint i = 0; i < n; i++)
-            {
-              cand_d2[i] = MIN (cand_d2[i], d2[i]);
-              pot += cand_d2[i];
-            }
-          if (pot < best_pot)
-            {
-              best_pot = pot;
-              memcpy (centers + (gsize) c * d, cand, d * sizeof (float));
-              memcpy (best_d2, cand_d2, n * sizeof (float));
-            }
+          memcpy (cand + (gsize) t * d, x + (gsize) pick * d, d * sizeof (float));
         }
-      memcpy (d2, best_d2, n * sizeof (float));
+      row_norms (cand_cc, cand, trials, d);
+      all_distances (dist, x, xx, n, d, cand, cand_cc, trials);
+      for (guint t = 0; t < trials; t++)
+        pot[t] = 0;
+      for (guint i = 0; i < n; i++)
+        for (guint t = 0; t < trials; t++)
+          pot[t] += MIN (dist[(gsize) i * trials + t], d2[i]);
+      guint best = 0;
+      for (guint t = 1; t < trials; t++)
+        if (pot[t] < pot[best])
+          best = t;
+      memcpy (centers + (gsize) c * d, cand + (gsize) best * d, d * sizeof (float));
+      for (guint i = 0; i < n; i++)
+        d2[i] = MIN (d2[i], dist[(gsize) i * trials + best]);
     }
   ps_free (cand);
   ps_free (cand_cc);
+  ps_free (dist);
 }
 
 double
@@ -169,8 +182,6 @@ ps_kmeans (const float *x, guint n, guint d, guint k,
   float *cc = ps_alloc0 ((gsize) k * sizeof (float));
   float *buf = ps_alloc0 ((gsize) MIN (n, KM_BLOCK_ROWS) * MAX (k, 1) * sizeof (float));
   float *d2 = ps_alloc0 ((gsize) n * sizeof (float));
-  float *t1 = ps_alloc0 ((gsize) n * sizeof (float));
-  float *t2 = ps_alloc0 ((gsize) n * sizeof (float));
   float *c = ps_alloc0 ((gsize) k * d * sizeof (float));
   gint32 *a = g_new (gint32, n);
   g_autofree double *acc = g_new (double, (gsize) k * d);
@@ -182,7 +193,7 @@ ps_kmeans (const float *x, guint n, guint d, guint k,
   double best = INFINITY;
   for (guint run = 0; run < n_init; run++)
     {
-      seed_plus_plus (x, xx, n, d, k, &rng, c, d2, t1, t2, buf);
+      seed_plus_plus (x, xx, n, d, k, &rng, c, d2, buf);
       guint it = 0;
       for (; it < max_iter; it++)
         {
@@ -249,8 +260,6 @@ ps_kmeans (const float *x, guint n, guint d, guint k,
   ps_free (cc);
   ps_free (buf);
   ps_free (d2);
-  ps_free (t1);
-  ps_free (t2);
   ps_free (c);
   g_free (a);
   return best;
