@@ -1204,6 +1204,13 @@ test_resume_equivalence (void)
   assert_same_metrics (ref_metrics, second_metrics);
   assert_same_run (t.path, ps_job_get_run_id (ref), ps_job_get_run_id (second));
 
+  /* Resuming a run that has reached its end stores nothing new. */
+  g_autoptr (PsJob) again_done = submit_ok (runner, &again);
+  g_assert_cmpint (ps_job_wait (again_done), ==, PS_RUN_FINISHED);
+  g_autoptr (PsMetrics) again_metrics = ps_job_get_final_metrics (again_done);
+  assert_same_metrics (ref_metrics, again_metrics);
+  assert_same_run (t.path, ps_job_get_run_id (ref), ps_job_get_run_id (second));
+
   /* Stopped by a cancel at an arbitrary step (paused first so that it
    * cannot run to the end meanwhile), then resumed. */
   spec.max_steps = 0;

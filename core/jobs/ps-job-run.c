@@ -398,12 +398,24 @@ static gboolean
 finish (RunCtx *c, GError **error)
 {
   gint64 step = MAX (c->last_done, 0);
-  if ((c->eval == NULL || c->last_eval != step) && !do_evaluate (c, step, error))
-    return FALSE;
-  if (c->last_snapshot != step && !do_snapshot (c, step, error))
-    return FALSE;
-  if (c->last_checkpoint != c->last_done && !do_checkpoint (c, c->last_done, error))
-    return FALSE;
+  /* A run resumed with no step left to do (it had reached its end) already
+   * stored its final evaluation, snapshot and checkpoint at this step: the
+   * evaluation is repeated for the FINISHED event only. */
+  if (c->job->resume_step >= 0 && c->last_done == c->job->resume_step)
+    {
+      c->eval = c->method->evaluate (c->model);
+      if (c->eval == NULL)
+        c->eval = ps_metrics_new ();
+    }
+  else
+    {
+      if ((c->eval == NULL || c->last_eval != step) && !do_evaluate (c, step, error))
+        return FALSE;
+      if (c->last_snapshot != step && !do_snapshot (c, step, error))
+        return FALSE;
+      if (c->last_checkpoint != c->last_done && !do_checkpoint (c, c->last_done, error))
+        return FALSE;
+    }
   if (!flush_rows (c, error))
     return FALSE;
   GError *local = NULL;
