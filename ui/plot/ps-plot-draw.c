@@ -424,7 +424,19 @@ ps_layer_draw (PsFigure *fig, PsLayer *l, cairo_t *cr, const PsPlotLayout *lay,
   switch (l->kind)
     {
     case PS_LAYER_SCATTER:
-      ps_plot_draw_scatter (cr, v, &l->spec, vector);
+      {
+        /* Scores without their own range follow the colour bar, so the
+         * bar tells the truth about the colours. */
+        PsScatterSpec spec = l->spec;
+        if (spec.scores != NULL && !(spec.score_max > spec.score_min) && fig->has_colorbar
+            && fig->cb_hi != fig->cb_lo)
+          {
+            spec.score_min = MIN (fig->cb_lo, fig->cb_hi);
+            spec.score_max = MAX (fig->cb_lo, fig->cb_hi);
+            spec.colormap = fig->cb_map;
+          }
+        ps_plot_draw_scatter (cr, v, &spec, vector);
+      }
       break;
     case PS_LAYER_REGIONS:
       paint_image (cr, v, l->image, l->w, l->h, l->p[0], l->p[2], l->p[1], l->p[3],

@@ -376,8 +376,15 @@ ps_scatter_rasterize (guint32 *pixels, int width, int height, int stride_bytes,
   double by = view->py + view->ph - view->y0 * ay;
   double score_a = SCORE_LUT / (spec.score_max - spec.score_min);
   double score_b = -spec.score_min * score_a;
-  float lim_lo_x = cx0 - margin, lim_hi_x = cx1 + margin;
-  float lim_lo_y = cy0 - margin, lim_hi_y = cy1 + margin;
+  int lim_lo_x = cx0 - margin, lim_hi_x = cx1 + margin;
+  int lim_lo_y = cy0 - margin, lim_hi_y = cy1 + margin;
+  /* Positions in quarter pixels from (lim_lo_x, lim_lo_y): never negative
+   * once clipped, so a cast is a floor (floorf is a libm call without
+   * SSE4.1, a noticeable cost at a million points). */
+  double qax = ax * SUBPIX, qbx = (bx - lim_lo_x) * SUBPIX;
+  double qay = ay * SUBPIX, qby = (by - lim_lo_y) * SUBPIX;
+  double qmx = (double) (lim_hi_x - lim_lo_x) * SUBPIX;
+  double qmy = (double) (lim_hi_y - lim_lo_y) * SUBPIX;
 
   /* Stamping points in their given order touches the 6 MB buffer at
    * random and is bound by cache misses.  Binning them by screen tile
@@ -392,32 +399,22 @@ ps_scatter_rasterize (guint32 *pixels, int width, int height, int stride_bytes,
   gsize n_tiles = (gsize) ntx * nty, n_bins = n_tiles * n_passes;
   g_autofree guint32 *bin_start = g_new0 (guint32, n_bins + 1);
   g_autofree guint32 *bin_of = g_new (guint32, spec.n);
+  g_autofree Entry *pre = g_new (Entry, spec.n);
 
+  /* Pass 1, in input order: position, colour and bin of every point. */
   for (gsize i = 0; i < spec.n; i++)
     {
-      bin_of[i] = G_MAXUINT32;
-      float fx = (float) (spec.x[i] * ax + bx);
-      float fy = (float) (spec.y[i] * ay + by);
+      double qx = spec.x[i] * qax + qbx;
+      double qy = spec.y[i] * qay + qby;
       /* The comparisons also reject NaN. */
-      if (!(fx > lim_lo_x && fx < lim_hi_x && fy > lim_lo_y && fy < lim_hi_y))
-        continue;
-      int tx = (int) (fx - lim_lo_x) / TILE_W;
-      int ty = (int) (fy - lim_lo_y) / TILE_H;
-      tx = MIN (tx, ntx - 1);
-      ty = MIN (ty, nty - 1);
-      gboolean normal = spec.dimmed == NULL || spec.dimmed[i] == 0;
-      bin_of[i] = (guint32) ((normal && n_passes == 2 ? n_tiles : 0) + ty * ntx + tx);
-      bin_start[bin_of[i] + 1]++;
-    }
-  for (gsize t = 0; t < n_bins; t++)
-    bin_start[t + 1] += bin_start[t];
-  gsize n_used = bin_start[n_bins];
-  g_autofree Entry *entries = g_new (Entry, MAX (n_used, 1));
-  g_autofree guint32 *fill = g_memdup2 (bin_start, sizeof (guint32) * n_bins);
-  for (gsize i = 0; i < spec.n; i++)
-    {
-      if (bin_of[i] == G_MAXUINT32)
-        continue;
+      if (!(qx >= 0 && qx < qmx && qy >= 0 && qy < qmy))
+        {
+          bin_of[i] = G_MAXUINT32;
+          continue;
+        }
+      int ix = (int) qx, iy = (int) qy;
+      int tx = MIN (ix / (TILE_W * SUBPIX), ntx - 1);
+      int ty = MIN (iy / (TILE_H * SUBPIX), nty - 1);
       gboolean normal = spec.dimmed == NULL || spec.dimmed[i] == 0;
       const guint32 *lut = normal ? lut_normal : lut_dim;
       guint32 color;
@@ -434,11 +431,22 @@ ps_scatter_rasterize (guint32 *pixels, int width, int height, int stride_bytes,
         }
       else
         color = lut[0];
-      Entry *e = &entries[fill[bin_of[i]]++];
-      e->sx = (int) floorf ((float) (spec.x[i] * ax + bx) * SUBPIX);
-      e->sy = (int) floorf ((float) (spec.y[i] * ay + by) * SUBPIX);
-      e->color = color;
+      pre[i].sx = ix + lim_lo_x * SUBPIX;
+      pre[i].sy = iy + lim_lo_y * SUBPIX;
+      pre[i].color = color;
+      bin_of[i] = (guint32) ((normal && n_passes == 2 ? n_tiles : 0) + ty * ntx + tx);
+      bin_start[bin_of[i] + 1]++;
     }
+  for (gsize t = 0; t < n_bins; t++)
+    bin_start[t + 1] += bin_start[t];
+  gsize n_used = bin_start[n_bins];
+
+  /* Pass 2: a stable scatter into bin order. */
+  g_autofree Entry *entries = g_new (Entry, MAX (n_used, 1));
+  g_autofree guint32 *fill = g_memdup2 (bin_start, sizeof (guint32) * n_bins);
+  for (gsize i = 0; i < spec.n; i++)
+    if (bin_of[i] != G_MAXUINT32)
+      entries[fill[bin_of[i]]++] = pre[i];
 
   /* Threads split the buffer into bands of tile rows.  Each also stamps
    * the neighbouring tile rows clipped to its band, so bands never write
@@ -465,7 +473,7 @@ ps_scatter_rasterize (guint32 *pixels, int width, int height, int stride_bytes,
       j->ty1 = nty * (k + 1) / n_threads;
       j->cx0 = cx0;
       j->cx1 = cx1;
-      int band0 = (int) lim_lo_y + j->ty0 * TILE_H, band1 = (int) lim_lo_y + j->ty1 * TILE_H;
+      int band0 = lim_lo_y + j->ty0 * TILE_H, band1 = lim_lo_y + j->ty1 * TILE_H;
       j->cy0 = k == 0 ? cy0 : MAX (cy0, band0);
       j->cy1 = k == n_threads - 1 ? cy1 : MIN (cy1, band1);
       j->nty = nty;

@@ -124,7 +124,8 @@ typedef struct
   const gint32 *labels;    /* [n] or NULL: class index, < 0 = none */
   const float *scores;     /* [n] or NULL */
   const guint8 *dimmed;    /* [n] or NULL: nonzero draws with dim_alpha, below the rest */
-  double score_min, score_max; /* colormap range; equal values mean "fit to data" */
+  double score_min, score_max; /* colormap range; equal values mean "fit to data",
+                                * or in a figure with a colour bar, the bar's range */
   PsColormap colormap;
   PsColor color;           /* used when neither labels nor scores; a == 0 -> palette 0 */
   double radius;           /* px at scale 1; 0 -> 2.2 */
