@@ -1003,6 +1003,31 @@ test_coalescing_drained (void)
 }
 
 static void
+test_attach_late (void)
+{
+  /* Events queued before a consumer attaches are delivered to it. */
+  g_autoptr (PsParams) params = linreg_params_new ("steps=10", NULL);
+  g_autoptr (GMainContext) context = g_main_context_new ();
+  Delivery d = { g_ptr_array_new (), g_ptr_array_new (), 0, FALSE, NULL };
+  PsRunner *runner = ps_runner_new (1);
+  PsJobSpec spec = linreg_spec (params, 2, NULL);
+  spec.eval_every = 1;
+  g_autoptr (PsJob) job = submit_ok (runner, &spec);
+  g_assert_cmpint (ps_job_wait (job), ==, PS_RUN_FINISHED);
+  ps_runner_attach (runner, context, on_event, &d);
+  while (g_main_context_iteration (context, FALSE))
+    ;
+  g_assert_true (d.ended);
+  check_delivery_order (&d, 10);
+  PsDeliveryStats stats;
+  ps_runner_get_delivery_stats (runner, &stats);
+  g_assert_cmpuint (stats.idle_dispatched, ==, 1);
+  ps_runner_free (runner);
+  g_ptr_array_unref (d.types);
+  g_ptr_array_unref (d.steps);
+}
+
+static void
 test_coalescing_live (void)
 {
   /* A main loop runs while a fast job floods events: never more than one
@@ -1440,6 +1465,7 @@ main (int argc, char **argv)
   g_test_add_func ("/jobs/method-errors", test_method_errors);
   g_test_add_func ("/jobs/events/coalescing-drained", test_coalescing_drained);
   g_test_add_func ("/jobs/events/coalescing-live", test_coalescing_live);
+  g_test_add_func ("/jobs/events/attach-late", test_attach_late);
   g_test_add_func ("/jobs/store/persists", test_store_persists);
   g_test_add_func ("/jobs/store/resume-equivalence", test_resume_equivalence);
   g_test_add_func ("/jobs/store/cancel-flag", test_store_cancel_flag);
