@@ -1,7 +1,10 @@
 /* bench-gemm.c: GFLOP/s of ps_sgemm against raw cblas_sgemm, and the
  * 2-thread/1-thread throughput ratio of a large product.
  *
- *   bench-gemm [--threads N] [--ratio-only]
+ *   bench-gemm [--threads N] [--ratio-only | --probe]
+ *
+ * --probe only loads OpenBLAS and exits (run with OPENBLAS_VERBOSE=2 to see
+ * which kernel family it picked).
  *
  * Prints one line per square size (256..2048) with both rates, their ratio
  * and the share of the machine's peak (cores x 32 FLOP/cycle x clock read
@@ -62,9 +65,14 @@ main (int argc, char **argv)
         threads = atoi (argv[++i]);
       else if (strcmp (argv[i], "--ratio-only") == 0)
         ratio_only = TRUE;
+      else if (strcmp (argv[i], "--probe") == 0)
+        {
+          ps_blas_set_threads (1);
+          return 0;
+        }
       else
         {
-          fprintf (stderr, "usage: %s [--threads N] [--ratio-only]\n", argv[0]);
+          fprintf (stderr, "usage: %s [--threads N] [--ratio-only | --probe]\n", argv[0]);
           return 2;
         }
     }
