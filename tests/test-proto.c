@@ -691,6 +691,13 @@ test_moons_box (void)
   g_assert_cmpfloat (maha, >, 0.85);
   g_autoptr (GPtrArray) snap = m->snapshot (model);
   g_assert_nonnull (find_kind (snap, "points"));
+  PsArray *df = find_kind (snap, "decision_field"), *sf = find_kind (snap, "score_field");
+  g_assert_nonnull (df);
+  g_assert_nonnull (sf);
+  g_assert_nonnull (find_kind (snap, "field_extent"));
+  g_assert_cmpuint (df->shape[2], ==, 2);
+  g_assert_cmpuint (sf->shape[0], ==, df->shape[0]);
+  g_assert_true (ps_all_finite (ps_array_data (sf, NULL), ps_array_n_elements (sf)));
   m->free (model);
 }
 

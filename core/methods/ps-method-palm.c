@@ -322,6 +322,17 @@ palm_snapshot (gpointer p)
   g_autofree float *w = g_new (float, (gsize) MAX (n, 1) * P);
   ps_proto_assign_softmax (w, sim, (int) n, P, m->tau);
   g_ptr_array_add (out, ps_array_new_f32 ("assignments", w, n, P));
+  if (b->data->d == 2)
+    {
+      /* Class probabilities and the OOD score over the plane. */
+      const int G = 64;
+      float ext[4];
+      PsOodInputs grid = { 0 };
+      ps_embed_net_grid (b, G, ext, &grid, C);
+      palm_logits (m, &grid, NULL);
+      ps_embed_net_add_fields (b, out, G, ext, &grid, &bank, bank_y, m->protos, P, PS_SIM_COSINE);
+      ps_ood_inputs_clear (&grid);
+    }
   ps_ood_inputs_clear (&bank);
   ps_ood_inputs_clear (&rin);
   return out;

@@ -4,6 +4,7 @@
 #include "ps-ood.h"
 #include "ps-method-util.h"
 #include "../eval/ps-eval.h"
+#include "../nn/ps-layers.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -713,6 +714,41 @@ ps_embed_net_snapshot (PsEmbedNet *b, GPtrArray *out, const guint *rows, guint n
   g_autofree char *name = g_strdup_printf ("ood_%s", ps_ood_score_name (b->ood_score));
   gsize nshape[1] = { strlen (name) };
   g_ptr_array_add (out, ps_array_new ("score_name", PS_DTYPE_U8, 1, nshape, name));
+}
+
+void
+ps_embed_net_grid (PsEmbedNet *b, int G, float ext[4], PsOodInputs *grid, int C)
+{
+  g_return_if_fail (b->data->d == 2);
+  ps_extent_2d (b->data->x, b->data->n, 0.1f, ext);
+  g_autofree float *pts = g_new (float, (gsize) G * G * 2);
+  for (int i = 0; i < G; i++)
+    for (int j = 0; j < G; j++)
+      {
+        pts[((gsize) i * G + j) * 2 + 0] = ext[0] + (ext[1] - ext[0]) * (j + 0.5f) / G;
+        pts[((gsize) i * G + j) * 2 + 1] = ext[2] + (ext[3] - ext[2]) * (i + 0.5f) / G;
+      }
+  ps_ood_inputs_alloc (grid, (guint) (G * G), b->E, b->F, C);
+  ps_embed_net_infer (b, pts, (guint) (G * G), grid->z, grid->feat);
+}
+
+void
+ps_embed_net_add_fields (PsEmbedNet *b, GPtrArray *out, int G, const float ext[4],
+                         const PsOodInputs *grid, const PsOodInputs *bank, const int *bank_y,
+                         const float *protos, int K, PsSimilarity kind)
+{
+  const int C = grid->C, n = G * G;
+  g_autofree float *field = g_new (float, (gsize) n * C);
+  ps_softmax_forward (field, grid->logits, n, C);
+  gsize fshape[3] = { G, G, C };
+  g_ptr_array_add (out, ps_array_new ("decision_field", PS_DTYPE_F32, 3, fshape, field));
+  gsize eshape[1] = { 4 };
+  g_ptr_array_add (out, ps_array_new ("field_extent", PS_DTYPE_F32, 1, eshape, ext));
+  g_autofree float *scores = g_new (float, (gsize) PS_OOD_N_SCORES * n);
+  ps_ood_all_scores (scores, grid, bank, bank_y, protos, K, kind, b->knn_k);
+  gsize sshape[2] = { G, G };
+  g_ptr_array_add (out, ps_array_new ("score_field", PS_DTYPE_F32, 2, sshape,
+                                      scores + (gsize) b->ood_score * n));
 }
 
 /* The common part of a checkpoint: step, data-order RNG, this epoch's

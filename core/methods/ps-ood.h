@@ -220,6 +220,18 @@ void     ps_embed_net_snapshot (PsEmbedNet *b, GPtrArray *out, const guint *rows
                                 const int *bank_y, const float *protos, int K,
                                 PsSimilarity kind);
 
+/* 2-D data: a G x G grid over the data's box (10% margin): ext[4]
+ * receives the extent, grid the inputs' z/feat (logits allocated with C
+ * columns for the caller to fill). */
+void     ps_embed_net_grid (PsEmbedNet *b, int G, float ext[4], PsOodInputs *grid, int C);
+/* Adds decision_field [G, G, C] (softmax of the grid's logits),
+ * field_extent [4] and score_field [G, G] (the chosen OOD score over the
+ * plane, the same name as `scores`). */
+void     ps_embed_net_add_fields (PsEmbedNet *b, GPtrArray *out, int G, const float ext[4],
+                                  const PsOodInputs *grid, const PsOodInputs *bank,
+                                  const int *bank_y, const float *protos, int K,
+                                  PsSimilarity kind);
+
 void     ps_embed_net_save (PsEmbedNet *b, PsBlobWriter *w);
 gboolean ps_embed_net_load (PsEmbedNet *b, PsBlobReader *r, GError **error);
 
