@@ -739,6 +739,18 @@ test_figure_all_layers (void)
       cairo_surface_destroy (s);
     }
 
+  /* More classes than the legend can hold still render. */
+  g_autoptr (PsFigure) many = ps_figure_new ();
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  for (int i = 0; i < 60; i++)
+    g_ptr_array_add (names, g_strdup_printf ("class %d", i));
+  ps_figure_set_class_names (many, (const char *const *) names->pdata, names->len);
+  ps_figure_add_legend_star (many, "prototype", ps_palette_color (0));
+  PsScatterSpec ms = { .x = x, .y = y, .n = 200, .labels = lab };
+  ps_figure_add_scatter (many, &ms);
+  g_autofree char *many_path = tmp_path ("many.png");
+  g_assert_true (ps_figure_export (many, many_path, 400, 300, 1, NULL));
+
   /* Matrix heatmap and image grid on their own figures. */
   g_autoptr (PsFigure) mat = ps_figure_new ();
   ps_figure_add_matrix (mat, img, 8, 8, PS_COLORMAP_COOLWARM, 0, 0, "similarity");

@@ -354,8 +354,9 @@ ps_plot_layout (PsFigure *fig, cairo_t *cr_in, double width, double height,
         w = MAX (w, text_width (cr, g_ptr_array_index (fig->class_names, i)));
       for (guint i = 0; i < fig->legend->len; i++)
         w = MAX (w, text_width (cr, g_array_index (fig->legend, PsLegendEntry, i).name));
-      lay->legend_w = 10 + 20 + 6 + w + 10;
-      lay->legend_h = 8 + n_legend_entries (fig) * fs * 1.6 + 6;
+      lay->legend_w = 10 + 20 + 6 + MAX (w, text_width (cr, "+000 more")) + 10;
+      lay->legend_rows = n_legend_entries (fig);
+      lay->legend_h = 8 + lay->legend_rows * fs * 1.6 + 6;
       right += lay->legend_w + 10;
     }
 
@@ -398,6 +399,15 @@ ps_plot_layout (PsFigure *fig, cairo_t *cr_in, double width, double height,
     {
       lay->legend_x = v->px + v->pw + 10;
       lay->legend_y = v->py;
+      /* A legend taller than the plot shows what fits and a count of the
+       * rest rather than running off the figure. */
+      double row = fs * 1.6;
+      guint fit = (guint) MAX (1.0, floor ((v->ph - 14) / row));
+      if (lay->legend_rows > fit)
+        {
+          lay->legend_rows = fit;
+          lay->legend_h = 8 + fit * row + 6;
+        }
     }
 
   cairo_restore (cr);
@@ -544,9 +554,17 @@ draw_legend (PsFigure *fig, cairo_t *cr, const PsPlotLayout *lay)
 
   ps_plot_set_font (cr, fs, FALSE);
   guint n = n_legend_entries (fig);
-  for (guint i = 0; i < n; i++)
+  for (guint i = 0; i < n && i < lay->legend_rows; i++)
     {
       double cy = y + 8 + row * i + row / 2;
+      if (i == lay->legend_rows - 1 && n > lay->legend_rows)
+        {
+          char more[32];
+          g_snprintf (more, sizeof more, "+%u more", n - i);
+          ps_cairo_set_color (cr, th->muted);
+          draw_text (cr, more, x + 10, cy, 0, 0.5);
+          break;
+        }
       PsLegendEntry e = { 0 };
       if (i < fig->class_names->len)
         {
@@ -565,6 +583,8 @@ draw_legend (PsFigure *fig, cairo_t *cr, const PsPlotLayout *lay)
         }
       else if (e.is_star)
         {
+          /* The label before left a current point; start afresh. */
+          cairo_new_path (cr);
           for (int k = 0; k < 10; k++)
             {
               double ang = -G_PI / 2 + k * G_PI / 5, rr = k % 2 ? 2.6 : 6.5;

@@ -166,6 +166,14 @@ ps_figure_add_legend_entry (PsFigure *fig, const char *name, PsColor color,
   g_array_append_val (fig->legend, e);
 }
 
+void
+ps_figure_add_legend_star (PsFigure *fig, const char *name, PsColor color)
+{
+  g_return_if_fail (fig != NULL && name != NULL);
+  PsLegendEntry e = { g_strdup (name), color, FALSE, TRUE };
+  g_array_append_val (fig->legend, e);
+}
+
 /* ------------------------------------------------------------------ */
 /* Rendering                                                            */
 /* ------------------------------------------------------------------ */

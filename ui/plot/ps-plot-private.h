@@ -86,6 +86,7 @@ typedef struct
   PsPlotView view;
   double width, height;
   double legend_x, legend_y, legend_w, legend_h;
+  guint legend_rows;
   double cb_x, cb_y, cb_w, cb_h;
   gboolean draw_legend;
   gboolean draw_colorbar;

@@ -193,9 +193,11 @@ void ps_figure_set_class_names (PsFigure *fig, const char *const *names, guint n
 /* Shows a colour bar on the right (instead of the class legend). */
 void ps_figure_set_colorbar (PsFigure *fig, PsColormap map, double lo, double hi,
                              const char *label);
-/* Adds a free legend entry (a line or a marker). */
+/* Adds a free legend entry (a line or a disc marker). */
 void ps_figure_add_legend_entry (PsFigure *fig, const char *name, PsColor color,
                                  gboolean is_line);
+/* Adds a legend entry with a prototype star. */
+void ps_figure_add_legend_star (PsFigure *fig, const char *name, PsColor color);
 
 /* Layers, drawn in the order added.  Each returns nothing; arrays are copied. */
 void ps_figure_add_scatter (PsFigure *fig, const PsScatterSpec *spec);
