@@ -265,7 +265,17 @@ ps_dataset_load_builtin (const char *name, guint n, double noise, guint64 seed, 
   if (g_str_equal (name, "digits"))
     return ps_dataset_load_digits (NULL, error);
   if (g_str_equal (name, "fashion-mnist"))
-    return ps_dataset_load_idx_dir (ps_fashion_mnist_dir (), error);
+    {
+      const char *dir = ps_fashion_mnist_dir ();
+      if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+        {
+          g_set_error (error, PS_ERROR, PS_ERROR_NOT_FOUND,
+                       "%s: no such folder; install Debian's dataset-fashion-mnist package "
+                       "or point PROTOSCOPE_FASHION_MNIST at a folder of Fashion-MNIST IDX files", dir);
+          return NULL;
+        }
+      return ps_dataset_load_idx_dir (dir, error);
+    }
   if (find_generator (name))
     return ps_dataset_generate_2d (name, n, noise, seed, error);
   g_set_error (error, PS_ERROR, PS_ERROR_NOT_FOUND, "%s: no such built-in dataset", name);
