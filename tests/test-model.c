@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "ps-base.h"
+#include "ps-gradcheck.h"
 #include "ps-layers.h"
 #include "ps-model.h"
 #include "ps-optim.h"
@@ -123,36 +124,19 @@ probe_loss (PsModel *m, const float *x, int B, const float *r)
   return s;
 }
 
-static gboolean
-is_close (double analytic, double numeric)
+typedef struct
 {
-  double tol = 2e-2 * MAX (fabs (analytic), fabs (numeric)) + 2e-3;
-  return fabs (analytic - numeric) <= tol;
-}
+  PsModel *m;
+  const float *x;
+  int B;
+  const float *r;
+} Probe;
 
-/* Central difference of the probe loss in *v.  A step of 1e-2 keeps float
- * rounding small, but can straddle a max-pool or ReLU switch; when it
- * disagrees, a 5x smaller step decides (a real bug fails at both). */
-static void
-check_fd (PsModel *m, const float *x, int B, const float *r, float *v, double analytic,
-          const char *what, gsize i)
+static double
+probe_cb (gpointer data)
 {
-  const float steps[] = { 1e-2f, 2e-3f };
-  double numeric = 0.0;
-  for (guint k = 0; k < G_N_ELEMENTS (steps); k++)
-    {
-      float h = steps[k], saved = *v;
-      *v = saved + h;
-      double lp = probe_loss (m, x, B, r);
-      *v = saved - h;
-      double lm = probe_loss (m, x, B, r);
-      *v = saved;
-      numeric = (lp - lm) / (2.0 * h);
-      if (is_close (analytic, numeric))
-        return;
-    }
-  g_error ("%s[%" G_GSIZE_FORMAT "]: analytic %.6g vs numeric %.6g", what, i, analytic,
-           numeric);
+  Probe *pr = data;
+  return probe_loss (pr->m, pr->x, pr->B, pr->r);
 }
 
 static void
@@ -208,10 +192,39 @@ gradcheck_model (const char *spec, int B, guint64 seed)
     g_assert_cmpfloat (fabsf (ps_model_grads (m)[i] - 2.f * gp[i]), <=,
                        1e-5f * (1.f + fabsf (gp[i])));
 
-  for (gsize i = 0; i < np; i++)
-    check_fd (m, x, B, r, &p[i], gp[i], "dparam", i);
-  for (gsize i = 0; i < (gsize) B * in; i++)
-    check_fd (m, x, B, r, &x[i], gx[i], "dinput", i);
+  Probe pr = { m, x, B, r };
+  g_assert_true (ps_gradcheck (probe_cb, &pr, p, gp, np, 0, 2e-2, 2e-3, "dparam", &error));
+  g_assert_no_error (error);
+  g_assert_true (ps_gradcheck (probe_cb, &pr, x, gx, (gsize) B * in, 0, 2e-2, 2e-3, "dinput",
+                               &error));
+  g_assert_no_error (error);
+}
+
+/* The checker itself must catch a wrong gradient. */
+static void
+test_gradcheck_catches (void)
+{
+  g_autoptr (PsModel) m = ps_model_new ("3-4t-2", NULL);
+  PsRng rng;
+  ps_rng_init (&rng, 5, 0);
+  ps_model_init (m, &rng);
+  float x[6], r[4];
+  ps_rng_fill_normal (&rng, x, 6, 0.f, 1.f);
+  ps_rng_fill_normal (&rng, r, 4, 0.f, 1.f);
+  ps_model_zero_grad (m);
+  probe_loss (m, x, 2, r);
+  ps_model_backward (m, r, PS_BACKWARD_PARAMS);
+  gsize np = ps_model_n_params (m);
+  g_autofree float *g = g_memdup2 (ps_model_grads (m), np * sizeof (float));
+  Probe pr = { m, x, 2, r };
+  g_autoptr (GError) error = NULL;
+  g_assert_true (ps_gradcheck (probe_cb, &pr, ps_model_params (m), g, np, 0, 2e-2, 2e-3,
+                               "ok", &error));
+  g[3] = g[3] * 1.5f + 0.1f;
+  g_assert_false (ps_gradcheck (probe_cb, &pr, ps_model_params (m), g, np, 0, 2e-2, 2e-3,
+                                "broken", &error));
+  g_assert_error (error, PS_ERROR, PS_ERROR_VALUE);
+  g_assert_nonnull (strstr (error->message, "broken[3]"));
 }
 
 static void
@@ -671,6 +684,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/model/spec/good", test_spec_good);
   g_test_add_func ("/model/spec/bad", test_spec_bad);
+  g_test_add_func ("/model/gradcheck/catches", test_gradcheck_catches);
   g_test_add_func ("/model/gradcheck/dense", test_gradcheck_dense);
   g_test_add_func ("/model/gradcheck/conv", test_gradcheck_conv);
   g_test_add_func ("/model/optim/quadratic", test_optim_quadratic);
