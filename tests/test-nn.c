@@ -19,10 +19,40 @@
 
 typedef double (*Objective) (gpointer ctx);
 
+/* Every buffer a test allocates comes from this per-test arena, which the
+ * trampoline in main() frees after the test returns. */
+static GPtrArray *arena;
+
+static gpointer
+talloc (gsize n_bytes)
+{
+  gpointer p = g_malloc0 (MAX (n_bytes, 1));
+  g_ptr_array_add (arena, p);
+  return p;
+}
+
+#define TNEW(type, n) ((type *) talloc (sizeof (type) * (gsize) (n)))
+
+static float *
+tdup (const float *x, gsize n)
+{
+  float *p = TNEW (float, n);
+  memcpy (p, x, sizeof (float) * n);
+  return p;
+}
+
+static void
+run_in_arena (gconstpointer test)
+{
+  arena = g_ptr_array_new_with_free_func (g_free);
+  ((void (*) (void)) test) ();
+  g_clear_pointer (&arena, g_ptr_array_unref);
+}
+
 static float *
 randn (PsRng *rng, gsize n, float std)
 {
-  float *x = g_new (float, n);
+  float *x = TNEW (float, n);
   ps_rng_fill_normal (rng, x, n, 0.f, std);
   return x;
 }
@@ -124,19 +154,9 @@ linear_ctx_new (PsRng *rng, int B, int C, int OC)
   c.x = randn (rng, (gsize) B * C, 1.f);
   c.w = randn (rng, (gsize) OC * C, 0.5f);
   c.b = randn (rng, OC, 0.5f);
-  c.out = g_new (float, (gsize) B * OC);
+  c.out = TNEW (float, (gsize) B * OC);
   c.R = randn (rng, (gsize) B * OC, 1.f);
   return c;
-}
-
-static void
-linear_ctx_free (LinearCtx *c)
-{
-  g_free (c->x);
-  g_free (c->w);
-  g_free (c->b);
-  g_free (c->out);
-  g_free (c->R);
 }
 
 static void
@@ -149,7 +169,7 @@ test_linear_forward (void)
   for (guint s = 0; s < G_N_ELEMENTS (shapes); s++)
     {
       LinearCtx c = linear_ctx_new (&rng, shapes[s][0], shapes[s][1], shapes[s][2]);
-      float *expect = g_new (float, (gsize) c.B * c.OC);
+      float *expect = TNEW (float, (gsize) c.B * c.OC);
       /* The oracle: the naive GEMM under the same row-major contract, then
        * the bias by hand. */
       ps_sgemm_ref (FALSE, TRUE, c.B, c.OC, c.C, 1.f, c.x, c.C, c.w, c.C, 0.f, expect, c.OC);
@@ -172,8 +192,6 @@ test_linear_forward (void)
       ps_sgemm_ref (FALSE, TRUE, c.B, c.OC, c.C, 1.f, c.x, c.C, c.w, c.C, 0.f, expect, c.OC);
       ps_linear_forward (c.out, c.x, c.w, NULL, c.B, c.C, c.OC);
       g_assert_cmpfloat (max_abs_diff (c.out, expect, (gsize) c.B * c.OC), <, 1e-4);
-      g_free (expect);
-      linear_ctx_free (&c);
     }
 }
 
@@ -183,17 +201,13 @@ test_linear_backward (void)
   PsRng rng;
   ps_rng_init (&rng, 2, 0);
   LinearCtx c = linear_ctx_new (&rng, 4, 7, 5);
-  float *dx = g_new0 (float, 4 * 7);
-  float *dw = g_new0 (float, 5 * 7);
-  float *db = g_new0 (float, 5);
+  float *dx = TNEW (float, 4 * 7);
+  float *dw = TNEW (float, 5 * 7);
+  float *db = TNEW (float, 5);
   ps_linear_backward (dx, dw, db, c.R, c.x, c.w, c.B, c.C, c.OC);
   check_grad ("linear dinp", linear_obj, &c, c.x, dx, 4 * 7, 1e-2f, 1e-3);
   check_grad ("linear dweight", linear_obj, &c, c.w, dw, 5 * 7, 1e-2f, 1e-3);
   check_grad ("linear dbias", linear_obj, &c, c.b, db, 5, 1e-2f, 1e-3);
-  g_free (dx);
-  g_free (dw);
-  g_free (db);
-  linear_ctx_free (&c);
 }
 
 /* Backward adds: two calls from zero give twice one call's gradients. */
@@ -203,21 +217,14 @@ test_linear_accumulate (void)
   PsRng rng;
   ps_rng_init (&rng, 3, 0);
   LinearCtx c = linear_ctx_new (&rng, 6, 9, 4);
-  float *dx1 = g_new0 (float, 6 * 9), *dw1 = g_new0 (float, 4 * 9), *db1 = g_new0 (float, 4);
-  float *dx2 = g_new0 (float, 6 * 9), *dw2 = g_new0 (float, 4 * 9), *db2 = g_new0 (float, 4);
+  float *dx1 = TNEW (float, 6 * 9), *dw1 = TNEW (float, 4 * 9), *db1 = TNEW (float, 4);
+  float *dx2 = TNEW (float, 6 * 9), *dw2 = TNEW (float, 4 * 9), *db2 = TNEW (float, 4);
   ps_linear_backward (dx1, dw1, db1, c.R, c.x, c.w, c.B, c.C, c.OC);
   ps_linear_backward (dx2, dw2, db2, c.R, c.x, c.w, c.B, c.C, c.OC);
   ps_linear_backward (dx2, dw2, db2, c.R, c.x, c.w, c.B, c.C, c.OC);
   assert_doubled (dx2, dx1, 6 * 9);
   assert_doubled (dw2, dw1, 4 * 9);
   assert_doubled (db2, db1, 4);
-  g_free (dx2);
-  g_free (dw2);
-  g_free (db2);
-  g_free (dx1);
-  g_free (dw1);
-  g_free (db1);
-  linear_ctx_free (&c);
 }
 
 static void
@@ -226,8 +233,8 @@ test_linear_null_grads (void)
   PsRng rng;
   ps_rng_init (&rng, 4, 0);
   LinearCtx c = linear_ctx_new (&rng, 6, 9, 4);
-  float *dx1 = g_new0 (float, 6 * 9), *dw1 = g_new0 (float, 4 * 9), *db1 = g_new0 (float, 4);
-  float *dx2 = g_new0 (float, 6 * 9), *dw2 = g_new0 (float, 4 * 9);
+  float *dx1 = TNEW (float, 6 * 9), *dw1 = TNEW (float, 4 * 9), *db1 = TNEW (float, 4);
+  float *dx2 = TNEW (float, 6 * 9), *dw2 = TNEW (float, 4 * 9);
   ps_linear_backward (dx1, dw1, db1, c.R, c.x, c.w, c.B, c.C, c.OC);
   /* Input gradient only, as guidance asks for it. */
   ps_linear_backward (dx2, NULL, NULL, c.R, c.x, c.w, c.B, c.C, c.OC);
@@ -235,12 +242,6 @@ test_linear_null_grads (void)
   /* Parameter gradients only. */
   ps_linear_backward (NULL, dw2, NULL, c.R, c.x, c.w, c.B, c.C, c.OC);
   g_assert_cmpmem (dw1, sizeof (float) * 4 * 9, dw2, sizeof (float) * 4 * 9);
-  g_free (dx1);
-  g_free (dw1);
-  g_free (db1);
-  g_free (dx2);
-  g_free (dw2);
-  linear_ctx_free (&c);
 }
 
 /* ---- Convolution ------------------------------------------------------------ */
@@ -260,25 +261,14 @@ conv_ctx_new (PsRng *rng, int B, int C, int H, int W, int OC, int K, int stride,
   c.x = randn (rng, (gsize) B * C * H * W, 1.f);
   c.w = randn (rng, (gsize) OC * C * K * K, 0.5f);
   c.b = randn (rng, OC, 0.5f);
-  c.out = g_new (float, (gsize) B * OC * c.OH * c.OW);
+  c.out = TNEW (float, (gsize) B * OC * c.OH * c.OW);
   c.R = randn (rng, (gsize) B * OC * c.OH * c.OW, 1.f);
   /* Filled with garbage: the kernels must not rely on zeroed scratch. */
   gsize ns = 2 * (gsize) C * K * K * c.OH * c.OW;
-  c.scratch = g_new (float, ns);
+  c.scratch = TNEW (float, ns);
   for (gsize i = 0; i < ns; i++)
     c.scratch[i] = NAN;
   return c;
-}
-
-static void
-conv_ctx_free (ConvCtx *c)
-{
-  g_free (c->x);
-  g_free (c->w);
-  g_free (c->b);
-  g_free (c->out);
-  g_free (c->R);
-  g_free (c->scratch);
 }
 
 static double
@@ -315,7 +305,7 @@ test_conv_vs_ref (void)
       ConvCtx c = conv_ctx_new (&rng, q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]);
       gsize n_out = (gsize) c.B * c.OC * c.OH * c.OW;
       g_assert_cmpuint (n_out, >, 0);
-      float *expect = g_new (float, n_out);
+      float *expect = TNEW (float, n_out);
       for (int with_bias = 0; with_bias < 2; with_bias++)
         {
           const float *bias = with_bias ? c.b : NULL;
@@ -327,8 +317,6 @@ test_conv_vs_ref (void)
           if (err > 1e-4)
             g_error ("conv shape %u (bias %d): max error %g", s, with_bias, err);
         }
-      g_free (expect);
-      conv_ctx_free (&c);
     }
 }
 
@@ -363,17 +351,13 @@ test_conv_col2im_adjoint (void)
       gsize nc = (gsize) C * K * K * OH * OW, nx = (gsize) C * H * W;
       float *x = randn (&rng, nx, 1.f);
       float *r = randn (&rng, nc, 1.f);
-      float *cols = g_new (float, nc);
-      float *back = g_new0 (float, nx);
+      float *cols = TNEW (float, nc);
+      float *back = TNEW (float, nx);
       ps_im2col (cols, x, C, H, W, K, stride, pad);
       ps_col2im (back, r, C, H, W, K, stride, pad);
       double lhs = dot_d (r, cols, nc), rhs = dot_d (back, x, nx);
       g_assert_cmpfloat (fabs (lhs - rhs), <, 1e-4 * (1.0 + fabs (lhs)));
       g_assert_cmpfloat (dot_d (back, back, nx), >, 0.0);
-      g_free (x);
-      g_free (r);
-      g_free (cols);
-      g_free (back);
     }
 }
 
@@ -390,7 +374,7 @@ test_conv_backward (void)
       ConvCtx c = conv_ctx_new (&rng, MIN (q[0], 2), MIN (q[1], 2), q[2], q[3], MIN (q[4], 3),
                                 q[5], q[6], q[7]);
       gsize nx = (gsize) c.B * c.C * c.H * c.W, nw = (gsize) c.OC * c.C * c.K * c.K;
-      float *dx = g_new0 (float, nx), *dw = g_new0 (float, nw), *db = g_new0 (float, c.OC);
+      float *dx = TNEW (float, nx), *dw = TNEW (float, nw), *db = TNEW (float, c.OC);
       ps_conv2d_backward (dx, dw, db, c.R, c.x, c.w, c.scratch, c.B, c.C, c.H, c.W, c.OC, c.K,
                           c.stride, c.pad);
       g_autofree char *name = g_strdup_printf ("conv shape %d", pick[s]);
@@ -400,8 +384,8 @@ test_conv_backward (void)
 
       /* Adds, and skips NULL: a second call with only dweight doubles dw
        * and leaves dx and db alone. */
-      float *dx0 = g_memdup2 (dx, sizeof (float) * nx);
-      float *dw0 = g_memdup2 (dw, sizeof (float) * nw);
+      float *dx0 = tdup (dx, nx);
+      float *dw0 = tdup (dw, nw);
       ps_conv2d_backward (NULL, dw, NULL, c.R, c.x, c.w, c.scratch, c.B, c.C, c.H, c.W, c.OC,
                           c.K, c.stride, c.pad);
       assert_doubled (dw, dw0, nw);
@@ -409,12 +393,6 @@ test_conv_backward (void)
       ps_conv2d_backward (dx, NULL, NULL, c.R, c.x, c.w, c.scratch, c.B, c.C, c.H, c.W, c.OC,
                           c.K, c.stride, c.pad);
       assert_doubled (dx, dx0, nx);
-      g_free (dx0);
-      g_free (dw0);
-      g_free (dx);
-      g_free (dw);
-      g_free (db);
-      conv_ctx_free (&c);
     }
 }
 
@@ -450,28 +428,22 @@ run_pool_check (int max, int B, int C, int H, int W, int K, int stride, guint64 
   gsize nx = (gsize) B * C * H * W, no = (gsize) B * C * c.OH * c.OW;
   /* Distinct values 0.05 apart: a step of 1e-2 never changes which
    * element of a window is the maximum. */
-  guint *perm = g_new (guint, nx);
+  guint *perm = TNEW (guint, nx);
   ps_rng_permutation (&rng, perm, nx);
-  c.x = g_new (float, nx);
+  c.x = TNEW (float, nx);
   for (gsize i = 0; i < nx; i++)
     c.x[i] = 0.05f * (float) perm[i] - 1.f;
-  g_free (perm);
-  c.out = g_new (float, no);
-  c.argmax = g_new (int, no);
+  c.out = TNEW (float, no);
+  c.argmax = TNEW (int, no);
   c.R = randn (&rng, no, 1.f);
   pool_obj (&c);
-  float *dx = g_new0 (float, nx);
+  float *dx = TNEW (float, nx);
   if (max)
     ps_maxpool_backward (dx, c.R, c.argmax, B, C, H, W, K, stride);
   else
     ps_avgpool_backward (dx, c.R, B, C, H, W, K, stride);
   g_autofree char *name = g_strdup_printf ("%spool K%d s%d", max ? "max" : "avg", K, stride);
   check_grad (name, pool_obj, &c, c.x, dx, nx, 1e-2f, 1e-3);
-  g_free (dx);
-  g_free (c.x);
-  g_free (c.out);
-  g_free (c.argmax);
-  g_free (c.R);
 }
 
 static void
@@ -548,15 +520,11 @@ test_upsample (void)
       UpCtx c = { 2, 2, 3, 4, f };
       gsize nx = 2 * 2 * 3 * 4, no = nx * f * f;
       c.x = randn (&rng, nx, 1.f);
-      c.out = g_new (float, no);
+      c.out = TNEW (float, no);
       c.R = randn (&rng, no, 1.f);
-      float *dx = g_new0 (float, nx);
+      float *dx = TNEW (float, nx);
       ps_upsample_backward (dx, c.R, c.B, c.C, c.H, c.W, f);
       check_grad ("upsample", up_obj, &c, c.x, dx, nx, 1e-2f, 1e-3);
-      g_free (dx);
-      g_free (c.x);
-      g_free (c.out);
-      g_free (c.R);
     }
 }
 
@@ -609,24 +577,19 @@ run_act_check (const char *name, ActForward fwd, ActBackward bwd, gboolean uses_
     for (gsize i = 0; i < n; i++)
       if (fabsf (c.x[i]) < 0.1f)
         c.x[i] = c.x[i] < 0.f ? -0.1f - c.x[i] : 0.1f + c.x[i];
-  c.out = g_new (float, n);
+  c.out = TNEW (float, n);
   c.R = randn (&rng, n, 1.f);
   fwd (c.out, c.x, n);
-  float *dx = g_new0 (float, n);
+  float *dx = TNEW (float, n);
   bwd (dx, c.R, uses_out ? c.out : c.x, n);
   check_grad (name, act_obj, &c, c.x, dx, n, 1e-2f, tol);
 
   /* Adds: a second pass doubles the gradient. */
-  float *dx0 = g_memdup2 (dx, sizeof (float) * n);
+  float *dx0 = tdup (dx, n);
   bwd (dx, c.R, uses_out ? c.out : c.x, n);
   assert_doubled (dx, dx0, n);
   /* NULL is skipped. */
   bwd (NULL, c.R, uses_out ? c.out : c.x, n);
-  g_free (dx0);
-  g_free (dx);
-  g_free (c.x);
-  g_free (c.out);
-  g_free (c.R);
 }
 
 static void
@@ -753,27 +716,14 @@ row_ctx_new (PsRng *rng, int B, int C)
   RowCtx c = { B, C };
   gsize n = (gsize) B * C;
   c.x = randn (rng, n, 1.f);
-  c.out = g_new (float, n);
+  c.out = TNEW (float, n);
   c.R = randn (rng, n, 1.f);
   c.gamma = randn (rng, C, 1.f);
   c.beta = randn (rng, C, 1.f);
-  c.mean = g_new (float, B);
-  c.rstd = g_new (float, B);
-  c.norm = g_new (float, B);
+  c.mean = TNEW (float, B);
+  c.rstd = TNEW (float, B);
+  c.norm = TNEW (float, B);
   return c;
-}
-
-static void
-row_ctx_free (RowCtx *c)
-{
-  g_free (c->x);
-  g_free (c->out);
-  g_free (c->R);
-  g_free (c->gamma);
-  g_free (c->beta);
-  g_free (c->mean);
-  g_free (c->rstd);
-  g_free (c->norm);
 }
 
 static double
@@ -820,7 +770,6 @@ test_softmax_forward (void)
   g_assert_cmpfloat (p[2], ==, 0.f);
   g_assert_cmpfloat_with_epsilon (p[5], 1.0 / (1.0 + 2.0 * e1), 1e-6);
   g_assert_cmpfloat_with_epsilon (p[3] + p[4] + p[5], 1.0, 1e-6);
-  row_ctx_free (&c);
 }
 
 static void
@@ -830,11 +779,9 @@ test_softmax_backward (void)
   ps_rng_init (&rng, 51, 0);
   RowCtx c = row_ctx_new (&rng, 5, 9);
   softmax_obj (&c);
-  float *dx = g_new0 (float, 5 * 9);
+  float *dx = TNEW (float, 5 * 9);
   ps_softmax_backward (dx, c.R, c.out, 5, 9);
   check_grad ("softmax", softmax_obj, &c, c.x, dx, 5 * 9, 1e-2f, 1e-3);
-  g_free (dx);
-  row_ctx_free (&c);
 }
 
 static double
@@ -857,7 +804,7 @@ test_layernorm (void)
     c.x[j] += 100.f;
   layernorm_obj (&c);
   /* With gamma = 1, beta = 0 each row has mean 0 and variance ~1. */
-  float *plain = g_new (float, 4 * 11);
+  float *plain = TNEW (float, 4 * 11);
   ps_layernorm_forward (plain, NULL, NULL, c.x, NULL, NULL, 4, 11, c.eps);
   for (int b = 0; b < 4; b++)
     {
@@ -871,23 +818,17 @@ test_layernorm (void)
       g_assert_cmpfloat_with_epsilon (m, 0.0, 1e-5);
       g_assert_cmpfloat_with_epsilon (v, 1.0, 1e-3);
     }
-  g_free (plain);
 
-  float *dx = g_new0 (float, 4 * 11), *dg = g_new0 (float, 11), *dbeta = g_new0 (float, 11);
+  float *dx = TNEW (float, 4 * 11), *dg = TNEW (float, 11), *dbeta = TNEW (float, 11);
   ps_layernorm_backward (dx, dg, dbeta, c.R, c.x, c.gamma, c.mean, c.rstd, 4, 11);
   check_grad ("layernorm dinp", layernorm_obj, &c, c.x, dx, 4 * 11, 1e-2f, 1e-3);
   check_grad ("layernorm dgamma", layernorm_obj, &c, c.gamma, dg, 11, 1e-2f, 1e-3);
   check_grad ("layernorm dbeta", layernorm_obj, &c, c.beta, dbeta, 11, 1e-2f, 1e-3);
 
   /* NULL parameter gradients leave dinp the same. */
-  float *dx2 = g_new0 (float, 4 * 11);
+  float *dx2 = TNEW (float, 4 * 11);
   ps_layernorm_backward (dx2, NULL, NULL, c.R, c.x, c.gamma, c.mean, c.rstd, 4, 11);
   g_assert_cmpmem (dx, sizeof (float) * 44, dx2, sizeof (float) * 44);
-  g_free (dx2);
-  g_free (dx);
-  g_free (dg);
-  g_free (dbeta);
-  row_ctx_free (&c);
 }
 
 static double
@@ -908,7 +849,7 @@ test_l2norm (void)
   l2norm_obj (&c);
   for (int b = 0; b < 5; b++)
     g_assert_cmpfloat_with_epsilon (dot_d (c.out + b * 8, c.out + b * 8, 8), 1.0, 1e-5);
-  float *dx = g_new0 (float, 5 * 8);
+  float *dx = TNEW (float, 5 * 8);
   ps_l2norm_backward (dx, c.R, c.out, c.norm, 5, 8);
   check_grad ("l2norm", l2norm_obj, &c, c.x, dx, 5 * 8, 1e-2f, 1e-3);
 
@@ -925,8 +866,6 @@ test_l2norm (void)
   memset (dx, 0, sizeof (float) * 5 * 8);
   ps_l2norm_backward (dx, c.R, c.out, c.norm, 5, 8);
   check_grad ("l2norm clamped", l2norm_obj, &c, c.x, dx, 5 * 8, 1e-3f, 1e-3);
-  g_free (dx);
-  row_ctx_free (&c);
 }
 
 /* ---- Dropout ------------------------------------------------------------------------ */
@@ -955,7 +894,7 @@ test_dropout (void)
   PsRng rng;
   ps_rng_init (&rng, 61, 0);
   const gsize n = 20000;
-  DropCtx c = { randn (&rng, n, 1.f), g_new (float, n), g_new (float, n), randn (&rng, n, 1.f) };
+  DropCtx c = { randn (&rng, n, 1.f), TNEW (float, n), TNEW (float, n), randn (&rng, n, 1.f) };
   c.n = n;
   c.p = 0.3f;
   dropout_obj (&c);
@@ -972,22 +911,20 @@ test_dropout (void)
   g_assert_cmpint ((int) dropped, >, 6000 - 400);
   g_assert_cmpint ((int) dropped, <, 6000 + 400);
   /* The same seed gives the same mask; another seed another one. */
-  float *mask1 = g_memdup2 (c.mask, sizeof (float) * n);
+  float *mask1 = tdup (c.mask, n);
   dropout_obj (&c);
   g_assert_cmpmem (mask1, sizeof (float) * n, c.mask, sizeof (float) * n);
   PsRng other;
   ps_rng_init (&other, 62, 1);
   ps_dropout_forward (c.out, c.mask, c.x, n, c.p, &other);
   g_assert_true (memcmp (mask1, c.mask, sizeof (float) * n) != 0);
-  g_free (mask1);
 
   /* Gradient on a small slice with a fixed mask. */
   c.n = 200;
   dropout_obj (&c);
-  float *dx = g_new0 (float, 200);
+  float *dx = TNEW (float, 200);
   ps_dropout_backward (dx, c.R, c.mask, 200);
   check_grad ("dropout", dropout_obj, &c, c.x, dx, 200, 1e-2f, 1e-4);
-  g_free (dx);
 
   /* p = 0 is the identity and draws nothing. */
   PsRng r0, r1;
@@ -996,10 +933,6 @@ test_dropout (void)
   ps_dropout_forward (c.out, c.mask, c.x, 100, 0.f, &r0);
   g_assert_cmpmem (c.out, sizeof (float) * 100, c.x, sizeof (float) * 100);
   g_assert_cmpuint (ps_rng_u32 (&r0), ==, ps_rng_u32 (&r1));
-  g_free (c.x);
-  g_free (c.out);
-  g_free (c.mask);
-  g_free (c.R);
 }
 
 /* ---- Time embedding --------------------------------------------------------------- */
@@ -1027,9 +960,9 @@ test_time_embed (void)
   for (guint k = 0; k < G_N_ELEMENTS (dims); k++)
     {
       EmbedCtx c = { 6, dims[k] };
-      c.t = g_new (float, 6);
+      c.t = TNEW (float, 6);
       ps_rng_fill_uniform (&rng, c.t, 6, 0.f, 3.f);
-      c.out = g_new (float, 6 * c.dim);
+      c.out = TNEW (float, 6 * c.dim);
       c.R = randn (&rng, 6 * c.dim, 1.f);
       embed_obj (&c);
       int half = c.dim / 2;
@@ -1045,13 +978,9 @@ test_time_embed (void)
           if (c.dim % 2)
             g_assert_cmpfloat (o[c.dim - 1], ==, 0.f);
         }
-      float *dt = g_new0 (float, 6);
+      float *dt = TNEW (float, 6);
       ps_time_embed_backward (dt, c.R, c.t, 6, c.dim, 1000.f);
       check_grad ("time embed", embed_obj, &c, c.t, dt, 6, 1e-2f, 1e-3);
-      g_free (dt);
-      g_free (c.t);
-      g_free (c.out);
-      g_free (c.R);
     }
 }
 
@@ -1122,7 +1051,7 @@ test_xent_grad (void)
   c.logits = randn (&rng, 30, 2.f);
   int labels[6] = { 0, 4, -1, 2, 2, 1 };
   c.labels = labels;
-  float *d = g_new (float, 30);
+  float *d = TNEW (float, 30);
   const float smooth[] = { 0.f, 0.1f };
   for (guint k = 0; k < G_N_ELEMENTS (smooth); k++)
     {
@@ -1130,8 +1059,6 @@ test_xent_grad (void)
       ps_softmax_xent (d, NULL, c.logits, c.labels, 6, 5, c.smoothing);
       check_grad ("xent", xent_obj, &c, c.logits, d, 30, 1e-2f, 1e-3);
     }
-  g_free (d);
-  g_free (c.logits);
 }
 
 static double
@@ -1156,12 +1083,9 @@ test_mse (void)
   c.n = 40;
   c.logits = randn (&rng, 40, 1.f);
   c.target = randn (&rng, 40, 1.f);
-  float *g = g_new (float, 40);
+  float *g = TNEW (float, 40);
   ps_mse_loss (g, c.logits, c.target, 40);
   check_grad ("mse", mse_obj, &c, c.logits, g, 40, 1e-2f, 1e-3);
-  g_free (g);
-  g_free (c.logits);
-  g_free (c.target);
 }
 
 static double
@@ -1187,7 +1111,7 @@ test_kl (void)
     s += c.target[j];
   for (int j = 1; j < 6; j++)
     c.target[j] /= s;
-  float *d = g_new (float, 24);
+  float *d = TNEW (float, 24);
   const float temps[] = { 1.f, 2.f };
   for (guint k = 0; k < G_N_ELEMENTS (temps); k++)
     {
@@ -1222,9 +1146,6 @@ test_kl (void)
     c.logits[i] = 2.f * logf (c.target[i]) + 5.f;
   g_assert_cmpfloat_with_epsilon (ps_kl_loss (d, c.logits, c.target, 4, 6, 2.f), 0.0, 1e-5);
   g_assert_cmpfloat (max_abs_diff (d, (float[24]) { 0 }, 24), <, 1e-6);
-  g_free (d);
-  g_free (c.logits);
-  g_free (c.target);
 }
 
 static double
@@ -1242,11 +1163,11 @@ test_bce (void)
   LossCtx c = { 0 };
   c.n = 50;
   c.logits = randn (&rng, 50, 2.f);
-  c.target = g_new (float, 50);
+  c.target = TNEW (float, 50);
   ps_rng_fill_uniform (&rng, c.target, 50, 0.f, 1.f);
   for (int i = 0; i < 10; i++)
     c.target[i] = i % 2;        /* hard labels as well as soft ones */
-  float *d = g_new (float, 50);
+  float *d = TNEW (float, 50);
   float loss = ps_bce_logits_loss (d, c.logits, c.target, 50);
   double expect = 0.0;
   for (int i = 0; i < 50; i++)
@@ -1263,9 +1184,6 @@ test_bce (void)
   g_assert_cmpfloat_with_epsilon (loss, 50.0, 1e-3);
   g_assert_cmpfloat_with_epsilon (d[0], 0.5, 1e-6);
   g_assert_cmpfloat_with_epsilon (d[1], 0.0, 1e-6);
-  g_free (d);
-  g_free (c.logits);
-  g_free (c.target);
 }
 
 int
@@ -1273,34 +1191,34 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-  g_test_add_func ("/nn/linear/forward", test_linear_forward);
-  g_test_add_func ("/nn/linear/backward", test_linear_backward);
-  g_test_add_func ("/nn/linear/accumulate", test_linear_accumulate);
-  g_test_add_func ("/nn/linear/null-grads", test_linear_null_grads);
-  g_test_add_func ("/nn/conv/reference", test_conv_ref_known);
-  g_test_add_func ("/nn/conv/im2col-vs-ref", test_conv_vs_ref);
-  g_test_add_func ("/nn/conv/col2im-adjoint", test_conv_col2im_adjoint);
-  g_test_add_func ("/nn/conv/backward", test_conv_backward);
-  g_test_add_func ("/nn/pool/max", test_maxpool);
-  g_test_add_func ("/nn/pool/avg", test_avgpool);
-  g_test_add_func ("/nn/upsample", test_upsample);
-  g_test_add_func ("/nn/act/relu", test_act_relu);
-  g_test_add_func ("/nn/act/leaky-relu", test_act_leaky_relu);
-  g_test_add_func ("/nn/act/gelu", test_act_gelu);
-  g_test_add_func ("/nn/act/silu", test_act_silu);
-  g_test_add_func ("/nn/act/tanh", test_act_tanh);
-  g_test_add_func ("/nn/act/sigmoid", test_act_sigmoid);
-  g_test_add_func ("/nn/softmax/forward", test_softmax_forward);
-  g_test_add_func ("/nn/softmax/backward", test_softmax_backward);
-  g_test_add_func ("/nn/layernorm", test_layernorm);
-  g_test_add_func ("/nn/l2norm", test_l2norm);
-  g_test_add_func ("/nn/dropout", test_dropout);
-  g_test_add_func ("/nn/time-embed", test_time_embed);
-  g_test_add_func ("/nn/loss/xent/value", test_xent_value);
-  g_test_add_func ("/nn/loss/xent/grad", test_xent_grad);
-  g_test_add_func ("/nn/loss/mse", test_mse);
-  g_test_add_func ("/nn/loss/kl", test_kl);
-  g_test_add_func ("/nn/loss/bce", test_bce);
+  g_test_add_data_func ("/nn/linear/forward", test_linear_forward, run_in_arena);
+  g_test_add_data_func ("/nn/linear/backward", test_linear_backward, run_in_arena);
+  g_test_add_data_func ("/nn/linear/accumulate", test_linear_accumulate, run_in_arena);
+  g_test_add_data_func ("/nn/linear/null-grads", test_linear_null_grads, run_in_arena);
+  g_test_add_data_func ("/nn/conv/reference", test_conv_ref_known, run_in_arena);
+  g_test_add_data_func ("/nn/conv/im2col-vs-ref", test_conv_vs_ref, run_in_arena);
+  g_test_add_data_func ("/nn/conv/col2im-adjoint", test_conv_col2im_adjoint, run_in_arena);
+  g_test_add_data_func ("/nn/conv/backward", test_conv_backward, run_in_arena);
+  g_test_add_data_func ("/nn/pool/max", test_maxpool, run_in_arena);
+  g_test_add_data_func ("/nn/pool/avg", test_avgpool, run_in_arena);
+  g_test_add_data_func ("/nn/upsample", test_upsample, run_in_arena);
+  g_test_add_data_func ("/nn/act/relu", test_act_relu, run_in_arena);
+  g_test_add_data_func ("/nn/act/leaky-relu", test_act_leaky_relu, run_in_arena);
+  g_test_add_data_func ("/nn/act/gelu", test_act_gelu, run_in_arena);
+  g_test_add_data_func ("/nn/act/silu", test_act_silu, run_in_arena);
+  g_test_add_data_func ("/nn/act/tanh", test_act_tanh, run_in_arena);
+  g_test_add_data_func ("/nn/act/sigmoid", test_act_sigmoid, run_in_arena);
+  g_test_add_data_func ("/nn/softmax/forward", test_softmax_forward, run_in_arena);
+  g_test_add_data_func ("/nn/softmax/backward", test_softmax_backward, run_in_arena);
+  g_test_add_data_func ("/nn/layernorm", test_layernorm, run_in_arena);
+  g_test_add_data_func ("/nn/l2norm", test_l2norm, run_in_arena);
+  g_test_add_data_func ("/nn/dropout", test_dropout, run_in_arena);
+  g_test_add_data_func ("/nn/time-embed", test_time_embed, run_in_arena);
+  g_test_add_data_func ("/nn/loss/xent/value", test_xent_value, run_in_arena);
+  g_test_add_data_func ("/nn/loss/xent/grad", test_xent_grad, run_in_arena);
+  g_test_add_data_func ("/nn/loss/mse", test_mse, run_in_arena);
+  g_test_add_data_func ("/nn/loss/kl", test_kl, run_in_arena);
+  g_test_add_data_func ("/nn/loss/bce", test_bce, run_in_arena);
 
   return g_test_run ();
 }
