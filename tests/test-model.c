@@ -648,6 +648,17 @@ test_learns_xor (void)
   g_assert_cmpfloat (acc, >=, 0.95);
   g_assert_cmpfloat (loss, <, 0.5f * loss0);
 
+  /* The EMA of the weights (decay 0.95) is a working model too, and swapping
+   * twice restores the parameters bit for bit. */
+  gsize bytes = ps_model_n_params (m) * sizeof (float);
+  g_autofree float *live = g_memdup2 (ps_model_params (m), bytes);
+  g_assert_true (ps_model_swap_ema (m));
+  g_assert_cmpmem (live, bytes, ps_optim_ema (ps_model_get_optimizer (m)), bytes);
+  g_assert_true (memcmp (live, ps_model_params (m), bytes) != 0);
+  g_assert_cmpfloat (ps_model_accuracy (m, xt, yt, XOR_N, 0), >=, 0.95);
+  g_assert_true (ps_model_swap_ema (m));
+  g_assert_cmpmem (live, bytes, ps_model_params (m), bytes);
+
   /* Predictions do not depend on the batch size used to compute them. */
   int p1[XOR_N], p2[XOR_N];
   ps_model_predict (m, xt, XOR_N, 7, p1);

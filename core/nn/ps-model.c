@@ -815,6 +815,22 @@ ps_model_step (PsModel *m)
 }
 
 gboolean
+ps_model_swap_ema (PsModel *m)
+{
+  g_return_val_if_fail (m != NULL, FALSE);
+  if (m->optim == NULL || m->optim->ema == NULL)
+    return FALSE;
+  float *ema = m->optim->ema;
+  for (gsize i = 0; i < m->n_params; i++)
+    {
+      float t = m->params[i];
+      m->params[i] = ema[i];
+      ema[i] = t;
+    }
+  return TRUE;
+}
+
+gboolean
 ps_model_train_xent_batch (PsModel *m, const float *x, const int *y, int B,
                            float smoothing, float *loss, GError **error)
 {

@@ -140,6 +140,10 @@ PsOptim *ps_model_get_optimizer (PsModel *m);   /* borrowed; NULL if none */
 /* One optimizer step over the whole parameter slab; returns the gradient
  * norm before clipping. */
 float    ps_model_step (PsModel *m);
+/* Exchanges the parameters with the optimizer's weight EMA, so evaluation
+ * can run on the averaged weights; a second call swaps them back.  Returns
+ * FALSE (and does nothing) when no EMA is enabled. */
+gboolean ps_model_swap_ema (PsModel *m);
 
 /* ---- Classifier conveniences ---------------------------------------- */
 
