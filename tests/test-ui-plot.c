@@ -659,6 +659,34 @@ test_export_svg_size (void)
   for (const char *p = data; (p = strstr (p, "M ")) != NULL; p += 2)
     moves++;
   g_assert_cmpuint (moves, >=, n);
+
+  /* Far more points than a vector file should hold are embedded as one
+   * image instead, so the file stays small. */
+  gsize big = 250000;
+  g_autofree float *bx = g_new (float, big);
+  g_autofree float *by = g_new (float, big);
+  for (gsize i = 0; i < big; i++)
+    {
+      bx[i] = ps_rng_normal (&rng);
+      by[i] = ps_rng_normal (&rng);
+    }
+  g_autoptr (PsFigure) bfig = ps_figure_new ();
+  PsScatterSpec bspec = { .x = bx, .y = by, .n = big };
+  ps_figure_add_scatter (bfig, &bspec);
+  const char *exts[] = { "svg", "pdf" };
+  for (guint e = 0; e < G_N_ELEMENTS (exts); e++)
+    {
+      g_autofree char *name = g_strdup_printf ("huge.%s", exts[e]);
+      g_autofree char *bpath = tmp_path (name);
+      g_assert_true (ps_figure_export (bfig, bpath, 900, 600, 1, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (g_stat (bpath, &st), ==, 0);
+      g_test_message ("%s of %zu points: %lld bytes", exts[e], big, (long long) st.st_size);
+      g_assert_cmpint (st.st_size, <, 2 * 1024 * 1024);
+    }
+  g_autofree char *hpath = tmp_path ("huge.svg");
+  g_autofree gchar *hdata = read_all (hpath, &len);
+  g_assert_nonnull (strstr (hdata, "<image"));
 }
 
 /* Every layer kind on one figure, in both themes and all formats. */

@@ -50,7 +50,9 @@ typedef struct
   guint64 total_steps;     /* in: the method's total, for progress */
   const gint *cancel;      /* in: non-zero when the caller asked to stop;
                             * long inner loops poll it */
-  double loss;             /* out: the training loss of this step (NaN if none) */
+  double loss;             /* out: the training loss of this step.  A method without
+                            * a loss reports another finite objective (inertia,
+                            * ...): the runner fails a run whose loss is not finite. */
   gboolean done;           /* out: TRUE when training has finished */
   PsMetrics *metrics;      /* out, optional: extra per-step series (lr, ...) */
 } PsStepInfo;
@@ -106,7 +108,9 @@ struct _PsMethod
   guint64    (*total_steps) (gpointer model);
   /* One unit of training, cheap enough (well under 200 ms) that the runner
    * can check cancel between calls.  Returns FALSE with an error on
-   * failure; a NaN loss is reported by the runner, not here. */
+   * failure; a NaN loss is reported by the runner, not here.  A step that
+   * gives up because *info->cancel became non-zero returns FALSE with
+   * PS_ERROR_CANCELLED (the run then ends cancelled). */
   gboolean   (*step)      (gpointer model, PsStepInfo *info, GError **error);
   /* Named metrics on the held-out data. */
   PsMetrics *(*evaluate)  (gpointer model);

@@ -712,7 +712,8 @@ ps_store_open (const char *path, GError **error)
   /* WAL lets a reader (the window) follow a writer (a CLI run) without
    * blocking it; synchronous=NORMAL is durable across crashes of the
    * process, which is what we need, and much faster than FULL. */
-  if (!exec_pragma (store, "PRAGMA journal_mode = WAL", error)
+  if (!exec_pragma (store, "PRAGMA page_size = 16384", error) || !exec_pragma (store, "PRAGMA cache_size = -32768", error)
+      || !exec_pragma (store, "PRAGMA journal_mode = WAL", error)
       || !exec_pragma (store, "PRAGMA synchronous = NORMAL", error)
       || !exec_pragma (store, "PRAGMA foreign_keys = ON", error))
     goto fail;

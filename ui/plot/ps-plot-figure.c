@@ -179,28 +179,46 @@ ps_figure_add_legend_star (PsFigure *fig, const char *name, PsColor color)
 /* ------------------------------------------------------------------ */
 
 #define MAX_RASTER_SIDE 16384
+#define PS_VECTOR_POINT_LIMIT 200000
 
 void
 ps_plot_draw_scatter (cairo_t *cr, const PsPlotView *view, const PsScatterSpec *spec,
                       gboolean vector)
 {
-  if (vector)
+  /* Up to a few hundred thousand points a vector file stays reasonable
+   * (about 45 bytes a point); beyond that the points are embedded as an
+   * image at twice the page resolution, as matplotlib's rasterized=True. */
+  double oversample = 1;
+  if (vector && spec->n <= PS_VECTOR_POINT_LIMIT)
     {
       ps_scatter_draw_vector (cr, view, spec);
       return;
     }
+  if (vector)
+    oversample = 2;
 
-  /* Rasterise at the target's device resolution, aligned to its pixel
-   * grid, so the points are as sharp on a 2x export as on screen.  Plots
-   * are never rotated, so the transform is a scale and a translation. */
+  /* Rasterise at the target's device resolution (its transform times any
+   * HiDPI device scale), aligned to its pixel grid, so the points are as
+   * sharp on a 2x export as on screen.  Plots are never rotated, so the
+   * transform is a scale and a translation.  Image pixels are CTM units
+   * times `os`. */
+  double ds_x = 1, ds_y = 1;
+  cairo_surface_get_device_scale (cairo_get_target (cr), &ds_x, &ds_y);
+  double os = oversample * ds_x;
+  cairo_matrix_t ctm;
+  cairo_get_matrix (cr, &ctm);
   double sx = 1, sy = 0, tx = 0, ty = 1;
-  cairo_user_to_device_distance (cr, &sx, &sy);
-  cairo_user_to_device_distance (cr, &tx, &ty);
-  double scale_x = fabs (sx), scale_y = fabs (ty);
+  cairo_matrix_transform_distance (&ctm, &sx, &sy);
+  cairo_matrix_transform_distance (&ctm, &tx, &ty);
+  double scale_x = fabs (sx) * os, scale_y = fabs (ty) * os;
   double dx0 = view->px, dy0 = view->py;
   double dx1 = view->px + view->pw, dy1 = view->py + view->ph;
-  cairo_user_to_device (cr, &dx0, &dy0);
-  cairo_user_to_device (cr, &dx1, &dy1);
+  cairo_matrix_transform_point (&ctm, &dx0, &dy0);
+  cairo_matrix_transform_point (&ctm, &dx1, &dy1);
+  dx0 *= os;
+  dy0 *= os;
+  dx1 *= os;
+  dy1 *= os;
   double ox = floor (MIN (dx0, dx1)), oy = floor (MIN (dy0, dy1));
   int W = (int) ceil (MAX (dx0, dx1) - ox), H = (int) ceil (MAX (dy0, dy1) - oy);
   if (W <= 0 || H <= 0 || W > MAX_RASTER_SIDE || H > MAX_RASTER_SIDE)
@@ -225,6 +243,7 @@ ps_plot_draw_scatter (cairo_t *cr, const PsPlotView *view, const PsScatterSpec *
 
   cairo_save (cr);
   cairo_identity_matrix (cr);
+  cairo_scale (cr, 1 / os, 1 / os);
   cairo_set_source_surface (cr, img, ox, oy);
   cairo_paint (cr);
   cairo_restore (cr);
