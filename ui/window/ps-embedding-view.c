@@ -1,0 +1,648 @@
+/* ps-embedding-view.c: the Embedding view of one run. */
+#define G_LOG_DOMAIN "ps-window"
+
+#include "ps-embedding-view.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "ps-array.h"
+#include "ps-base.h"
+#include "ps-dataset.h"
+
+/* How many neighbours (or prototypes) the explanation lists. */
+#define N_NEIGHBOURS 6
+
+struct _PsEmbeddingView
+{
+  GtkWidget parent_instance;
+
+  /* Template. */
+  GtkWidget *box;
+  GtkDropDown *color_dropdown;
+  GtkLabel *info_label;
+  PsScatterView *scatter;
+  GtkAdjustment *timeline_adjustment;
+  GtkWidget *timeline;
+  GtkLabel *step_label;
+  GtkLabel *explain_title;
+  GtkGrid *explain_grid;
+  GtkPicture *explain_picture;
+  GtkLabel *neighbours_title;
+  GtkBox *neighbours_box;
+
+  /* Borrowed. */
+  PsStore *store;
+
+  /* Owned. */
+  gint64 run_id;
+  GArray *steps;            /* gint64: snapshot steps known, ascending */
+  gint64 shown_step;
+  GPtrArray *arrays;        /* the snapshot shown (PsArray refs) or NULL */
+  char *explain_text;
+  guint n_neighbours;
+  gboolean updating_timeline;
+};
+
+G_DEFINE_FINAL_TYPE (PsEmbeddingView, ps_embedding_view, GTK_TYPE_WIDGET)
+
+static PsArray *
+find_array (GPtrArray *arrays, const char *kind)
+{
+  for (guint i = 0; arrays && i < arrays->len; i++)
+    {
+      PsArray *a = g_ptr_array_index (arrays, i);
+      if (g_strcmp0 (a->kind, kind) == 0)
+        return a;
+    }
+  return NULL;
+}
+
+/* ---- Explanation ------------------------------------------------------- */
+
+static void
+clear_container (GtkWidget *w)
+{
+  GtkWidget *child;
+
+  while ((child = gtk_widget_get_first_child (w)))
+    {
+      if (GTK_IS_GRID (w))
+        gtk_grid_remove (GTK_GRID (w), child);
+      else
+        gtk_box_remove (GTK_BOX (w), child);
+    }
+}
+
+static void
+add_fact (PsEmbeddingView *self, int row, const char *key, const char *value)
+{
+  GtkWidget *k = gtk_label_new (key);
+  GtkWidget *v = gtk_label_new (value);
+
+  gtk_label_set_xalign (GTK_LABEL (k), 0);
+  gtk_widget_add_css_class (k, "dim-label");
+  gtk_label_set_xalign (GTK_LABEL (v), 0);
+  gtk_label_set_wrap (GTK_LABEL (v), TRUE);
+  gtk_widget_add_css_class (v, "numeric");
+  gtk_grid_attach (self->explain_grid, k, 0, row, 1, 1);
+  gtk_grid_attach (self->explain_grid, v, 1, row, 1, 1);
+}
+
+static GdkTexture *
+image_texture (const float *img, gsize h, gsize w)
+{
+  float lo = INFINITY, hi = -INFINITY;
+  g_autofree guint8 *rgb = g_new (guint8, h * w * 3);
+
+  for (gsize i = 0; i < h * w; i++)
+    {
+      lo = MIN (lo, img[i]);
+      hi = MAX (hi, img[i]);
+    }
+  for (gsize i = 0; i < h * w; i++)
+    {
+      double t = hi > lo ? (img[i] - lo) / (hi - lo) : 0;
+      guint8 g = (guint8) (255 * CLAMP (t, 0, 1));
+      rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = g;
+    }
+  g_autoptr (GBytes) bytes = g_bytes_new (rgb, h * w * 3);
+  return gdk_memory_texture_new (w, h, GDK_MEMORY_R8G8B8, bytes, w * 3);
+}
+
+static GtkWidget *
+thumbnail (GPtrArray *arrays, gsize row, int size)
+{
+  PsArray *images = find_array (arrays, "images");
+
+  if (images == NULL || images->ndim != 3 || row >= images->shape[0] || images->dtype != PS_DTYPE_F32)
+    return NULL;
+  gsize h = images->shape[1], w = images->shape[2];
+  const float *data = ps_array_data (images, NULL);
+  g_autoptr (GdkTexture) tex = image_texture (data + row * h * w, h, w);
+  GtkWidget *pic = gtk_picture_new_for_paintable (GDK_PAINTABLE (tex));
+  gtk_widget_set_size_request (pic, size, size);
+  return pic;
+}
+
+typedef struct
+{
+  gsize index;
+  double dist;
+} Neighbour;
+
+static int
+neighbour_cmp (gconstpointer a, gconstpointer b)
+{
+  double x = ((const Neighbour *) a)->dist, y = ((const Neighbour *) b)->dist;
+  return x < y ? -1 : x > y;
+}
+
+static void
+add_neighbour_row (PsEmbeddingView *self, const char *text, double similarity, GtkWidget *thumb)
+{
+  GtkWidget *row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
+  GtkWidget *col = gtk_box_new (GTK_ORIENTATION_VERTICAL, 2);
+  GtkWidget *label = gtk_label_new (text);
+  GtkWidget *bar = gtk_progress_bar_new ();
+  g_autofree char *tip = g_strdup_printf ("similarity %.3f", similarity);
+
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_widget_add_css_class (label, "numeric");
+  gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (bar), CLAMP (similarity, 0, 1));
+  gtk_widget_add_css_class (bar, "similarity-bar");
+  gtk_widget_set_tooltip_text (row, tip);
+  gtk_widget_set_hexpand (col, TRUE);
+  gtk_box_append (GTK_BOX (col), label);
+  gtk_box_append (GTK_BOX (col), bar);
+  if (thumb)
+    gtk_box_append (GTK_BOX (row), thumb);
+  gtk_box_append (GTK_BOX (row), col);
+  gtk_box_append (self->neighbours_box, row);
+  self->n_neighbours++;
+}
+
+/* The selected sample's facts, and its nearest prototypes (when the
+ * snapshot has them) or nearest training samples in the embedding, with
+ * similarity bars.  Computed on the main thread: snapshots are small. */
+static void
+update_explanation (PsEmbeddingView *self)
+{
+  gsize n_sel = 0;
+  const guint32 *sel = ps_scatter_view_get_selection (self->scatter, &n_sel);
+
+  clear_container (GTK_WIDGET (self->explain_grid));
+  clear_container (GTK_WIDGET (self->neighbours_box));
+  gtk_widget_set_visible (GTK_WIDGET (self->explain_picture), FALSE);
+  gtk_widget_set_visible (GTK_WIDGET (self->neighbours_title), FALSE);
+  g_clear_pointer (&self->explain_text, g_free);
+  self->n_neighbours = 0;
+
+  if (n_sel == 0 || self->arrays == NULL)
+    {
+      gtk_label_set_label (self->explain_title,
+                           "Click a point to see why the model decided what it did. "
+                           "Shift-drag selects a box.");
+      gtk_widget_add_css_class (GTK_WIDGET (self->explain_title), "dim-label");
+      return;
+    }
+  gtk_widget_remove_css_class (GTK_WIDGET (self->explain_title), "dim-label");
+  if (n_sel > 1)
+    {
+      g_autofree char *t = g_strdup_printf ("%" G_GSIZE_FORMAT " samples selected", n_sel);
+      gtk_label_set_label (self->explain_title, t);
+      self->explain_text = g_strdup (t);
+      return;
+    }
+
+  gsize i = sel[0];
+  gsize n = ps_scatter_view_get_n_points (self->scatter);
+  PsArray *labels = find_array (self->arrays, "labels");
+  PsArray *preds = find_array (self->arrays, "predictions");
+  PsArray *conf = find_array (self->arrays, "confidence");
+  PsArray *index = find_array (self->arrays, "sample_index");
+  PsArray *split = find_array (self->arrays, "split");
+  const gint32 *lab = labels && labels->dtype == PS_DTYPE_I32 && ps_array_n_elements (labels) == n
+                          ? ps_array_data (labels, NULL) : NULL;
+  const gint32 *pred = preds && preds->dtype == PS_DTYPE_I32 && ps_array_n_elements (preds) == n
+                           ? ps_array_data (preds, NULL) : NULL;
+  const float *cf = conf && conf->dtype == PS_DTYPE_F32 && ps_array_n_elements (conf) == n
+                        ? ps_array_data (conf, NULL) : NULL;
+  const gint32 *rows = index && index->dtype == PS_DTYPE_I32 && ps_array_n_elements (index) == n
+                           ? ps_array_data (index, NULL) : NULL;
+  const guint8 *spl = split && split->dtype == PS_DTYPE_U8 && ps_array_n_elements (split) == n
+                          ? ps_array_data (split, NULL) : NULL;
+  int r = 0;
+
+  gint64 sample = rows ? rows[i] : (gint64) i;
+  g_autoptr (GString) head = g_string_new (NULL);
+  g_string_append_printf (head, "Sample %" G_GINT64_FORMAT, sample);
+  if (lab)
+    g_string_append_printf (head, ": true %d", lab[i]);
+  if (pred)
+    g_string_append_printf (head, "%s predicted %d", lab ? "," : ":", pred[i]);
+  if (cf)
+    g_string_append_printf (head, " (%.0f%%)", 100 * cf[i]);
+  gtk_label_set_label (self->explain_title, head->str);
+  self->explain_text = g_strdup (head->str);
+
+  g_autofree char *row_text = g_strdup_printf ("%" G_GINT64_FORMAT, sample);
+  add_fact (self, r++, "dataset row", row_text);
+  if (lab)
+    {
+      g_autofree char *t = g_strdup_printf ("%d", lab[i]);
+      add_fact (self, r++, "true class", t);
+    }
+  if (pred)
+    {
+      g_autofree char *t = g_strdup_printf ("%d%s", pred[i],
+                                            lab ? (lab[i] == pred[i] ? "  ✓ correct" : "  ✗ wrong") : "");
+      add_fact (self, r++, "predicted", t);
+    }
+  if (cf)
+    {
+      g_autofree char *t = g_strdup_printf ("%.1f%%", 100 * cf[i]);
+      add_fact (self, r++, "confidence", t);
+    }
+  if (spl)
+    add_fact (self, r++, "split", spl[i] == PS_SPLIT_TRAIN ? "train" : spl[i] == PS_SPLIT_VAL ? "validation" : "test");
+
+  GtkWidget *pic = thumbnail (self->arrays, i, 96);
+  if (pic)
+    {
+      gtk_picture_set_paintable (self->explain_picture, gtk_picture_get_paintable (GTK_PICTURE (pic)));
+      gtk_widget_set_visible (GTK_WIDGET (self->explain_picture), TRUE);
+      g_object_ref_sink (pic);
+      g_object_unref (pic);
+    }
+
+  /* The space to measure in: the embedding if any, else the 2-D points. */
+  PsArray *space = find_array (self->arrays, "embedding");
+  if (space == NULL || space->ndim != 2 || space->shape[0] != n || space->dtype != PS_DTYPE_F32)
+    space = find_array (self->arrays, "points");
+  if (space == NULL || space->ndim != 2 || space->shape[0] != n || space->dtype != PS_DTYPE_F32)
+    return;
+  gsize d = space->shape[1];
+  const float *e = ps_array_data (space, NULL);
+  const float *q = e + i * d;
+
+  /* A scale for similarities: the spread of the embedding (RMS distance
+   * to the mean), so bars compare across runs of different widths. */
+  double spread = 0;
+  {
+    g_autofree double *mean = g_new0 (double, d);
+    for (gsize a = 0; a < n; a++)
+      for (gsize j = 0; j < d; j++)
+        mean[j] += e[a * d + j] / n;
+    for (gsize a = 0; a < n; a++)
+      for (gsize j = 0; j < d; j++)
+        spread += (e[a * d + j] - mean[j]) * (e[a * d + j] - mean[j]) / n;
+    spread = sqrt (MAX (spread, 1e-12));
+  }
+
+  PsArray *protos = find_array (self->arrays, "prototypes");
+  PsArray *plabels = find_array (self->arrays, "prototype_labels");
+  if (protos && protos->ndim == 2 && protos->shape[1] == d && protos->dtype == PS_DTYPE_F32
+      && protos->shape[0] > 0)
+    {
+      gsize k = protos->shape[0];
+      const float *p = ps_array_data (protos, NULL);
+      const gint32 *pl = plabels && ps_array_n_elements (plabels) == k && plabels->dtype == PS_DTYPE_I32
+                             ? ps_array_data (plabels, NULL) : NULL;
+      g_autofree Neighbour *nb = g_new (Neighbour, k);
+      for (gsize a = 0; a < k; a++)
+        {
+          double s = 0;
+          for (gsize j = 0; j < d; j++)
+            s += (p[a * d + j] - q[j]) * (p[a * d + j] - q[j]);
+          nb[a] = (Neighbour) { a, sqrt (s) };
+        }
+      qsort (nb, k, sizeof (Neighbour), neighbour_cmp);
+      gtk_label_set_label (self->neighbours_title, "Nearest Prototypes");
+      gtk_widget_set_visible (GTK_WIDGET (self->neighbours_title), TRUE);
+      for (gsize a = 0; a < MIN (k, N_NEIGHBOURS); a++)
+        {
+          g_autofree char *t = pl ? g_strdup_printf ("prototype %" G_GSIZE_FORMAT " · class %d", nb[a].index, pl[nb[a].index])
+                                  : g_strdup_printf ("prototype %" G_GSIZE_FORMAT, nb[a].index);
+          add_neighbour_row (self, t, 1.0 / (1.0 + nb[a].dist / spread), NULL);
+        }
+      return;
+    }
+
+  /* Nearest training samples (every other sample when the snapshot does
+   * not say which are training rows). */
+  g_autofree Neighbour *nb = g_new (Neighbour, n);
+  gsize m = 0;
+  gboolean have_train = FALSE;
+  for (gsize a = 0; spl && a < n; a++)
+    have_train |= spl[a] == PS_SPLIT_TRAIN;
+  for (gsize a = 0; a < n; a++)
+    {
+      if (a == i || (have_train && spl[a] != PS_SPLIT_TRAIN))
+        continue;
+      double s = 0;
+      for (gsize j = 0; j < d; j++)
+        s += (e[a * d + j] - q[j]) * (e[a * d + j] - q[j]);
+      nb[m++] = (Neighbour) { a, sqrt (s) };
+    }
+  qsort (nb, m, sizeof (Neighbour), neighbour_cmp);
+  gtk_label_set_label (self->neighbours_title,
+                       have_train ? "Nearest Training Samples" : "Nearest Samples");
+  gtk_widget_set_visible (GTK_WIDGET (self->neighbours_title), m > 0);
+  for (gsize a = 0; a < MIN (m, N_NEIGHBOURS); a++)
+    {
+      gsize j = nb[a].index;
+      g_autoptr (GString) t = g_string_new (NULL);
+      g_string_append_printf (t, "#%" G_GINT64_FORMAT, rows ? (gint64) rows[j] : (gint64) j);
+      if (lab)
+        g_string_append_printf (t, " · class %d", lab[j]);
+      if (lab && pred && lab[j] != pred[j])
+        g_string_append (t, " (misclassified)");
+      add_neighbour_row (self, t->str, 1.0 / (1.0 + nb[a].dist / spread), thumbnail (self->arrays, j, 40));
+    }
+}
+
+static void
+selection_changed_cb (PsEmbeddingView *self)
+{
+  update_explanation (self);
+}
+
+/* ---- Snapshots ---------------------------------------------------------- */
+
+static void
+update_info (PsEmbeddingView *self)
+{
+  gsize n = ps_scatter_view_get_n_points (self->scatter);
+  PsArray *emb = find_array (self->arrays, "embedding");
+  g_autofree char *text = NULL;
+
+  if (n == 0)
+    text = g_strdup ("");
+  else if (ps_scatter_view_is_projected (self->scatter) && emb)
+    text = g_strdup_printf ("%" G_GSIZE_FORMAT " points · PCA of the %" G_GSIZE_FORMAT "-D embedding",
+                            n, emb->shape[1]);
+  else
+    text = g_strdup_printf ("%" G_GSIZE_FORMAT " points · input space", n);
+  gtk_label_set_label (self->info_label, text);
+}
+
+static void
+update_step_label (PsEmbeddingView *self)
+{
+  g_autofree char *text = NULL;
+  gboolean at_end = self->steps->len == 0
+                    || self->shown_step == g_array_index (self->steps, gint64, self->steps->len - 1);
+
+  if (self->shown_step < 0)
+    text = g_strdup ("no snapshot");
+  else
+    text = g_strdup_printf ("step %" G_GINT64_FORMAT " · %u/%u%s", self->shown_step,
+                            (guint) gtk_adjustment_get_value (self->timeline_adjustment) + 1,
+                            MAX (self->steps->len, 1), at_end ? "" : "");
+  gtk_label_set_label (self->step_label, text);
+  gtk_widget_set_sensitive (self->timeline, self->steps->len > 1);
+}
+
+static void
+show_arrays (PsEmbeddingView *self, GPtrArray *arrays, gint64 step, gboolean keep_view)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_clear_pointer (&self->arrays, g_ptr_array_unref);
+  self->arrays = g_ptr_array_new_with_free_func ((GDestroyNotify) ps_array_unref);
+  for (guint i = 0; i < arrays->len; i++)
+    g_ptr_array_add (self->arrays, ps_array_ref (g_ptr_array_index (arrays, i)));
+  self->shown_step = step;
+  if (!ps_scatter_view_set_snapshot (self->scatter, self->arrays, keep_view, &error))
+    ps_scatter_view_clear (self->scatter);
+  update_info (self);
+  update_step_label (self);
+  update_explanation (self);
+}
+
+static void
+set_timeline (PsEmbeddingView *self, guint index)
+{
+  self->updating_timeline = TRUE;
+  gtk_adjustment_configure (self->timeline_adjustment, index, 0,
+                            MAX (self->steps->len, 1) - 1 + 1, 1, 1, 1);
+  self->updating_timeline = FALSE;
+}
+
+static void
+timeline_changed_cb (PsEmbeddingView *self)
+{
+  if (self->updating_timeline || self->store == NULL || self->steps->len == 0)
+    return;
+  guint index = (guint) round (gtk_adjustment_get_value (self->timeline_adjustment));
+  index = MIN (index, self->steps->len - 1);
+  gint64 step = g_array_index (self->steps, gint64, index);
+  if (step == self->shown_step)
+    return;
+  g_autoptr (GPtrArray) arrays = ps_store_get_artifacts (self->store, self->run_id, step, NULL);
+  if (arrays != NULL && arrays->len > 0)
+    show_arrays (self, arrays, step, TRUE);
+}
+
+void
+ps_embedding_view_set_run (PsEmbeddingView *self, PsStore *store, gint64 run_id)
+{
+  g_return_if_fail (PS_IS_EMBEDDING_VIEW (self));
+
+  self->store = store;
+  self->run_id = store ? run_id : 0;
+  g_array_set_size (self->steps, 0);
+  self->shown_step = -1;
+  g_clear_pointer (&self->arrays, g_ptr_array_unref);
+  ps_scatter_view_clear (self->scatter);
+
+  if (self->run_id != 0)
+    {
+      g_autoptr (GArray) steps = ps_store_snapshot_steps (store, run_id, NULL);
+      if (steps != NULL)
+        g_array_append_vals (self->steps, steps->data, steps->len);
+    }
+  set_timeline (self, self->steps->len ? self->steps->len - 1 : 0);
+  if (self->steps->len > 0)
+    {
+      gint64 last = g_array_index (self->steps, gint64, self->steps->len - 1);
+      g_autoptr (GPtrArray) arrays = ps_store_get_artifacts (store, run_id, last, NULL);
+      if (arrays != NULL && arrays->len > 0)
+        show_arrays (self, arrays, last, FALSE);
+    }
+  update_info (self);
+  update_step_label (self);
+  update_explanation (self);
+}
+
+gint64
+ps_embedding_view_get_run (PsEmbeddingView *self)
+{
+  g_return_val_if_fail (PS_IS_EMBEDDING_VIEW (self), 0);
+  return self->run_id;
+}
+
+void
+ps_embedding_view_add_snapshot (PsEmbeddingView *self, gint64 run_id, gint64 step, GPtrArray *arrays)
+{
+  g_return_if_fail (PS_IS_EMBEDDING_VIEW (self));
+  g_return_if_fail (arrays != NULL);
+
+  g_debug ("snapshot of run %" G_GINT64_FORMAT " at step %" G_GINT64_FORMAT " (showing run %" G_GINT64_FORMAT ", %u steps)",
+           run_id, step, self->run_id, self->steps->len);
+  if (run_id != self->run_id)
+    return;
+  /* Follow the live end only when the person is not looking back. */
+  gboolean following = self->steps->len == 0
+                       || (guint) round (gtk_adjustment_get_value (self->timeline_adjustment)) + 1 >= self->steps->len;
+  if (self->steps->len == 0 || g_array_index (self->steps, gint64, self->steps->len - 1) < step)
+    g_array_append_val (self->steps, step);
+  if (following)
+    {
+      set_timeline (self, self->steps->len - 1);
+      show_arrays (self, arrays, step, self->shown_step >= 0);
+    }
+  else
+    {
+      double v = gtk_adjustment_get_value (self->timeline_adjustment);
+      set_timeline (self, (guint) v);
+      update_step_label (self);
+    }
+}
+
+PsScatterView *
+ps_embedding_view_get_scatter (PsEmbeddingView *self)
+{
+  g_return_val_if_fail (PS_IS_EMBEDDING_VIEW (self), NULL);
+  return self->scatter;
+}
+
+gint64
+ps_embedding_view_get_step (PsEmbeddingView *self)
+{
+  g_return_val_if_fail (PS_IS_EMBEDDING_VIEW (self), -1);
+  return self->shown_step;
+}
+
+PsFigure *
+ps_embedding_view_build_figure (PsEmbeddingView *self)
+{
+  g_return_val_if_fail (PS_IS_EMBEDDING_VIEW (self), NULL);
+
+  g_autofree char *title = self->shown_step >= 0
+      ? g_strdup_printf ("Run %" G_GINT64_FORMAT ", step %" G_GINT64_FORMAT, self->run_id, self->shown_step)
+      : NULL;
+  return ps_scatter_view_build_figure (self->scatter, title);
+}
+
+gboolean
+ps_embedding_view_export_csv (PsEmbeddingView *self, const char *path, GError **error)
+{
+  g_return_val_if_fail (PS_IS_EMBEDDING_VIEW (self), FALSE);
+
+  gsize n = ps_scatter_view_get_n_points (self->scatter);
+  gsize n_sel = 0;
+  const guint32 *sel = ps_scatter_view_get_selection (self->scatter, &n_sel);
+  const float *x = ps_scatter_view_get_x (self->scatter);
+  const float *y = ps_scatter_view_get_y (self->scatter);
+  PsArray *labels = find_array (self->arrays, "labels");
+  PsArray *scores = find_array (self->arrays, "scores");
+  if (scores == NULL)
+    scores = find_array (self->arrays, "confidence");
+  const gint32 *lab = labels && labels->dtype == PS_DTYPE_I32 && ps_array_n_elements (labels) == n
+                          ? ps_array_data (labels, NULL) : NULL;
+  const float *sc = scores && scores->dtype == PS_DTYPE_F32 && ps_array_n_elements (scores) == n
+                        ? ps_array_data (scores, NULL) : NULL;
+
+  if (n == 0)
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_NOT_FOUND, "There are no points to export");
+      return FALSE;
+    }
+  if (n_sel == 0)
+    return ps_points_write_csv (path, x, y, lab, sc, n, error);
+
+  g_autofree float *sx = g_new (float, n_sel);
+  g_autofree float *sy = g_new (float, n_sel);
+  g_autofree gint32 *sl = lab ? g_new (gint32, n_sel) : NULL;
+  g_autofree float *ss = sc ? g_new (float, n_sel) : NULL;
+  for (gsize i = 0; i < n_sel; i++)
+    {
+      sx[i] = x[sel[i]];
+      sy[i] = y[sel[i]];
+      if (sl)
+        sl[i] = lab[sel[i]];
+      if (ss)
+        ss[i] = sc[sel[i]];
+    }
+  return ps_points_write_csv (path, sx, sy, sl, ss, n_sel, error);
+}
+
+const char *
+ps_embedding_view_get_explanation_title (PsEmbeddingView *self)
+{
+  g_return_val_if_fail (PS_IS_EMBEDDING_VIEW (self), NULL);
+  return self->explain_text;
+}
+
+guint
+ps_embedding_view_get_n_neighbours (PsEmbeddingView *self)
+{
+  g_return_val_if_fail (PS_IS_EMBEDDING_VIEW (self), 0);
+  return self->n_neighbours;
+}
+
+static void
+color_changed_cb (PsEmbeddingView *self)
+{
+  ps_scatter_view_set_color_by (self->scatter, (PsColorBy) gtk_drop_down_get_selected (self->color_dropdown));
+}
+
+/* ---- GObject ----------------------------------------------------------- */
+
+static void
+ps_embedding_view_dispose (GObject *object)
+{
+  PsEmbeddingView *self = PS_EMBEDDING_VIEW (object);
+
+  gtk_widget_dispose_template (GTK_WIDGET (self), PS_TYPE_EMBEDDING_VIEW);
+  G_OBJECT_CLASS (ps_embedding_view_parent_class)->dispose (object);
+}
+
+static void
+ps_embedding_view_finalize (GObject *object)
+{
+  PsEmbeddingView *self = PS_EMBEDDING_VIEW (object);
+
+  g_array_unref (self->steps);
+  g_clear_pointer (&self->arrays, g_ptr_array_unref);
+  g_free (self->explain_text);
+  G_OBJECT_CLASS (ps_embedding_view_parent_class)->finalize (object);
+}
+
+static void
+ps_embedding_view_class_init (PsEmbeddingViewClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = ps_embedding_view_dispose;
+  object_class->finalize = ps_embedding_view_finalize;
+
+  g_type_ensure (PS_TYPE_SCATTER_VIEW);
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/org/protoscope/Protoscope/ui/ps-embedding-view.ui");
+  gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, box);
+  gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, color_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, info_label);
+  gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, scatter);
+  gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, timeline_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, timeline);
+  gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, step_label);
+  gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, explain_title);
+  gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, explain_grid);
+  gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, explain_picture);
+  gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, neighbours_title);
+  gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, neighbours_box);
+  gtk_widget_class_bind_template_callback (widget_class, color_changed_cb);
+  gtk_widget_class_bind_template_callback (widget_class, selection_changed_cb);
+  gtk_widget_class_bind_template_callback (widget_class, timeline_changed_cb);
+  gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
+  gtk_widget_class_set_css_name (widget_class, "embeddingview");
+}
+
+static void
+ps_embedding_view_init (PsEmbeddingView *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+  self->steps = g_array_new (FALSE, FALSE, sizeof (gint64));
+  self->shown_step = -1;
+  update_step_label (self);
+}
+
+GtkWidget *
+ps_embedding_view_new (void)
+{
+  return g_object_new (PS_TYPE_EMBEDDING_VIEW, NULL);
+}

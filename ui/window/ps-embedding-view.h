@@ -1,0 +1,43 @@
+/* ps-embedding-view.h: the Embedding view of one run.
+ *
+ * A toolbar (colour by, fit), the scatter of the run's snapshot
+ * (PsScatterView), a timeline scrubbing the stored snapshot steps, and an
+ * explanation panel for the selected sample: true and predicted class,
+ * confidence, and its nearest training samples (or prototypes) with
+ * similarity bars.  While the run trains, live snapshots replace the shown
+ * one as long as the timeline sits at its end.
+ */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "ps-plot.h"
+#include "ps-scatter-view.h"
+#include "ps-store.h"
+
+G_BEGIN_DECLS
+
+#define PS_TYPE_EMBEDDING_VIEW (ps_embedding_view_get_type ())
+G_DECLARE_FINAL_TYPE (PsEmbeddingView, ps_embedding_view, PS, EMBEDDING_VIEW, GtkWidget)
+
+GtkWidget     *ps_embedding_view_new     (void);
+/* Shows the last snapshot of run `run_id` (store borrowed). */
+void           ps_embedding_view_set_run (PsEmbeddingView *self, PsStore *store, gint64 run_id);
+gint64         ps_embedding_view_get_run (PsEmbeddingView *self);
+/* A live snapshot from the runner (arrays borrowed; referenced). */
+void           ps_embedding_view_add_snapshot (PsEmbeddingView *self, gint64 run_id,
+                                               gint64 step, GPtrArray *arrays);
+PsScatterView *ps_embedding_view_get_scatter (PsEmbeddingView *self);
+/* The step of the snapshot shown (-1 if none). */
+gint64         ps_embedding_view_get_step (PsEmbeddingView *self);
+/* The figure as shown (for export), or NULL without data. */
+PsFigure      *ps_embedding_view_build_figure (PsEmbeddingView *self);
+/* The selected points, or all when nothing is selected, as CSV. */
+gboolean       ps_embedding_view_export_csv (PsEmbeddingView *self, const char *path,
+                                             GError **error);
+/* The explanation panel's headline ("Sample 12: true 1, predicted 1 (97%)"),
+ * NULL when nothing is selected; and the number of neighbour rows shown. */
+const char    *ps_embedding_view_get_explanation_title (PsEmbeddingView *self);
+guint          ps_embedding_view_get_n_neighbours (PsEmbeddingView *self);
+
+G_END_DECLS

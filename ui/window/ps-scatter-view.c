@@ -1,0 +1,1058 @@
+/* ps-scatter-view.c: the embedding scatter widget. */
+#define G_LOG_DOMAIN "ps-window"
+
+#include "ps-scatter-view.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "ps-application.h"
+#include "ps-array.h"
+#include "ps-base.h"
+#include "ps-point-grid.h"
+
+/* Pixels the pointer may be away from a point and still hover or pick it. */
+#define PICK_RADIUS 8.0
+/* A press that moves less than this is a click, not a drag. */
+#define CLICK_SLOP 4.0
+
+struct _PsScatterView
+{
+  GtkWidget parent_instance;
+
+  /* Data (owned). */
+  gsize n;
+  float *x, *y;                 /* [n] drawn coordinates */
+  gint32 *labels;               /* [n] or NULL */
+  gint32 *predictions;          /* [n] or NULL */
+  float *scores;                /* [n] or NULL: `scores`, else `confidence` */
+  char *score_name;
+  gboolean projected;
+  gsize n_protos;
+  float *proto_x, *proto_y;     /* [n_protos] */
+  gint32 *proto_labels;         /* [n_protos] or NULL */
+  float *field;                 /* [G, G, C] or NULL */
+  guint field_g, field_c;
+  float extent[4];
+  char **class_names;
+  PsPointGrid *grid;
+
+  /* View. */
+  PsColorBy color_by;
+  double x0, x1, y0, y1;        /* visible data range requested */
+  gboolean have_range;
+  PsPlotView view;              /* the layout at the current size */
+
+  /* Selection and pointer. */
+  guint8 *selected;             /* [n] */
+  GArray *selection;            /* guint32, ascending */
+  gssize hover;
+  double pointer_x, pointer_y;
+  gboolean dragging, box_select;
+  double drag_x, drag_y, drag_dx, drag_dy;
+  double drag_range[4];
+  double zoom_last;
+
+  /* The cached points texture and what it was built for. */
+  GdkTexture *texture;
+  gboolean dirty;
+  int tex_width, tex_height, tex_scale;
+  guint texture_builds;
+};
+
+enum
+{
+  SIGNAL_SELECTION_CHANGED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (PsScatterView, ps_scatter_view, GTK_TYPE_WIDGET)
+
+static void
+invalidate (PsScatterView *self)
+{
+  self->dirty = TRUE;
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+/* ---- Data ------------------------------------------------------------- */
+
+static void
+clear_data (PsScatterView *self)
+{
+  self->n = 0;
+  g_clear_pointer (&self->x, g_free);
+  g_clear_pointer (&self->y, g_free);
+  g_clear_pointer (&self->labels, g_free);
+  g_clear_pointer (&self->predictions, g_free);
+  g_clear_pointer (&self->scores, g_free);
+  g_clear_pointer (&self->score_name, g_free);
+  g_clear_pointer (&self->proto_x, g_free);
+  g_clear_pointer (&self->proto_y, g_free);
+  g_clear_pointer (&self->proto_labels, g_free);
+  g_clear_pointer (&self->field, g_free);
+  g_clear_pointer (&self->selected, g_free);
+  g_clear_pointer (&self->grid, ps_point_grid_free);
+  self->n_protos = 0;
+  self->projected = FALSE;
+  self->hover = -1;
+}
+
+static PsArray *
+find_array (GPtrArray *arrays, const char *kind)
+{
+  for (guint i = 0; i < arrays->len; i++)
+    {
+      PsArray *a = g_ptr_array_index (arrays, i);
+      if (g_strcmp0 (a->kind, kind) == 0)
+        return a;
+    }
+  return NULL;
+}
+
+/* A copy of a 1-D array of n values as i32 (NULL if absent or mismatched). */
+static gint32 *
+copy_i32 (PsArray *a, gsize n)
+{
+  if (a == NULL || ps_array_n_elements (a) != n || n == 0)
+    return NULL;
+  gint32 *out = g_new (gint32, n);
+  gconstpointer data = ps_array_data (a, NULL);
+  for (gsize i = 0; i < n; i++)
+    switch (a->dtype)
+      {
+      case PS_DTYPE_I32: out[i] = ((const gint32 *) data)[i]; break;
+      case PS_DTYPE_I64: out[i] = (gint32) ((const gint64 *) data)[i]; break;
+      case PS_DTYPE_U8: out[i] = ((const guint8 *) data)[i]; break;
+      case PS_DTYPE_F32: out[i] = (gint32) ((const float *) data)[i]; break;
+      case PS_DTYPE_F64: out[i] = (gint32) ((const double *) data)[i]; break;
+      }
+  return out;
+}
+
+static float *
+copy_f32 (PsArray *a, gsize n)
+{
+  if (a == NULL || ps_array_n_elements (a) != n || n == 0)
+    return NULL;
+  float *out = g_new (float, n);
+  gconstpointer data = ps_array_data (a, NULL);
+  for (gsize i = 0; i < n; i++)
+    switch (a->dtype)
+      {
+      case PS_DTYPE_F32: out[i] = ((const float *) data)[i]; break;
+      case PS_DTYPE_F64: out[i] = (float) ((const double *) data)[i]; break;
+      case PS_DTYPE_I32: out[i] = (float) ((const gint32 *) data)[i]; break;
+      case PS_DTYPE_I64: out[i] = (float) ((const gint64 *) data)[i]; break;
+      case PS_DTYPE_U8: out[i] = ((const guint8 *) data)[i]; break;
+      }
+  return out;
+}
+
+/* The top two principal axes of rows x [n, d] by power iteration on the
+ * d x d covariance (d is an embedding width, small), with deflation.
+ * Writes mean[d] and axes[2][d]. */
+static void
+pca2_fit (const float *x, gsize n, gsize d, double *mean, double *axes)
+{
+  g_autofree double *cov = g_new0 (double, d * d);
+  g_autofree double *v = g_new (double, d);
+  g_autofree double *w = g_new (double, d);
+
+  memset (mean, 0, d * sizeof (double));
+  for (gsize i = 0; i < n; i++)
+    for (gsize j = 0; j < d; j++)
+      mean[j] += x[i * d + j];
+  for (gsize j = 0; j < d; j++)
+    mean[j] /= MAX (n, 1);
+  for (gsize i = 0; i < n; i++)
+    for (gsize a = 0; a < d; a++)
+      {
+        double xa = x[i * d + a] - mean[a];
+        for (gsize b = a; b < d; b++)
+          cov[a * d + b] += xa * (x[i * d + b] - mean[b]);
+      }
+  for (gsize a = 0; a < d; a++)
+    for (gsize b = 0; b < a; b++)
+      cov[a * d + b] = cov[b * d + a];
+
+  for (int k = 0; k < 2; k++)
+    {
+      double lambda = 0;
+      for (gsize j = 0; j < d; j++)
+        v[j] = 1.0 / sqrt ((double) d) + (j == (gsize) k ? 0.5 : 0);
+      for (int it = 0; it < 300; it++)
+        {
+          double norm = 0;
+          for (gsize a = 0; a < d; a++)
+            {
+              double s = 0;
+              for (gsize b = 0; b < d; b++)
+                s += cov[a * d + b] * v[b];
+              w[a] = s;
+              norm += s * s;
+            }
+          norm = sqrt (norm);
+          if (norm < 1e-30)
+            break;
+          double change = 0;
+          for (gsize a = 0; a < d; a++)
+            {
+              change += fabs (w[a] / norm - v[a]);
+              v[a] = w[a] / norm;
+            }
+          lambda = norm;
+          if (change < 1e-9 * d)
+            break;
+        }
+      memcpy (axes + k * d, v, d * sizeof (double));
+      /* Deflate so the next iteration finds the second axis. */
+      for (gsize a = 0; a < d; a++)
+        for (gsize b = 0; b < d; b++)
+          cov[a * d + b] -= lambda * v[a] * v[b];
+    }
+}
+
+static void
+pca2_apply (const double *mean, const double *axes, gsize d, const float *x, gsize n,
+            float *ox, float *oy)
+{
+  for (gsize i = 0; i < n; i++)
+    {
+      double s0 = 0, s1 = 0;
+      for (gsize j = 0; j < d; j++)
+        {
+          double c = x[i * d + j] - mean[j];
+          s0 += c * axes[j];
+          s1 += c * axes[d + j];
+        }
+      ox[i] = (float) s0;
+      oy[i] = (float) s1;
+    }
+}
+
+static void
+fit_range (PsScatterView *self)
+{
+  double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
+
+  for (gsize i = 0; i < self->n; i++)
+    if (isfinite (self->x[i]) && isfinite (self->y[i]))
+      {
+        xmin = MIN (xmin, self->x[i]);
+        xmax = MAX (xmax, self->x[i]);
+        ymin = MIN (ymin, self->y[i]);
+        ymax = MAX (ymax, self->y[i]);
+      }
+  if (!isfinite (xmin))
+    {
+      self->have_range = FALSE;
+      return;
+    }
+  double mx = 0.06 * MAX (xmax - xmin, 1e-6), my = 0.06 * MAX (ymax - ymin, 1e-6);
+  self->x0 = xmin - mx;
+  self->x1 = xmax + mx;
+  self->y0 = ymin - my;
+  self->y1 = ymax + my;
+  self->have_range = TRUE;
+}
+
+gboolean
+ps_scatter_view_set_snapshot (PsScatterView *self, GPtrArray *arrays, gboolean keep_view,
+                              GError **error)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), FALSE);
+  g_return_val_if_fail (arrays != NULL, FALSE);
+
+  PsArray *points = find_array (arrays, "points");
+  PsArray *emb = find_array (arrays, "embedding");
+  PsArray *src = NULL;
+
+  if (points && points->ndim == 2 && points->shape[1] == 2)
+    src = points;
+  else if (emb && emb->ndim == 2 && emb->shape[1] >= 1)
+    src = emb;
+  if (src == NULL || src->shape[0] == 0)
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_NOT_FOUND,
+                   "The snapshot has neither 2-D points nor an embedding to draw");
+      return FALSE;
+    }
+
+  gsize old_n = self->n;
+  g_autoptr (GArray) old_selection = g_array_copy (self->selection);
+  gsize n = src->shape[0], d = src->shape[1];
+  g_autofree float *flat = copy_f32 (src, n * d);
+  if (flat == NULL)
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_FORMAT, "The snapshot's %s array is malformed", src->kind);
+      return FALSE;
+    }
+
+  clear_data (self);
+  self->n = n;
+  self->x = g_new (float, n);
+  self->y = g_new (float, n);
+  g_autofree double *mean = NULL, *axes = NULL;
+  if (d == 2)
+    for (gsize i = 0; i < n; i++)
+      {
+        self->x[i] = flat[2 * i];
+        self->y[i] = flat[2 * i + 1];
+      }
+  else if (d == 1)
+    for (gsize i = 0; i < n; i++)
+      {
+        self->x[i] = flat[i];
+        self->y[i] = 0;
+      }
+  else
+    {
+      mean = g_new (double, d);
+      axes = g_new (double, 2 * d);
+      pca2_fit (flat, n, d, mean, axes);
+      pca2_apply (mean, axes, d, flat, n, self->x, self->y);
+      self->projected = TRUE;
+    }
+
+  self->labels = copy_i32 (find_array (arrays, "labels"), n);
+  self->predictions = copy_i32 (find_array (arrays, "predictions"), n);
+  PsArray *scores = find_array (arrays, "scores");
+  self->scores = copy_f32 (scores, n);
+  self->score_name = g_strdup (self->scores ? "score" : "confidence");
+  if (self->scores == NULL)
+    self->scores = copy_f32 (find_array (arrays, "confidence"), n);
+
+  /* Prototypes are drawn only in the space they live in: the embedding's
+   * projection, or the data plane when both are 2-D. */
+  PsArray *protos = find_array (arrays, "prototypes");
+  if (protos && protos->ndim == 2 && protos->shape[0] > 0 && protos->shape[1] == d)
+    {
+      gsize k = protos->shape[0];
+      g_autofree float *p = copy_f32 (protos, k * d);
+      self->n_protos = k;
+      self->proto_x = g_new (float, k);
+      self->proto_y = g_new (float, k);
+      if (self->projected)
+        pca2_apply (mean, axes, d, p, k, self->proto_x, self->proto_y);
+      else
+        for (gsize i = 0; i < k; i++)
+          {
+            self->proto_x[i] = p[i * d];
+            self->proto_y[i] = d > 1 ? p[i * d + 1] : 0;
+          }
+      self->proto_labels = copy_i32 (find_array (arrays, "prototype_labels"), k);
+    }
+
+  PsArray *field = find_array (arrays, "decision_field");
+  PsArray *ext = find_array (arrays, "field_extent");
+  if (!self->projected && src == points && field && ext && field->ndim == 3
+      && field->shape[0] == field->shape[1] && ps_array_n_elements (ext) == 4)
+    {
+      self->field_g = field->shape[0];
+      self->field_c = field->shape[2];
+      self->field = copy_f32 (field, ps_array_n_elements (field));
+      g_autofree float *e = copy_f32 (ext, 4);
+      memcpy (self->extent, e, sizeof self->extent);
+    }
+
+  self->grid = ps_point_grid_new (self->x, self->y, n);
+  self->selected = g_new0 (guint8, n);
+  if (keep_view && old_n == n)
+    {
+      for (guint i = 0; i < old_selection->len; i++)
+        self->selected[g_array_index (old_selection, guint32, i)] = 1;
+    }
+  else
+    {
+      g_array_set_size (self->selection, 0);
+      if (old_selection->len > 0)
+        g_signal_emit (self, signals[SIGNAL_SELECTION_CHANGED], 0);
+    }
+  if (!keep_view || !self->have_range)
+    fit_range (self);
+  invalidate (self);
+  return TRUE;
+}
+
+void
+ps_scatter_view_clear (PsScatterView *self)
+{
+  g_return_if_fail (PS_IS_SCATTER_VIEW (self));
+
+  gboolean had_selection = self->selection->len > 0;
+  clear_data (self);
+  g_array_set_size (self->selection, 0);
+  self->have_range = FALSE;
+  g_clear_object (&self->texture);
+  invalidate (self);
+  if (had_selection)
+    g_signal_emit (self, signals[SIGNAL_SELECTION_CHANGED], 0);
+}
+
+void
+ps_scatter_view_set_class_names (PsScatterView *self, const char * const *names)
+{
+  g_return_if_fail (PS_IS_SCATTER_VIEW (self));
+
+  g_strfreev (self->class_names);
+  self->class_names = g_strdupv ((char **) names);
+  invalidate (self);
+}
+
+void
+ps_scatter_view_set_color_by (PsScatterView *self, PsColorBy mode)
+{
+  g_return_if_fail (PS_IS_SCATTER_VIEW (self));
+
+  if (self->color_by == mode)
+    return;
+  self->color_by = mode;
+  invalidate (self);
+}
+
+PsColorBy
+ps_scatter_view_get_color_by (PsScatterView *self)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), PS_COLOR_BY_CLASS);
+  return self->color_by;
+}
+
+gsize
+ps_scatter_view_get_n_points (PsScatterView *self)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), 0);
+  return self->n;
+}
+
+const float *
+ps_scatter_view_get_x (PsScatterView *self)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), NULL);
+  return self->x;
+}
+
+const float *
+ps_scatter_view_get_y (PsScatterView *self)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), NULL);
+  return self->y;
+}
+
+gboolean
+ps_scatter_view_is_projected (PsScatterView *self)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), FALSE);
+  return self->projected;
+}
+
+guint
+ps_scatter_view_get_texture_builds (PsScatterView *self)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), 0);
+  return self->texture_builds;
+}
+
+/* ---- The figure ------------------------------------------------------- */
+
+static const char *const correctness_names[] = { "correct", "wrong", NULL };
+
+PsFigure *
+ps_scatter_view_build_figure (PsScatterView *self, const char *title)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), NULL);
+
+  if (self->n == 0)
+    return NULL;
+
+  PsFigure *fig = ps_figure_new ();
+  ps_figure_set_theme (fig, ps_style_is_dark () ? PS_THEME_DARK : PS_THEME_LIGHT);
+  if (title)
+    ps_figure_set_title (fig, title);
+  /* A projection keeps distances honest with equal units on both axes;
+   * input-space data fill the plot instead. */
+  ps_figure_set_equal_aspect (fig, self->projected);
+  ps_figure_set_x_label (fig, self->projected ? "PC 1" : "x₁");
+  ps_figure_set_y_label (fig, self->projected ? "PC 2" : "x₂");
+  if (self->have_range)
+    {
+      ps_figure_set_x_range (fig, self->x0, self->x1);
+      ps_figure_set_y_range (fig, self->y0, self->y1);
+    }
+
+  if (self->field)
+    ps_figure_add_regions (fig, self->field_g, self->field_g, self->extent[0], self->extent[1],
+                           self->extent[2], self->extent[3], NULL, NULL, self->field,
+                           self->field_c, TRUE);
+
+  PsScatterSpec spec = { 0 };
+  g_autofree gint32 *correct = NULL;
+  g_autofree guint8 *dimmed = NULL;
+  guint n_classes = 0;
+
+  spec.x = self->x;
+  spec.y = self->y;
+  spec.n = self->n;
+  switch (self->color_by)
+    {
+    case PS_COLOR_BY_PREDICTION:
+      spec.labels = self->predictions ? self->predictions : self->labels;
+      break;
+    case PS_COLOR_BY_CORRECTNESS:
+      if (self->labels && self->predictions)
+        {
+          correct = g_new (gint32, self->n);
+          for (gsize i = 0; i < self->n; i++)
+            correct[i] = self->labels[i] < 0 ? -1 : self->labels[i] != self->predictions[i];
+          spec.labels = correct;
+        }
+      break;
+    case PS_COLOR_BY_SCORE:
+      spec.scores = self->scores;
+      spec.colormap = PS_COLORMAP_VIRIDIS;
+      if (self->scores)
+        {
+          double lo = INFINITY, hi = -INFINITY;
+          for (gsize i = 0; i < self->n; i++)
+            if (isfinite (self->scores[i]))
+              {
+                lo = MIN (lo, self->scores[i]);
+                hi = MAX (hi, self->scores[i]);
+              }
+          if (isfinite (lo))
+            {
+              spec.score_min = lo;
+              spec.score_max = hi;
+              ps_figure_set_colorbar (fig, PS_COLORMAP_VIRIDIS, lo, hi, self->score_name);
+            }
+        }
+      break;
+    case PS_COLOR_BY_CLASS:
+    default:
+      spec.labels = self->labels;
+      break;
+    }
+  if (spec.labels == NULL && spec.scores == NULL)
+    spec.labels = self->labels;
+
+  if (self->selection->len > 0)
+    {
+      dimmed = g_new (guint8, self->n);
+      for (gsize i = 0; i < self->n; i++)
+        dimmed[i] = !self->selected[i];
+      spec.dimmed = dimmed;
+    }
+  spec.radius = self->n > 20000 ? 1.5 : self->n > 3000 ? 2.2 : 3.2;
+  ps_figure_add_scatter (fig, &spec);
+
+  if (self->n_protos > 0)
+    ps_figure_add_prototypes (fig, self->proto_x, self->proto_y, self->n_protos,
+                              self->proto_labels, NULL);
+
+  if (spec.labels == correct && correct != NULL)
+    ps_figure_set_class_names (fig, correctness_names, 2);
+  else if (spec.labels != NULL)
+    {
+      gint32 max = -1;
+      for (gsize i = 0; i < self->n; i++)
+        max = MAX (max, spec.labels[i]);
+      n_classes = (guint) (max + 1);
+      if (self->class_names && g_strv_length (self->class_names) >= n_classes)
+        ps_figure_set_class_names (fig, (const char *const *) self->class_names, n_classes);
+      else if (n_classes > 0 && n_classes <= 20)
+        {
+          g_auto (GStrv) names = g_new0 (char *, n_classes + 1);
+          for (guint c = 0; c < n_classes; c++)
+            names[c] = g_strdup_printf ("class %u", c);
+          ps_figure_set_class_names (fig, (const char *const *) names, n_classes);
+        }
+    }
+  ps_figure_set_show_legend (fig, spec.labels != NULL && n_classes <= 20);
+  return fig;
+}
+
+/* ---- Drawing ------------------------------------------------------------ */
+
+static void
+free_surface_bytes (gpointer surface)
+{
+  cairo_surface_destroy (surface);
+}
+
+/* Renders the figure (background, regions, points, prototypes, axes and
+ * legend) into one pixel buffer and wraps it as a texture.  Called only
+ * when the data, the view, the colours, the selection or the size change. */
+static void
+rebuild_texture (PsScatterView *self, int width, int height, int scale)
+{
+  g_autoptr (PsFigure) fig = ps_scatter_view_build_figure (self, NULL);
+
+  g_clear_object (&self->texture);
+  self->dirty = FALSE;
+  self->tex_width = width;
+  self->tex_height = height;
+  self->tex_scale = scale;
+  if (fig == NULL || width <= 0 || height <= 0)
+    return;
+
+  PsPlotTheme *theme = ps_figure_get_theme (fig);
+  theme->background.a = 0;
+  int pw = width * scale, ph = height * scale;
+  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, pw, ph);
+  cairo_t *cr = cairo_create (surface);
+  cairo_scale (cr, scale, scale);
+  ps_figure_render (fig, cr, width, height);
+  cairo_destroy (cr);
+  cairo_surface_flush (surface);
+
+  ps_figure_get_view (fig, width, height, &self->view);
+  /* Keep the range the layout settled on (equal aspect widens one axis),
+   * so pan and zoom start from what is on screen. */
+  self->x0 = self->view.x0;
+  self->x1 = self->view.x1;
+  self->y0 = self->view.y0;
+  self->y1 = self->view.y1;
+
+  int stride = cairo_image_surface_get_stride (surface);
+  g_autoptr (GBytes) bytes = g_bytes_new_with_free_func (cairo_image_surface_get_data (surface),
+                                                         (gsize) stride * ph, free_surface_bytes,
+                                                         surface);
+  self->texture = gdk_memory_texture_new (pw, ph, GDK_MEMORY_DEFAULT, bytes, stride);
+  self->texture_builds++;
+}
+
+static void
+append_ring (GtkSnapshot *snapshot, double cx, double cy, double r, const GdkRGBA *color, double w)
+{
+  GskRoundedRect rr;
+  float widths[4] = { w, w, w, w };
+  GdkRGBA colors[4] = { *color, *color, *color, *color };
+
+  gsk_rounded_rect_init_from_rect (&rr, &GRAPHENE_RECT_INIT (cx - r, cy - r, 2 * r, 2 * r), r);
+  gtk_snapshot_append_border (snapshot, &rr, widths, colors);
+}
+
+static void
+ps_scatter_view_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
+{
+  PsScatterView *self = PS_SCATTER_VIEW (widget);
+  int width = gtk_widget_get_width (widget);
+  int height = gtk_widget_get_height (widget);
+  int scale = gtk_widget_get_scale_factor (widget);
+  gboolean dark = ps_style_is_dark ();
+  GdkRGBA ring = dark ? (GdkRGBA) { 1, 1, 1, 0.95 } : (GdkRGBA) { 0.1, 0.1, 0.1, 0.9 };
+
+  if (self->n == 0)
+    {
+      PangoLayout *layout = gtk_widget_create_pango_layout (widget, "No snapshot to show yet");
+      int lw, lh;
+      GdkRGBA fg = dark ? (GdkRGBA) { 1, 1, 1, 0.5 } : (GdkRGBA) { 0, 0, 0, 0.45 };
+      pango_layout_get_pixel_size (layout, &lw, &lh);
+      gtk_snapshot_save (snapshot);
+      gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT ((width - lw) / 2.0, (height - lh) / 2.0));
+      gtk_snapshot_append_layout (snapshot, layout, &fg);
+      gtk_snapshot_restore (snapshot);
+      g_object_unref (layout);
+      return;
+    }
+
+  if (self->dirty || self->texture == NULL || width != self->tex_width
+      || height != self->tex_height || scale != self->tex_scale)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+      rebuild_texture (self, width, height, scale);
+      g_debug ("points texture %dx%d rebuilt in %.1f ms", width, height,
+               (g_get_monotonic_time () - t0) / 1000.0);
+    }
+  if (self->texture)
+    gtk_snapshot_append_texture (snapshot, self->texture, &GRAPHENE_RECT_INIT (0, 0, width, height));
+
+  /* Overlays: cheap nodes, redrawn on pointer motion without the texture. */
+  for (guint i = 0; i < self->selection->len && i < 64; i++)
+    {
+      double px, py;
+      if (ps_scatter_view_point_to_widget (self, g_array_index (self->selection, guint32, i), &px, &py))
+        append_ring (snapshot, px, py, 7, &ring, 2);
+    }
+  if (self->hover >= 0)
+    {
+      double px, py;
+      GdkRGBA halo = { ring.red, ring.green, ring.blue, 0.35 };
+      if (ps_scatter_view_point_to_widget (self, self->hover, &px, &py))
+        {
+          append_ring (snapshot, px, py, 9, &halo, 4);
+          append_ring (snapshot, px, py, 6, &ring, 1.5);
+        }
+    }
+  if (self->dragging && self->box_select)
+    {
+      double x = MIN (self->drag_x, self->drag_x + self->drag_dx);
+      double y = MIN (self->drag_y, self->drag_y + self->drag_dy);
+      graphene_rect_t r = GRAPHENE_RECT_INIT (x, y, fabs (self->drag_dx), fabs (self->drag_dy));
+      GskRoundedRect rr;
+      float widths[4] = { 1, 1, 1, 1 };
+      GdkRGBA accent = { 0.21, 0.52, 0.89, 1 };
+      GdkRGBA colors[4] = { accent, accent, accent, accent };
+      gtk_snapshot_append_color (snapshot, &(GdkRGBA) { 0.21, 0.52, 0.89, 0.15 }, &r);
+      gsk_rounded_rect_init_from_rect (&rr, &r, 0);
+      gtk_snapshot_append_border (snapshot, &rr, widths, colors);
+    }
+}
+
+gboolean
+ps_scatter_view_point_to_widget (PsScatterView *self, gsize i, double *x, double *y)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), FALSE);
+
+  if (i >= self->n || self->texture == NULL)
+    return FALSE;
+  ps_plot_view_to_pixel (&self->view, self->x[i], self->y[i], x, y);
+  return TRUE;
+}
+
+/* ---- Selection ---------------------------------------------------------- */
+
+static int
+compare_u32 (gconstpointer a, gconstpointer b)
+{
+  guint32 x = *(const guint32 *) a, y = *(const guint32 *) b;
+  return x < y ? -1 : x > y;
+}
+
+void
+ps_scatter_view_select (PsScatterView *self, const guint32 *indices, gsize n)
+{
+  g_return_if_fail (PS_IS_SCATTER_VIEW (self));
+
+  if (self->selected)
+    memset (self->selected, 0, self->n);
+  g_array_set_size (self->selection, 0);
+  for (gsize i = 0; i < n; i++)
+    if (indices[i] < self->n && !self->selected[indices[i]])
+      {
+        self->selected[indices[i]] = 1;
+        g_array_append_val (self->selection, indices[i]);
+      }
+  g_array_sort (self->selection, compare_u32);
+  invalidate (self);
+  g_signal_emit (self, signals[SIGNAL_SELECTION_CHANGED], 0);
+}
+
+const guint32 *
+ps_scatter_view_get_selection (PsScatterView *self, gsize *n)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), NULL);
+
+  if (n)
+    *n = self->selection->len;
+  return (const guint32 *) self->selection->data;
+}
+
+gssize
+ps_scatter_view_select_at (PsScatterView *self, double x, double y)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), -1);
+
+  if (self->grid == NULL || self->texture == NULL)
+    return -1;
+  gssize hit = ps_point_grid_nearest_pixel (self->grid, &self->view, x, y, PICK_RADIUS);
+  if (hit >= 0)
+    {
+      guint32 idx = (guint32) hit;
+      ps_scatter_view_select (self, &idx, 1);
+    }
+  else if (self->selection->len > 0)
+    ps_scatter_view_select (self, NULL, 0);
+  return hit;
+}
+
+/* ---- View changes ------------------------------------------------------- */
+
+void
+ps_scatter_view_zoom_fit (PsScatterView *self)
+{
+  g_return_if_fail (PS_IS_SCATTER_VIEW (self));
+
+  fit_range (self);
+  invalidate (self);
+}
+
+static void
+zoom_about (PsScatterView *self, double factor, double cx, double cy)
+{
+  if (self->texture == NULL || !isfinite (factor) || factor <= 0)
+    return;
+  PsPlotView v = self->view;
+  ps_plot_view_zoom (&v, factor, cx, cy);
+  self->x0 = v.x0;
+  self->x1 = v.x1;
+  self->y0 = v.y0;
+  self->y1 = v.y1;
+  self->view = v;
+  invalidate (self);
+}
+
+void
+ps_scatter_view_zoom (PsScatterView *self, double factor)
+{
+  g_return_if_fail (PS_IS_SCATTER_VIEW (self));
+  zoom_about (self, factor, self->view.px + self->view.pw / 2, self->view.py + self->view.ph / 2);
+}
+
+static gboolean
+scroll_cb (GtkEventControllerScroll *controller, double dx, double dy, PsScatterView *self)
+{
+  zoom_about (self, exp (-dy * 0.15), self->pointer_x, self->pointer_y);
+  return TRUE;
+}
+
+static void
+zoom_begin_cb (GtkGesture *gesture, GdkEventSequence *sequence, PsScatterView *self)
+{
+  self->zoom_last = 1.0;
+}
+
+static void
+zoom_scale_changed_cb (GtkGestureZoom *gesture, double scale, PsScatterView *self)
+{
+  double cx, cy;
+
+  if (!gtk_gesture_get_bounding_box_center (GTK_GESTURE (gesture), &cx, &cy))
+    cx = self->pointer_x, cy = self->pointer_y;
+  zoom_about (self, scale / self->zoom_last, cx, cy);
+  self->zoom_last = scale;
+}
+
+static void
+motion_cb (GtkEventControllerMotion *controller, double x, double y, PsScatterView *self)
+{
+  self->pointer_x = x;
+  self->pointer_y = y;
+  if (self->dragging || self->grid == NULL || self->texture == NULL)
+    return;
+  gssize hit = ps_point_grid_nearest_pixel (self->grid, &self->view, x, y, PICK_RADIUS);
+  if (hit != self->hover)
+    {
+      self->hover = hit;
+      /* Only the overlay changes: no invalidate(), the texture stays. */
+      gtk_widget_queue_draw (GTK_WIDGET (self));
+    }
+}
+
+static void
+leave_cb (GtkEventControllerMotion *controller, PsScatterView *self)
+{
+  if (self->hover >= 0)
+    {
+      self->hover = -1;
+      gtk_widget_queue_draw (GTK_WIDGET (self));
+    }
+}
+
+static void
+drag_begin_cb (GtkGestureDrag *gesture, double x, double y, PsScatterView *self)
+{
+  GdkModifierType mods = gtk_event_controller_get_current_event_state (GTK_EVENT_CONTROLLER (gesture));
+
+  gtk_widget_grab_focus (GTK_WIDGET (self));
+  self->dragging = TRUE;
+  self->box_select = (mods & GDK_SHIFT_MASK) != 0;
+  self->drag_x = x;
+  self->drag_y = y;
+  self->drag_dx = self->drag_dy = 0;
+  self->drag_range[0] = self->x0;
+  self->drag_range[1] = self->x1;
+  self->drag_range[2] = self->y0;
+  self->drag_range[3] = self->y1;
+}
+
+static void
+drag_update_cb (GtkGestureDrag *gesture, double dx, double dy, PsScatterView *self)
+{
+  self->drag_dx = dx;
+  self->drag_dy = dy;
+  if (self->box_select)
+    {
+      gtk_widget_queue_draw (GTK_WIDGET (self));
+      return;
+    }
+  if (self->texture == NULL || hypot (dx, dy) < CLICK_SLOP)
+    return;
+  double sx, sy;
+  ps_plot_view_scale (&self->view, &sx, &sy);
+  double ddx = dx / sx * (self->drag_range[1] > self->drag_range[0] ? 1 : -1);
+  double ddy = dy / sy * (self->drag_range[3] > self->drag_range[2] ? 1 : -1);
+  self->x0 = self->drag_range[0] - ddx;
+  self->x1 = self->drag_range[1] - ddx;
+  self->y0 = self->drag_range[2] + ddy;
+  self->y1 = self->drag_range[3] + ddy;
+  invalidate (self);
+}
+
+static void
+drag_end_cb (GtkGestureDrag *gesture, double dx, double dy, PsScatterView *self)
+{
+  gboolean click = hypot (dx, dy) < CLICK_SLOP;
+
+  self->dragging = FALSE;
+  if (click)
+    ps_scatter_view_select_at (self, self->drag_x, self->drag_y);
+  else if (self->box_select && self->grid && self->texture)
+    {
+      double ax, ay, bx, by;
+      gsize n = 0;
+      ps_plot_view_to_data (&self->view, self->drag_x, self->drag_y, &ax, &ay);
+      ps_plot_view_to_data (&self->view, self->drag_x + dx, self->drag_y + dy, &bx, &by);
+      g_autofree guint32 *idx = ps_point_grid_in_rect (self->grid, ax, ay, bx, by, &n);
+      ps_scatter_view_select (self, idx, n);
+    }
+  self->box_select = FALSE;
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+static gboolean
+key_pressed_cb (GtkEventControllerKey *controller, guint keyval, guint keycode,
+                GdkModifierType state, PsScatterView *self)
+{
+  if (state & (GDK_CONTROL_MASK | GDK_ALT_MASK))
+    return FALSE;
+  switch (keyval)
+    {
+    case GDK_KEY_plus:
+    case GDK_KEY_equal:
+    case GDK_KEY_KP_Add:
+      ps_scatter_view_zoom (self, 1.25);
+      return TRUE;
+    case GDK_KEY_minus:
+    case GDK_KEY_KP_Subtract:
+      ps_scatter_view_zoom (self, 0.8);
+      return TRUE;
+    case GDK_KEY_0:
+    case GDK_KEY_KP_0:
+      ps_scatter_view_zoom_fit (self);
+      return TRUE;
+    case GDK_KEY_Escape:
+      if (self->selection->len == 0)
+        return FALSE;
+      ps_scatter_view_select (self, NULL, 0);
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
+static gboolean
+ps_scatter_view_query_tooltip (GtkWidget *widget, int x, int y, gboolean keyboard,
+                               GtkTooltip *tooltip)
+{
+  PsScatterView *self = PS_SCATTER_VIEW (widget);
+  g_autoptr (GString) s = g_string_new (NULL);
+
+  if (self->grid == NULL || self->texture == NULL)
+    return FALSE;
+  gssize i = ps_point_grid_nearest_pixel (self->grid, &self->view, x, y, PICK_RADIUS);
+  if (i < 0)
+    return FALSE;
+  g_string_append_printf (s, "<b>Sample %" G_GSSIZE_FORMAT "</b>", i);
+  if (self->labels)
+    {
+      gint32 c = self->labels[i];
+      const char *name = self->class_names && c >= 0 && (guint) c < g_strv_length (self->class_names)
+                             ? self->class_names[c] : NULL;
+      g_autofree char *esc = name ? g_markup_escape_text (name, -1) : NULL;
+      g_string_append_printf (s, "\nclass %d%s%s%s", c, esc ? " (" : "", esc ? esc : "", esc ? ")" : "");
+    }
+  if (self->predictions)
+    g_string_append_printf (s, "\npredicted %d", self->predictions[i]);
+  if (self->scores)
+    g_string_append_printf (s, "\n%s %.3f", self->score_name, self->scores[i]);
+  g_string_append_printf (s, "\n(%.3g, %.3g)", self->x[i], self->y[i]);
+  gtk_tooltip_set_markup (tooltip, s->str);
+  return TRUE;
+}
+
+/* ---- GObject --------------------------------------------------------------- */
+
+static void
+ps_scatter_view_measure (GtkWidget *widget, GtkOrientation orientation, int for_size,
+                         int *minimum, int *natural, int *minimum_baseline, int *natural_baseline)
+{
+  *minimum = 200;
+  *natural = orientation == GTK_ORIENTATION_HORIZONTAL ? 640 : 480;
+}
+
+static void
+ps_scatter_view_finalize (GObject *object)
+{
+  PsScatterView *self = PS_SCATTER_VIEW (object);
+
+  clear_data (self);
+  g_strfreev (self->class_names);
+  g_array_unref (self->selection);
+  g_clear_object (&self->texture);
+  G_OBJECT_CLASS (ps_scatter_view_parent_class)->finalize (object);
+}
+
+static void
+ps_scatter_view_class_init (PsScatterViewClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->finalize = ps_scatter_view_finalize;
+  widget_class->snapshot = ps_scatter_view_snapshot;
+  widget_class->measure = ps_scatter_view_measure;
+  widget_class->query_tooltip = ps_scatter_view_query_tooltip;
+
+  signals[SIGNAL_SELECTION_CHANGED] =
+      g_signal_new ("selection-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                    0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  gtk_widget_class_set_css_name (widget_class, "scatterview");
+}
+
+static void
+ps_scatter_view_init (PsScatterView *self)
+{
+  GtkWidget *widget = GTK_WIDGET (self);
+
+  self->selection = g_array_new (FALSE, FALSE, sizeof (guint32));
+  self->hover = -1;
+  self->dirty = TRUE;
+  gtk_widget_set_focusable (widget, TRUE);
+  gtk_widget_set_has_tooltip (widget, TRUE);
+  gtk_widget_set_hexpand (widget, TRUE);
+  gtk_widget_set_vexpand (widget, TRUE);
+
+  GtkEventController *motion = gtk_event_controller_motion_new ();
+  g_signal_connect (motion, "motion", G_CALLBACK (motion_cb), self);
+  g_signal_connect (motion, "leave", G_CALLBACK (leave_cb), self);
+  gtk_widget_add_controller (widget, motion);
+
+  GtkEventController *scroll = gtk_event_controller_scroll_new (GTK_EVENT_CONTROLLER_SCROLL_VERTICAL);
+  g_signal_connect (scroll, "scroll", G_CALLBACK (scroll_cb), self);
+  gtk_widget_add_controller (widget, scroll);
+
+  GtkGesture *drag = gtk_gesture_drag_new ();
+  gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (drag), GDK_BUTTON_PRIMARY);
+  g_signal_connect (drag, "drag-begin", G_CALLBACK (drag_begin_cb), self);
+  g_signal_connect (drag, "drag-update", G_CALLBACK (drag_update_cb), self);
+  g_signal_connect (drag, "drag-end", G_CALLBACK (drag_end_cb), self);
+  gtk_widget_add_controller (widget, GTK_EVENT_CONTROLLER (drag));
+
+  GtkGesture *zoom = gtk_gesture_zoom_new ();
+  g_signal_connect (zoom, "begin", G_CALLBACK (zoom_begin_cb), self);
+  g_signal_connect (zoom, "scale-changed", G_CALLBACK (zoom_scale_changed_cb), self);
+  gtk_widget_add_controller (widget, GTK_EVENT_CONTROLLER (zoom));
+
+  GtkEventController *keys = gtk_event_controller_key_new ();
+  g_signal_connect (keys, "key-pressed", G_CALLBACK (key_pressed_cb), self);
+  gtk_widget_add_controller (widget, keys);
+}
+
+GtkWidget *
+ps_scatter_view_new (void)
+{
+  return g_object_new (PS_TYPE_SCATTER_VIEW, NULL);
+}
