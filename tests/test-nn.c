@@ -668,6 +668,8 @@ test_act_tanh (void)
     x[i] = (i - N / 2) * 0.005f;
   x[N / 2 + 1] = 1e-7f;
   x[N / 2 - 1] = -3e-4f;
+  x[N / 2 + 2] = 0.0099f;          /* either side of the series cut-over */
+  x[N / 2 - 2] = -0.0101f;
   ps_tanh_forward (y, x, N);
   for (int i = 0; i < N; i++)
     {
