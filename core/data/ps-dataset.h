@@ -103,7 +103,15 @@ void ps_dataset_set_class_names (PsDataset *ds, const char * const *names, guint
  *
  * ps_dataset_generate_2d and ps_dataset_load_builtin: a negative `noise`
  * means the generator's default noise.  ps_dataset_mask_labels masks only
- * TRAIN rows, so evaluation labels survive. */
+ * TRAIN rows, so evaluation labels survive.
+ *
+ * ps_dataset_load_idx_dir names the classes as Fashion-MNIST's when the
+ * folder is ps_fashion_mnist_dir () or its name contains "fashion" (and
+ * then refuses labels above 9); otherwise "0".."9" (or numbers).  The
+ * t10k pair is optional; without it has_split stays FALSE.
+ *
+ * ps_dataset_load_csv: label_column NULL means "label".  Quoted fields may
+ * not contain commas.  An empty label cell is -1 (unlabelled). */
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PsDataset, ps_dataset_unref)
 
