@@ -236,10 +236,16 @@ data_ranges (PsFigure *fig, double *x0, double *x1, double *y0, double *y1)
       ey0 = fmin (ey0, c);
       ey1 = fmax (ey1, d);
     }
-  if (!any || !isfinite (ex0 + ex1 + ey0 + ey1))
+  /* Each axis falls back on its own: a lone vertical line still sets x. */
+  if (!any || !isfinite (ex0 + ex1))
     {
-      ex0 = ey0 = 0;
-      ex1 = ey1 = 1;
+      ex0 = 0;
+      ex1 = 1;
+    }
+  if (!any || !isfinite (ey0 + ey1))
+    {
+      ey0 = 0;
+      ey1 = 1;
     }
   if (ex1 - ex0 <= 0)
     {
