@@ -670,15 +670,6 @@ cancel_clicked_cb (PsNewRunDialog *self)
 /* ---- GObject ------------------------------------------------------------- */
 
 static void
-ps_new_run_dialog_dispose (GObject *object)
-{
-  PsNewRunDialog *self = PS_NEW_RUN_DIALOG (object);
-
-  gtk_widget_dispose_template (GTK_WIDGET (self), PS_TYPE_NEW_RUN_DIALOG);
-  G_OBJECT_CLASS (ps_new_run_dialog_parent_class)->dispose (object);
-}
-
-static void
 ps_new_run_dialog_finalize (GObject *object)
 {
   PsNewRunDialog *self = PS_NEW_RUN_DIALOG (object);
@@ -695,7 +686,7 @@ ps_new_run_dialog_class_init (PsNewRunDialogClass *klass)
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
-  object_class->dispose = ps_new_run_dialog_dispose;
+  /* No dispose: GtkWindow unparents its own child and titlebar. */
   object_class->finalize = ps_new_run_dialog_finalize;
 
   /* "start" (PsRunRequest *request): return TRUE when the run started, so

@@ -1100,7 +1100,7 @@ ps_window_dispose (GObject *object)
       gtk_widget_unparent (GTK_WIDGET (self->entry_popover));
       self->entry_popover = NULL;
     }
-  gtk_widget_dispose_template (GTK_WIDGET (self), PS_TYPE_WINDOW);
+  /* GtkWindow unparents its own child and titlebar in its dispose. */
   G_OBJECT_CLASS (ps_window_parent_class)->dispose (object);
 }
 

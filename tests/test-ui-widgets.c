@@ -1,0 +1,370 @@
+/* test-ui-widgets.c: every widget of the window is created, used a little
+ * and finalized without leaks (g_assert_finalize_object). */
+#include <gtk/gtk.h>
+#include <math.h>
+#include <string.h>
+
+#include "ps-application.h"
+#include "ps-embedding-view.h"
+#include "ps-new-run-dialog.h"
+#include "ps-overview-view.h"
+#include "ps-run-item.h"
+#include "ps-run-list.h"
+#include "ps-scatter-view.h"
+#include "ps-window.h"
+
+/* Iterates the main loop until `done` (polled) or `seconds` pass. */
+static gboolean
+wake_cb (gpointer data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+wait_for (gboolean (*done) (gpointer), gpointer data, double seconds)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
+  guint wake = g_timeout_add (20, wake_cb, NULL);
+  gboolean ok;
+
+  while (!(ok = done (data)) && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (wake);
+  return ok;
+}
+
+static void
+drain (void)
+{
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+static void
+painted_cb (GdkFrameClock *clock, guint *count)
+{
+  (*count)++;
+}
+
+static gboolean
+painted_once (gpointer data)
+{
+  return *(guint *) data > 0;
+}
+
+/* Queues a redraw of `widget` and waits until a frame has been painted. */
+static void
+wait_frame (GtkWidget *widget)
+{
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (widget);
+  guint count = 0;
+  gulong id = g_signal_connect (clock, "after-paint", G_CALLBACK (painted_cb), &count);
+
+  gtk_widget_queue_draw (widget);
+  g_assert_true (wait_for (painted_once, &count, 20));
+  g_signal_handler_disconnect (clock, id);
+}
+
+static PsRunInfo
+fake_info (gint64 id, const char *name, PsRunStatus status)
+{
+  PsRunInfo info = { 0 };
+
+  info.id = id;
+  info.name = (char *) name;
+  info.method = (char *) "mlp";
+  info.dataset = (char *) "moons";
+  info.status = status;
+  info.created = 1.7e9;
+  info.tags = (char *) "baseline";
+  return info;
+}
+
+static void
+count_cb (guint *counter)
+{
+  (*counter)++;
+}
+
+static void
+test_run_item (void)
+{
+  PsRunInfo info = fake_info (7, "alpha", PS_RUN_RUNNING);
+  PsRunItem *item = ps_run_item_new (&info);
+  guint notified = 0;
+
+  g_signal_connect_swapped (item, "notify::progress", G_CALLBACK (count_cb), &notified);
+  g_assert_cmpint (ps_run_item_get_id (item), ==, 7);
+  g_assert_cmpstr (ps_run_item_get_name (item), ==, "alpha");
+  g_assert_true (isnan (ps_run_item_get_key_metric (item)));
+  ps_run_item_set_progress (item, 0.5);
+  ps_run_item_set_progress (item, 0.5);   /* no change, no notify */
+  g_assert_cmpuint (notified, ==, 1);
+  g_autofree char *status = ps_run_item_describe_status (item);
+  g_assert_cmpstr (status, ==, "Running 50%");
+  g_assert_true (ps_run_item_matches (item, "ALPHA mlp"));
+  g_assert_true (ps_run_item_matches (item, "baseline"));
+  g_assert_false (ps_run_item_matches (item, "alpha digits"));
+  g_assert_finalize_object (item);
+}
+
+static void
+test_run_list (void)
+{
+  GtkWidget *list = ps_run_list_new ();
+  GtkWidget *window = gtk_window_new ();
+  GListStore *model;
+
+  g_object_ref_sink (list);
+  gtk_window_set_child (GTK_WINDOW (window), list);
+  model = ps_run_list_get_model (PS_RUN_LIST (list));
+  for (int i = 0; i < 3; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("run-%d", i);
+      PsRunInfo info = fake_info (i + 1, name, PS_RUN_FINISHED);
+      if (i == 2)
+        info.dataset = (char *) "digits";
+      g_autoptr (PsRunItem) item = ps_run_item_new (&info);
+      g_list_store_append (model, item);
+    }
+  gtk_window_present (GTK_WINDOW (window));
+  drain ();
+
+  g_assert_cmpuint (ps_run_list_get_n_visible (PS_RUN_LIST (list)), ==, 3);
+  ps_run_list_set_filter_text (PS_RUN_LIST (list), "digits");
+  g_assert_cmpuint (ps_run_list_get_n_visible (PS_RUN_LIST (list)), ==, 1);
+  ps_run_list_set_filter_text (PS_RUN_LIST (list), "");
+  ps_run_list_select_run (PS_RUN_LIST (list), 2);
+  g_autoptr (GPtrArray) sel = ps_run_list_get_selected (PS_RUN_LIST (list));
+  g_assert_cmpuint (sel->len, ==, 1);
+  g_assert_cmpint (ps_run_item_get_id (g_ptr_array_index (sel, 0)), ==, 2);
+
+  /* A live status change reaches the row's text without a rebind. */
+  PsRunItem *item = ps_run_list_find (PS_RUN_LIST (list), 3, NULL);
+  g_assert_nonnull (item);
+  ps_run_item_set_status (item, PS_RUN_RUNNING);
+  ps_run_item_set_progress (item, 0.25);
+  g_autofree char *text = ps_run_list_get_status_text (PS_RUN_LIST (list), 3);
+  g_assert_cmpstr (text, ==, "Running 25%");
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  drain ();
+  g_clear_pointer (&sel, g_ptr_array_unref);
+  g_assert_finalize_object (list);
+}
+
+static GPtrArray *
+moons_like_snapshot (gsize n, gboolean with_field, guint emb_dim)
+{
+  GPtrArray *arrays = g_ptr_array_new_with_free_func ((GDestroyNotify) ps_array_unref);
+  g_autofree float *pts = g_new (float, n * 2);
+  g_autofree float *emb = g_new (float, n * emb_dim);
+  g_autofree gint32 *lab = g_new (gint32, n);
+  g_autofree gint32 *pred = g_new (gint32, n);
+  g_autofree float *conf = g_new (float, n);
+
+  for (gsize i = 0; i < n; i++)
+    {
+      double t = M_PI * i / n;
+      lab[i] = i % 2;
+      pts[2 * i] = lab[i] ? 1 - cos (t) : cos (t);
+      pts[2 * i + 1] = lab[i] ? 0.5 - sin (t) : sin (t);
+      for (guint j = 0; j < emb_dim; j++)
+        emb[i * emb_dim + j] = pts[2 * i + (j % 2)] * (1 + j) + 0.01f * j;
+      pred[i] = i % 7 == 0 ? 1 - lab[i] : lab[i];
+      conf[i] = 0.5f + 0.5f * (float) i / n;
+    }
+  if (with_field)
+    g_ptr_array_add (arrays, ps_array_new_f32 ("points", pts, n, 2));
+  g_ptr_array_add (arrays, ps_array_new_f32 ("embedding", emb, n, emb_dim));
+  g_ptr_array_add (arrays, ps_array_new_i32 ("labels", lab, n));
+  g_ptr_array_add (arrays, ps_array_new_i32 ("predictions", pred, n));
+  gsize shape1[1] = { n };
+  g_ptr_array_add (arrays, ps_array_new ("confidence", PS_DTYPE_F32, 1, shape1, conf));
+  if (with_field)
+    {
+      const gsize G = 16;
+      g_autofree float *field = g_new (float, G * G * 2);
+      for (gsize i = 0; i < G * G; i++)
+        {
+          field[2 * i] = (float) (i % G) / G;
+          field[2 * i + 1] = 1 - field[2 * i];
+        }
+      gsize fshape[3] = { G, G, 2 };
+      g_ptr_array_add (arrays, ps_array_new ("decision_field", PS_DTYPE_F32, 3, fshape, field));
+      float ext[4] = { -1.5f, 2.5f, -1, 1.5f };
+      gsize eshape[1] = { 4 };
+      g_ptr_array_add (arrays, ps_array_new ("field_extent", PS_DTYPE_F32, 1, eshape, ext));
+    }
+  return arrays;
+}
+
+static gboolean
+texture_built (gpointer data)
+{
+  return ps_scatter_view_get_texture_builds (PS_SCATTER_VIEW (data)) > 0;
+}
+
+static void
+test_scatter_view (void)
+{
+  GtkWidget *scatter = ps_scatter_view_new ();
+  GtkWidget *window = gtk_window_new ();
+  g_autoptr (GPtrArray) arrays = moons_like_snapshot (400, TRUE, 8);
+  g_autoptr (GError) error = NULL;
+
+  g_object_ref_sink (scatter);
+  gtk_window_set_default_size (GTK_WINDOW (window), 640, 480);
+  gtk_window_set_child (GTK_WINDOW (window), scatter);
+  g_assert_true (ps_scatter_view_set_snapshot (PS_SCATTER_VIEW (scatter), arrays, FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (ps_scatter_view_get_n_points (PS_SCATTER_VIEW (scatter)), ==, 400);
+  /* 2-D points are drawn as they are, never projected. */
+  g_assert_false (ps_scatter_view_is_projected (PS_SCATTER_VIEW (scatter)));
+  g_assert_cmpfloat (ps_scatter_view_get_x (PS_SCATTER_VIEW (scatter))[3], ==,
+                     ((const float *) ps_array_data (g_ptr_array_index (arrays, 0), NULL))[6]);
+
+  gtk_window_present (GTK_WINDOW (window));
+  g_assert_true (wait_for (texture_built, scatter, 20));
+  guint builds = ps_scatter_view_get_texture_builds (PS_SCATTER_VIEW (scatter));
+
+  /* Clicking on a point selects it. */
+  double px, py;
+  g_assert_true (ps_scatter_view_point_to_widget (PS_SCATTER_VIEW (scatter), 10, &px, &py));
+  gssize hit = ps_scatter_view_select_at (PS_SCATTER_VIEW (scatter), px, py);
+  g_assert_cmpint (hit, >=, 0);
+  gsize n_sel = 0;
+  const guint32 *sel = ps_scatter_view_get_selection (PS_SCATTER_VIEW (scatter), &n_sel);
+  g_assert_cmpuint (n_sel, ==, 1);
+  g_assert_cmpuint (sel[0], ==, (guint32) hit);
+
+  /* The selection dims the other points: one rebuild.  A redraw without
+   * a data or view change (a hover) reuses the texture; a zoom rebuilds. */
+  wait_frame (scatter);
+  guint after_select = ps_scatter_view_get_texture_builds (PS_SCATTER_VIEW (scatter));
+  g_assert_cmpuint (after_select, ==, builds + 1);
+  wait_frame (scatter);
+  g_assert_cmpuint (ps_scatter_view_get_texture_builds (PS_SCATTER_VIEW (scatter)), ==, after_select);
+  ps_scatter_view_zoom (PS_SCATTER_VIEW (scatter), 2.0);
+  wait_frame (scatter);
+  g_assert_cmpuint (ps_scatter_view_get_texture_builds (PS_SCATTER_VIEW (scatter)), ==, after_select + 1);
+
+  /* A higher-dimensional embedding alone is projected by PCA. */
+  g_autoptr (GPtrArray) emb_only = moons_like_snapshot (200, FALSE, 12);
+  g_assert_true (ps_scatter_view_set_snapshot (PS_SCATTER_VIEW (scatter), emb_only, FALSE, &error));
+  g_assert_true (ps_scatter_view_is_projected (PS_SCATTER_VIEW (scatter)));
+  g_autoptr (PsFigure) fig = ps_scatter_view_build_figure (PS_SCATTER_VIEW (scatter), "t");
+  g_assert_nonnull (fig);
+
+  /* Nothing to draw is an error, not a crash. */
+  g_autoptr (GPtrArray) empty = g_ptr_array_new_with_free_func ((GDestroyNotify) ps_array_unref);
+  g_assert_false (ps_scatter_view_set_snapshot (PS_SCATTER_VIEW (scatter), empty, FALSE, &error));
+  g_assert_error (error, PS_ERROR, PS_ERROR_NOT_FOUND);
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  drain ();
+  g_assert_finalize_object (scatter);
+}
+
+static void
+test_overview_view (void)
+{
+  GtkWidget *view = ps_overview_view_new ();
+
+  g_object_ref_sink (view);
+  g_assert_null (ps_overview_view_build_figure (PS_OVERVIEW_VIEW (view)));
+  ps_overview_view_set_run (PS_OVERVIEW_VIEW (view), NULL, 0);
+  g_assert_cmpint (ps_overview_view_get_run (PS_OVERVIEW_VIEW (view)), ==, 0);
+  g_assert_finalize_object (view);
+}
+
+static void
+test_embedding_view (void)
+{
+  GtkWidget *view = ps_embedding_view_new ();
+  g_autoptr (GPtrArray) arrays = moons_like_snapshot (300, TRUE, 4);
+
+  g_object_ref_sink (view);
+  /* Live snapshots of another run are ignored. */
+  ps_embedding_view_add_snapshot (PS_EMBEDDING_VIEW (view), 5, 10, arrays);
+  g_assert_cmpint (ps_embedding_view_get_step (PS_EMBEDDING_VIEW (view)), ==, -1);
+  g_assert_null (ps_embedding_view_build_figure (PS_EMBEDDING_VIEW (view)));
+  g_assert_finalize_object (view);
+}
+
+static void
+test_new_run_dialog (void)
+{
+  PsNewRunDialog *dialog = ps_new_run_dialog_new (NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_object_ref (dialog);
+  g_assert_nonnull (ps_new_run_dialog_get_method (dialog));
+  if (ps_method_find ("mlp") != NULL)
+    {
+      g_assert_true (ps_new_run_dialog_set_method (dialog, "mlp"));
+      g_assert_cmpstr (ps_new_run_dialog_get_method (dialog)->id, ==, "mlp");
+      g_assert_true (ps_new_run_dialog_set_param (dialog, "epochs", "2"));
+      g_assert_false (ps_new_run_dialog_set_param (dialog, "no_such_param", "2"));
+    }
+  g_assert_false (ps_new_run_dialog_set_method (dialog, "no-such-method"));
+  g_assert_false (ps_new_run_dialog_set_dataset (dialog, "no-such-data"));
+  g_assert_true (ps_new_run_dialog_set_dataset (dialog, "blobs"));
+  ps_new_run_dialog_set_generator (dialog, 200, 0.1);
+  ps_new_run_dialog_set_seed (dialog, 3, 2);
+  g_autoptr (PsRunRequest) req = ps_new_run_dialog_build_request (dialog, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (req);
+  g_assert_cmpuint (req->dataset->n, ==, 200);
+  g_assert_cmpstr (req->dataset_name, ==, "blobs:n=200,noise=0.1");
+  g_assert_cmpuint (req->seed, ==, 3);
+  g_assert_cmpuint (req->n_seeds, ==, 2);
+
+  /* A file that does not exist is refused with its name in the message. */
+  ps_new_run_dialog_set_dataset_file (dialog, "/nonexistent/x.npy", NULL, NULL);
+  g_autoptr (PsRunRequest) bad = ps_new_run_dialog_build_request (dialog, &error);
+  g_assert_null (bad);
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (ps_new_run_dialog_get_error (dialog), "x.npy"));
+
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  drain ();
+  g_assert_finalize_object (dialog);
+}
+
+static void
+test_window (void)
+{
+  PsWindow *window = ps_window_new (NULL, NULL);
+
+  g_object_ref (window);
+  g_assert_null (ps_window_get_error_text (window));
+  ps_window_show_error (window, "Title", "detail");
+  g_autofree char *text = ps_window_get_error_text (window);
+  g_assert_cmpstr (text, ==, "Title\ndetail");
+  gtk_window_destroy (GTK_WINDOW (window));
+  drain ();
+  g_assert_finalize_object (window);
+}
+
+int
+main (int argc, char **argv)
+{
+  if (g_getenv ("DISPLAY") == NULL && g_getenv ("WAYLAND_DISPLAY") == NULL)
+    {
+      g_print ("1..0 # SKIP no display\n");
+      return 0;
+    }
+  g_setenv ("GSK_RENDERER", "cairo", TRUE);
+  gtk_test_init (&argc, &argv, NULL);
+  ps_style_init (gdk_display_get_default ());
+
+  g_test_add_func ("/ui/widgets/run-item", test_run_item);
+  g_test_add_func ("/ui/widgets/run-list", test_run_list);
+  g_test_add_func ("/ui/widgets/scatter-view", test_scatter_view);
+  g_test_add_func ("/ui/widgets/overview-view", test_overview_view);
+  g_test_add_func ("/ui/widgets/embedding-view", test_embedding_view);
+  g_test_add_func ("/ui/widgets/new-run-dialog", test_new_run_dialog);
+  g_test_add_func ("/ui/widgets/window", test_window);
+  return g_test_run ();
+}
