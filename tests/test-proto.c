@@ -660,6 +660,64 @@ test_snapshot_explain (void)
     }
 }
 
+/* The unlabelled-ID variant (no class mask) still groups the classes: its
+ * prototypes, labelled afterwards by majority vote, classify well above
+ * what the untrained network's votes give. */
+static void
+test_palm_unlabelled (void)
+{
+  g_autoptr (PsDataset) ds = load_digits ();
+  const PsMethod *m = ps_method_find ("palm");
+  const char *sets[] = { "epochs=30", "unlabelled=true", "n_protos=6", NULL };
+  gpointer model = create ("palm", ds, 2, sets);
+  double before = metric (m, model, "test_acc");
+  train (m, model, m->total_steps (model));
+  double after = metric (m, model, "test_acc");
+  g_test_message ("unlabelled PALM on digits: vote accuracy %.3f untrained, %.3f trained", before, after);
+  g_assert_cmpfloat (before, <, 0.5);
+  g_assert_cmpfloat (after, >, 0.7);
+  m->free (model);
+}
+
+static void
+test_protonet_snapshot_explain (void)
+{
+  g_autoptr (PsDataset) ds = load_digits ();
+  const PsMethod *m = ps_method_find ("protonet");
+  const char *sets[] = { "epochs=8", "ood_classes=9", "ood_score=mahalanobis", NULL };
+  gpointer model = create ("protonet", ds, 0, sets);
+  train (m, model, m->total_steps (model));
+  g_autoptr (GPtrArray) snap = m->snapshot (model);
+  PsArray *pr = find_kind (snap, "prototypes"), *pl = find_kind (snap, "prototype_labels");
+  g_assert_nonnull (pr);
+  g_assert_cmpuint (pr->shape[0], ==, 9);
+  const gint32 *lab = ps_array_data (pl, NULL);
+  for (int c = 0; c < 9; c++)
+    g_assert_cmpint (lab[c], ==, c);   /* class 9 is held out: no prototype */
+  PsArray *as = find_kind (snap, "assignments");
+  const float *w = ps_array_data (as, NULL);
+  double row = 0;
+  for (int c = 0; c < 9; c++)
+    row += w[c];
+  g_assert_cmpfloat (fabs (row - 1.0), <, 1e-4);
+  int correct = 0, total = 0;
+  for (guint s = 0; s < ds->n; s += 23)
+    {
+      if (ds->y[s] == 9)
+        continue;
+      g_autoptr (GError) error = NULL;
+      g_autoptr (PsExplanation) ex = m->explain (model, s, &error);
+      g_assert_no_error (error);
+      g_assert_true (ex->by_prototypes);
+      g_assert_cmpuint (ex->evidence->len, ==, 9);
+      g_assert_cmpint (g_array_index (ex->evidence, PsEvidence, 0).cls, ==, ex->predicted);
+      correct += ex->predicted == ex->true_label;
+      total++;
+    }
+  g_assert_cmpfloat ((double) correct / total, >, 0.9);
+  m->free (model);
+}
+
 /* Moons in distribution against a uniform box: every score separates them
  * after training, and the snapshot carries 2-D points. */
 static void
@@ -718,5 +776,7 @@ main (int argc, char **argv)
   g_test_add_func ("/proto/resume-exact", test_resume);
   g_test_add_func ("/proto/palm/snapshot-explain", test_snapshot_explain);
   g_test_add_func ("/proto/palm/moons-box", test_moons_box);
+  g_test_add_func ("/proto/palm/unlabelled", test_palm_unlabelled);
+  g_test_add_func ("/proto/protonet/snapshot-explain", test_protonet_snapshot_explain);
   return g_test_run ();
 }
