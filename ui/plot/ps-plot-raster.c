@@ -319,6 +319,104 @@ draw_job_run (gpointer data)
   return NULL;
 }
 
+typedef struct
+{
+  const PsScatterSpec *spec;
+  gboolean by_score, by_label;
+  const guint32 *lut_normal, *lut_dim;
+  double qax, qbx, qay, qby, qmx, qmy;
+  double score_a, score_b;
+  int lim_lo_x, lim_lo_y;
+  int ntx, nty, n_passes;
+  gsize n_tiles, n_bins;
+  guint32 *bin_of;          /* [n] bin of each point, G_MAXUINT32 if clipped */
+  Entry *pre;               /* [n] each point's entry, in input order */
+  Entry *entries;           /* [n_used] entries in bin order */
+} Raster;
+
+typedef struct
+{
+  const Raster *r;
+  gsize i0, i1;             /* this thread's slice of the points */
+  guint32 *count;           /* [n_bins] counts, then write offsets */
+} BinJob;
+
+/* Pass 1 over a slice: position, colour and bin of every point. */
+static gpointer
+bin_count_run (gpointer data)
+{
+  BinJob *job = data;
+  const Raster *r = job->r;
+  const PsScatterSpec *spec = r->spec;
+
+  for (gsize i = job->i0; i < job->i1; i++)
+    {
+      double qx = spec->x[i] * r->qax + r->qbx;
+      double qy = spec->y[i] * r->qay + r->qby;
+      /* The comparisons also reject NaN. */
+      if (!(qx >= 0 && qx < r->qmx && qy >= 0 && qy < r->qmy))
+        {
+          r->bin_of[i] = G_MAXUINT32;
+          continue;
+        }
+      int ix = (int) qx, iy = (int) qy;
+      int tx = MIN (ix / (TILE_W * SUBPIX), r->ntx - 1);
+      int ty = MIN (iy / (TILE_H * SUBPIX), r->nty - 1);
+      gboolean normal = spec->dimmed == NULL || spec->dimmed[i] == 0;
+      const guint32 *lut = normal ? r->lut_normal : r->lut_dim;
+      guint32 color;
+      if (r->by_score)
+        {
+          double t = spec->scores[i] * r->score_a + r->score_b;
+          int k = isnan (t) ? SCORE_LUT : (int) CLAMP (t, 0.0, SCORE_LUT - 1.0);
+          color = lut[k];
+        }
+      else if (r->by_label)
+        {
+          gint32 l = spec->labels[i];
+          color = lut[l < 0 ? SCORE_LUT : l % PS_PALETTE_SIZE];
+        }
+      else
+        color = lut[0];
+      r->pre[i].sx = ix + r->lim_lo_x * SUBPIX;
+      r->pre[i].sy = iy + r->lim_lo_y * SUBPIX;
+      r->pre[i].color = color;
+      guint32 bin = (guint32) ((normal && r->n_passes == 2 ? r->n_tiles : 0)
+                               + (gsize) ty * r->ntx + tx);
+      r->bin_of[i] = bin;
+      job->count[bin]++;
+    }
+  return NULL;
+}
+
+/* Pass 2 over the same slice: a stable scatter into bin order. */
+static gpointer
+bin_scatter_run (gpointer data)
+{
+  BinJob *job = data;
+  const Raster *r = job->r;
+  for (gsize i = job->i0; i < job->i1; i++)
+    {
+      guint32 bin = r->bin_of[i];
+      if (bin != G_MAXUINT32)
+        r->entries[job->count[bin]++] = r->pre[i];
+    }
+  return NULL;
+}
+
+/* Runs func on jobs[0..n) (each job_size bytes), jobs 1.. on new threads
+ * and job 0 on the caller's. */
+static void
+run_parallel (GThreadFunc func, gpointer jobs, gsize job_size, int n)
+{
+  GThread *threads[MAX_THREADS] = { NULL };
+  for (int k = 1; k < n; k++)
+    threads[k] = g_thread_new ("ps-raster", func, (char *) jobs + k * job_size);
+  func (jobs);
+  for (int k = 1; k < n; k++)
+    g_thread_join (threads[k]);
+}
+
 void
 ps_scatter_rasterize (guint32 *pixels, int width, int height, int stride_bytes,
                       const PsPlotView *view, const PsScatterSpec *spec_in,
@@ -368,23 +466,29 @@ ps_scatter_rasterize (guint32 *pixels, int width, int height, int stride_bytes,
   none.a = spec.dim_alpha;
   lut_dim[SCORE_LUT] = ps_color_to_argb32 (none);
 
-  /* Affine map to pixels, pre-multiplied by the sub-pixel factor so one
-   * floor gives both the base pixel and the mask index. */
+  /* Positions in quarter pixels from (lim_lo_x, lim_lo_y): never negative
+   * once clipped, so a cast is a floor (floorf is a libm call without
+   * SSE4.1, a noticeable cost at a million points). */
   double ax = view->pw / (view->x1 - view->x0);
   double bx = view->px - view->x0 * ax;
   double ay = -view->ph / (view->y1 - view->y0);
   double by = view->py + view->ph - view->y0 * ay;
-  double score_a = SCORE_LUT / (spec.score_max - spec.score_min);
-  double score_b = -spec.score_min * score_a;
-  int lim_lo_x = cx0 - margin, lim_hi_x = cx1 + margin;
-  int lim_lo_y = cy0 - margin, lim_hi_y = cy1 + margin;
-  /* Positions in quarter pixels from (lim_lo_x, lim_lo_y): never negative
-   * once clipped, so a cast is a floor (floorf is a libm call without
-   * SSE4.1, a noticeable cost at a million points). */
-  double qax = ax * SUBPIX, qbx = (bx - lim_lo_x) * SUBPIX;
-  double qay = ay * SUBPIX, qby = (by - lim_lo_y) * SUBPIX;
-  double qmx = (double) (lim_hi_x - lim_lo_x) * SUBPIX;
-  double qmy = (double) (lim_hi_y - lim_lo_y) * SUBPIX;
+  Raster r = { 0 };
+  r.spec = &spec;
+  r.by_score = by_score;
+  r.by_label = by_label;
+  r.lut_normal = lut_normal;
+  r.lut_dim = lut_dim;
+  r.score_a = SCORE_LUT / (spec.score_max - spec.score_min);
+  r.score_b = -spec.score_min * r.score_a;
+  r.lim_lo_x = cx0 - margin;
+  r.lim_lo_y = cy0 - margin;
+  r.qax = ax * SUBPIX;
+  r.qbx = (bx - r.lim_lo_x) * SUBPIX;
+  r.qay = ay * SUBPIX;
+  r.qby = (by - r.lim_lo_y) * SUBPIX;
+  r.qmx = (double) (cx1 + margin - r.lim_lo_x) * SUBPIX;
+  r.qmy = (double) (cy1 + margin - r.lim_lo_y) * SUBPIX;
 
   /* Stamping points in their given order touches the 6 MB buffer at
    * random and is bound by cache misses.  Binning them by screen tile
@@ -393,97 +497,79 @@ ps_scatter_rasterize (guint32 *pixels, int width, int height, int stride_bytes,
    * are drawn below the rest.  Overlaps across a tile border may swap draw
    * order; within a tile the order is kept, and the result does not
    * depend on the number of threads. */
-  int ntx = (cx1 - cx0 + 2 * margin + TILE_W - 1) / TILE_W;
-  int nty = (cy1 - cy0 + 2 * margin + TILE_H - 1) / TILE_H;
-  int n_passes = spec.dimmed != NULL ? 2 : 1;
-  gsize n_tiles = (gsize) ntx * nty, n_bins = n_tiles * n_passes;
-  g_autofree guint32 *bin_start = g_new0 (guint32, n_bins + 1);
-  g_autofree guint32 *bin_of = g_new (guint32, spec.n);
-  g_autofree Entry *pre = g_new (Entry, spec.n);
+  r.ntx = (cx1 - cx0 + 2 * margin + TILE_W - 1) / TILE_W;
+  r.nty = (cy1 - cy0 + 2 * margin + TILE_H - 1) / TILE_H;
+  r.n_passes = spec.dimmed != NULL ? 2 : 1;
+  r.n_tiles = (gsize) r.ntx * r.nty;
+  r.n_bins = r.n_tiles * r.n_passes;
+  r.bin_of = g_new (guint32, spec.n);
+  r.pre = g_new (Entry, spec.n);
 
-  /* Pass 1, in input order: position, colour and bin of every point. */
-  for (gsize i = 0; i < spec.n; i++)
+  int want = g_atomic_int_get (&raster_threads);
+  if (want <= 0)
+    want = (int) g_get_num_processors ();
+  int n_threads = spec.n > 20000 ? CLAMP (want, 1, MAX_THREADS) : 1;
+  n_threads = MIN (n_threads, r.nty);
+
+  /* A parallel counting sort: each thread bins a slice of the points and
+   * counts per bin; the offsets then give slice t of bin b the slots after
+   * slices 0..t-1, which keeps the sort stable. */
+  BinJob bins[MAX_THREADS];
+  for (int k = 0; k < n_threads; k++)
     {
-      double qx = spec.x[i] * qax + qbx;
-      double qy = spec.y[i] * qay + qby;
-      /* The comparisons also reject NaN. */
-      if (!(qx >= 0 && qx < qmx && qy >= 0 && qy < qmy))
-        {
-          bin_of[i] = G_MAXUINT32;
-          continue;
-        }
-      int ix = (int) qx, iy = (int) qy;
-      int tx = MIN (ix / (TILE_W * SUBPIX), ntx - 1);
-      int ty = MIN (iy / (TILE_H * SUBPIX), nty - 1);
-      gboolean normal = spec.dimmed == NULL || spec.dimmed[i] == 0;
-      const guint32 *lut = normal ? lut_normal : lut_dim;
-      guint32 color;
-      if (by_score)
-        {
-          double t = spec.scores[i] * score_a + score_b;
-          int k = isnan (t) ? SCORE_LUT : (int) CLAMP (t, 0.0, SCORE_LUT - 1.0);
-          color = lut[k];
-        }
-      else if (by_label)
-        {
-          gint32 l = spec.labels[i];
-          color = lut[l < 0 ? SCORE_LUT : l % PS_PALETTE_SIZE];
-        }
-      else
-        color = lut[0];
-      pre[i].sx = ix + lim_lo_x * SUBPIX;
-      pre[i].sy = iy + lim_lo_y * SUBPIX;
-      pre[i].color = color;
-      bin_of[i] = (guint32) ((normal && n_passes == 2 ? n_tiles : 0) + ty * ntx + tx);
-      bin_start[bin_of[i] + 1]++;
+      bins[k].r = &r;
+      bins[k].i0 = spec.n * k / n_threads;
+      bins[k].i1 = spec.n * (k + 1) / n_threads;
+      bins[k].count = g_new0 (guint32, r.n_bins);
     }
-  for (gsize t = 0; t < n_bins; t++)
-    bin_start[t + 1] += bin_start[t];
-  gsize n_used = bin_start[n_bins];
-
-  /* Pass 2: a stable scatter into bin order. */
-  g_autofree Entry *entries = g_new (Entry, MAX (n_used, 1));
-  g_autofree guint32 *fill = g_memdup2 (bin_start, sizeof (guint32) * n_bins);
-  for (gsize i = 0; i < spec.n; i++)
-    if (bin_of[i] != G_MAXUINT32)
-      entries[fill[bin_of[i]]++] = pre[i];
+  run_parallel (bin_count_run, bins, sizeof (BinJob), n_threads);
+  g_autofree guint32 *bin_start = g_new (guint32, r.n_bins + 1);
+  guint32 running = 0;
+  for (gsize t = 0; t < r.n_bins; t++)
+    {
+      bin_start[t] = running;
+      for (int k = 0; k < n_threads; k++)
+        {
+          guint32 c = bins[k].count[t];
+          bins[k].count[t] = running;
+          running += c;
+        }
+    }
+  bin_start[r.n_bins] = running;
+  r.entries = g_new (Entry, MAX (running, 1u));
+  run_parallel (bin_scatter_run, bins, sizeof (BinJob), n_threads);
+  for (int k = 0; k < n_threads; k++)
+    g_free (bins[k].count);
 
   /* Threads split the buffer into bands of tile rows.  Each also stamps
    * the neighbouring tile rows clipped to its band, so bands never write
    * the same pixel and no locking is needed. */
-  int want = g_atomic_int_get (&raster_threads);
-  if (want <= 0)
-    want = (int) g_get_num_processors ();
-  int n_threads = n_used > 20000 ? CLAMP (want, 1, MAX_THREADS) : 1;
-  n_threads = MIN (n_threads, nty);
   DrawJob jobs[MAX_THREADS];
-  GThread *threads[MAX_THREADS] = { NULL };
   for (int k = 0; k < n_threads; k++)
     {
       DrawJob *j = &jobs[k];
       j->pixels = pixels;
       j->stride = stride;
       j->set = &set;
-      j->entries = entries;
+      j->entries = r.entries;
       j->bin_start = bin_start;
-      j->ntx = ntx;
-      j->n_tiles = n_tiles;
-      j->n_passes = n_passes;
-      j->ty0 = nty * k / n_threads;
-      j->ty1 = nty * (k + 1) / n_threads;
+      j->ntx = r.ntx;
+      j->nty = r.nty;
+      j->n_tiles = r.n_tiles;
+      j->n_passes = r.n_passes;
+      j->ty0 = r.nty * k / n_threads;
+      j->ty1 = r.nty * (k + 1) / n_threads;
       j->cx0 = cx0;
       j->cx1 = cx1;
-      int band0 = lim_lo_y + j->ty0 * TILE_H, band1 = lim_lo_y + j->ty1 * TILE_H;
+      int band0 = r.lim_lo_y + j->ty0 * TILE_H, band1 = r.lim_lo_y + j->ty1 * TILE_H;
       j->cy0 = k == 0 ? cy0 : MAX (cy0, band0);
       j->cy1 = k == n_threads - 1 ? cy1 : MIN (cy1, band1);
-      j->nty = nty;
-      if (k > 0)
-        threads[k] = g_thread_new ("ps-raster", draw_job_run, j);
     }
-  draw_job_run (&jobs[0]);
-  for (int k = 1; k < n_threads; k++)
-    g_thread_join (threads[k]);
+  run_parallel (draw_job_run, jobs, sizeof (DrawJob), n_threads);
 
+  g_free (r.bin_of);
+  g_free (r.pre);
+  g_free (r.entries);
   mask_set_clear (&set);
 }
 
