@@ -390,6 +390,25 @@ test_idx_raw (void)
   check_idx (ds);
 }
 
+static void
+test_idx_train_only (void)
+{
+  /* Without the t10k pair every row is TRAIN and the source defines no split. */
+  g_autofree char *dir = make_idx_dir ("idx-train-only", TRUE);
+  g_autofree char *a = g_build_filename (dir, "t10k-images-idx3-ubyte.gz", NULL);
+  g_autofree char *b = g_build_filename (dir, "t10k-labels-idx1-ubyte.gz", NULL);
+  g_assert_cmpint (g_remove (a), ==, 0);
+  g_assert_cmpint (g_remove (b), ==, 0);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PsDataset) ds = ps_dataset_load_idx_dir (dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (ds->n, ==, 30);
+  g_assert_cmpuint (ds->img_h * ds->img_w, ==, 20);
+  g_assert_false (ds->has_split);
+  g_assert_cmpuint (ps_dataset_count_split (ds, PS_SPLIT_TRAIN), ==, 30);
+  g_assert_cmpfloat (ds->x[29 * 20 + 19], ==, (float) ((599 * 37) % 256) / 255.0f);
+}
+
 /* ------------------------------------------------------------------ */
 /* .npy                                                                 */
 /* ------------------------------------------------------------------ */
@@ -1052,6 +1071,7 @@ main (int argc, char **argv)
   g_test_add_func ("/data/fashion-mnist", test_fashion_mnist);
   g_test_add_func ("/data/idx/gzip", test_idx_gzip);
   g_test_add_func ("/data/idx/raw", test_idx_raw);
+  g_test_add_func ("/data/idx/train-only", test_idx_train_only);
   g_test_add_func ("/data/npy/dtypes", test_npy_dtypes);
   g_test_add_func ("/data/npy/big-endian", test_npy_big_endian);
   g_test_add_func ("/data/npy/versions", test_npy_versions);
