@@ -1,0 +1,385 @@
+/* test-ui-window.c: the window driven as a person would, without a mouse:
+ * the new-run flow, the explanation of a selected point, a bad file, the
+ * deletion with undo, and the figure and CSV exports. */
+#include <gtk/gtk.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "ps-application.h"
+#include "ps-window.h"
+
+typedef struct
+{
+  char *dir;
+  char *store;
+  PsWindow *window;
+} Fixture;
+
+static gboolean
+wake_cb (gpointer data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+/* Iterates the main loop until `done` holds or `seconds` pass. */
+static gboolean
+wait_for (gboolean (*done) (gpointer), gpointer data, double seconds)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
+  guint wake = g_timeout_add (20, wake_cb, NULL);
+  gboolean ok;
+
+  while (!(ok = done (data)) && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (wake);
+  return ok;
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  GError *error = NULL;
+
+  f->dir = g_dir_make_tmp ("ps-ui-window-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->store = g_build_filename (f->dir, "runs.sqlite", NULL);
+  f->window = ps_window_new (NULL, NULL);
+  g_object_ref (f->window);
+  gtk_window_set_default_size (GTK_WINDOW (f->window), 1200, 800);
+  g_assert_true (ps_window_open_store (f->window, f->store));
+  gtk_window_present (GTK_WINDOW (f->window));
+}
+
+static void
+remove_tree (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d && (name = g_dir_read_name (d)))
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      g_remove (path);
+    }
+  g_rmdir (dir);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  gtk_window_destroy (GTK_WINDOW (f->window));
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_finalize_object (f->window);
+  remove_tree (f->dir);
+  g_free (f->store);
+  g_free (f->dir);
+}
+
+/* ---- Starting a run through the dialog ---------------------------------- */
+
+typedef struct
+{
+  PsWindow *window;
+  gint64 run;
+  gboolean saw_running;
+  GArray *statuses;
+} RunWatch;
+
+static void
+status_notify_cb (PsRunItem *item, GParamSpec *pspec, RunWatch *w)
+{
+  PsRunStatus s = ps_run_item_get_status (item);
+
+  g_array_append_val (w->statuses, s);
+  if (s == PS_RUN_RUNNING)
+    {
+      /* The row itself says so, with its progress. */
+      g_autofree char *text = ps_run_list_get_status_text (ps_window_get_run_list (w->window), w->run);
+      g_assert_true (g_str_has_prefix (text, "Running"));
+      w->saw_running = TRUE;
+    }
+}
+
+static gboolean
+run_finished (gpointer data)
+{
+  RunWatch *w = data;
+  g_autofree char *text = ps_run_list_get_status_text (ps_window_get_run_list (w->window), w->run);
+
+  return g_strcmp0 (text, "Finished") == 0;
+}
+
+/* Fills the dialog as a person would and presses Start; returns the run. */
+static gint64
+start_run_through_dialog (Fixture *f, const char *epochs, RunWatch *watch)
+{
+  PsNewRunDialog *dialog = ps_window_show_new_run_dialog (f->window);
+
+  g_assert_true (ps_new_run_dialog_set_method (dialog, "mlp"));
+  g_assert_true (ps_new_run_dialog_set_dataset (dialog, "moons"));
+  ps_new_run_dialog_set_generator (dialog, 400, 0.15);
+  g_assert_true (ps_new_run_dialog_set_param (dialog, "epochs", epochs));
+  ps_new_run_dialog_set_seed (dialog, 1, 1);
+  ps_new_run_dialog_set_run_name (dialog, "ui-test");
+
+  /* Watch the row from the moment it appears: the first events of a fast
+   * run may arrive in the same batch as its end. */
+  PsRunList *list = ps_window_get_run_list (f->window);
+  GListStore *model = ps_run_list_get_model (list);
+  guint before = g_list_model_get_n_items (G_LIST_MODEL (model));
+  /* A started run closes the dialog. */
+  g_object_add_weak_pointer (G_OBJECT (dialog), (gpointer *) &dialog);
+  g_signal_emit_by_name (ps_new_run_dialog_get_start_button (dialog), "clicked");
+  g_assert_null (dialog);
+
+  gint64 run = ps_window_get_current_run (f->window);
+  g_assert_cmpint (run, >, 0);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (model)), ==, before + 1);
+  PsRunItem *item = ps_run_list_find (list, run, NULL);
+  g_assert_nonnull (item);
+  g_assert_cmpstr (ps_run_item_get_name (item), ==, "ui-test");
+  if (watch)
+    {
+      watch->run = run;
+      g_signal_connect (item, "notify::status", G_CALLBACK (status_notify_cb), watch);
+    }
+  return run;
+}
+
+static void
+test_new_run_flow (Fixture *f, gconstpointer data)
+{
+  RunWatch w = { f->window, 0, FALSE, g_array_new (FALSE, FALSE, sizeof (PsRunStatus)) };
+
+  if (ps_method_find ("mlp") == NULL)
+    {
+      g_test_skip ("no mlp method in this build");
+      return;
+    }
+  gint64 run = start_run_through_dialog (f, "40", &w);
+  g_assert_true (wait_for (run_finished, &w, 120));
+  g_assert_true (w.saw_running);
+  g_assert_cmpint (g_array_index (w.statuses, PsRunStatus, w.statuses->len - 1), ==, PS_RUN_FINISHED);
+  g_signal_handlers_disconnect_by_data (ps_run_list_find (ps_window_get_run_list (f->window), run, NULL), &w);
+  g_array_unref (w.statuses);
+
+  /* The overview shows the finished run and its curves. */
+  PsOverviewView *overview = ps_window_get_overview_view (f->window);
+  g_assert_cmpint (ps_overview_view_get_run (overview), ==, run);
+  g_assert_cmpstr (ps_overview_view_get_status_text (overview), ==, "Finished");
+  g_autoptr (PsFigure) curves = ps_overview_view_build_figure (overview);
+  g_assert_nonnull (curves);
+  g_assert_null (ps_window_get_error_text (f->window));
+}
+
+/* A finished short run, shown in the Embedding view. */
+static gint64
+finished_run (Fixture *f)
+{
+  RunWatch w = { f->window, 0, FALSE, g_array_new (FALSE, FALSE, sizeof (PsRunStatus)) };
+  gint64 run = start_run_through_dialog (f, "5", &w);
+
+  g_assert_true (wait_for (run_finished, &w, 120));
+  g_signal_handlers_disconnect_by_data (ps_run_list_find (ps_window_get_run_list (f->window), run, NULL), &w);
+  g_array_unref (w.statuses);
+  ps_window_set_view (f->window, "embedding");
+  return run;
+}
+
+static gboolean
+scatter_drawn (gpointer data)
+{
+  PsScatterView *scatter = data;
+  return ps_scatter_view_get_n_points (scatter) > 0 && ps_scatter_view_get_texture_builds (scatter) > 0;
+}
+
+/* ---- Selecting a point fills the explanation panel --------------------- */
+
+static void
+test_select_explains (Fixture *f, gconstpointer data)
+{
+  if (ps_method_find ("mlp") == NULL)
+    {
+      g_test_skip ("no mlp method in this build");
+      return;
+    }
+  finished_run (f);
+  PsEmbeddingView *view = ps_window_get_embedding_view (f->window);
+  PsScatterView *scatter = ps_embedding_view_get_scatter (view);
+  g_assert_true (wait_for (scatter_drawn, scatter, 30));
+  g_assert_null (ps_embedding_view_get_explanation_title (view));
+
+  double x, y;
+  g_assert_true (ps_scatter_view_point_to_widget (scatter, 5, &x, &y));
+  gssize hit = ps_scatter_view_select_at (scatter, x, y);
+  g_assert_cmpint (hit, >=, 0);
+  const char *title = ps_embedding_view_get_explanation_title (view);
+  g_assert_nonnull (title);
+  g_assert_true (g_str_has_prefix (title, "Sample "));
+  g_assert_nonnull (strstr (title, "predicted"));
+  g_assert_cmpuint (ps_embedding_view_get_n_neighbours (view), >, 0);
+
+  /* Clicking on empty space clears the selection and the panel. */
+  ps_scatter_view_select_at (scatter, 1, 1);
+  g_assert_null (ps_embedding_view_get_explanation_title (view));
+}
+
+/* ---- A bad file is reported in the window ------------------------------- */
+
+static void
+test_bad_npy (Fixture *f, gconstpointer data)
+{
+  g_autofree char *path = g_build_filename (f->dir, "broken.npy", NULL);
+  g_assert_true (g_file_set_contents (path, "\x93NUMPY garbage that is not a header", -1, NULL));
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+
+  ps_window_open_file (f->window, file);
+  g_autofree char *text = ps_window_get_error_text (f->window);
+  g_assert_nonnull (text);
+  g_assert_nonnull (strstr (text, "broken.npy"));
+
+  /* The window keeps working: the store is still open and usable. */
+  g_assert_cmpstr (ps_window_get_store_path (f->window), ==, f->store);
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (f->window)));
+  g_autofree char *bad_store = g_build_filename (f->dir, "not-a-store.sqlite", NULL);
+  g_assert_true (g_file_set_contents (bad_store, "this is not SQLite at all, not even close", -1, NULL));
+  g_assert_false (ps_window_open_store (f->window, bad_store));
+  g_autofree char *text2 = ps_window_get_error_text (f->window);
+  g_assert_nonnull (strstr (text2, "not-a-store.sqlite"));
+  g_assert_cmpstr (ps_window_get_store_path (f->window), ==, f->store);
+}
+
+/* ---- Delete with undo ---------------------------------------------------- */
+
+static void
+test_delete_undo (Fixture *f, gconstpointer data)
+{
+  if (ps_method_find ("mlp") == NULL)
+    {
+      g_test_skip ("no mlp method in this build");
+      return;
+    }
+  gint64 run = finished_run (f);
+  PsRunList *list = ps_window_get_run_list (f->window);
+
+  ps_run_list_select_run (list, run);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->window), "win.delete-runs", NULL));
+  g_assert_null (ps_run_list_find (list, run, NULL));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->window), "win.undo", NULL));
+  g_assert_nonnull (ps_run_list_find (list, run, NULL));
+
+  /* Deleting again and closing the window commits the deletion. */
+  ps_run_list_select_run (list, run);
+  gtk_widget_activate_action (GTK_WIDGET (f->window), "win.delete-runs", NULL);
+  g_assert_null (ps_run_list_find (list, run, NULL));
+  g_assert_true (ps_window_open_store (f->window, f->store));
+  g_assert_null (ps_run_list_find (list, run, NULL));
+}
+
+/* ---- Export ---------------------------------------------------------------- */
+
+static void
+assert_file_starts (const char *path, const char *magic, gsize magic_len, gsize min_size)
+{
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+
+  g_assert_true (g_file_get_contents (path, &contents, &len, NULL));
+  g_assert_cmpuint (len, >=, min_size);
+  g_assert_cmpmem (contents, magic_len, magic, magic_len);
+}
+
+static void
+test_export (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (ps_method_find ("mlp") == NULL)
+    {
+      g_test_skip ("no mlp method in this build");
+      return;
+    }
+  finished_run (f);
+  PsScatterView *scatter = ps_embedding_view_get_scatter (ps_window_get_embedding_view (f->window));
+  g_assert_true (wait_for (scatter_drawn, scatter, 30));
+
+  g_autofree char *png = g_build_filename (f->dir, "fig.png", NULL);
+  g_autofree char *svg = g_build_filename (f->dir, "fig.svg", NULL);
+  g_autofree char *pdf = g_build_filename (f->dir, "fig.pdf", NULL);
+  g_autofree char *csv = g_build_filename (f->dir, "points.csv", NULL);
+  g_autofree char *bad = g_build_filename (f->dir, "fig.bmp", NULL);
+
+  g_assert_true (ps_window_export_figure (f->window, png, &error));
+  g_assert_no_error (error);
+  g_assert_true (ps_window_export_figure (f->window, svg, &error));
+  g_assert_true (ps_window_export_figure (f->window, pdf, &error));
+  assert_file_starts (png, "\x89PNG\r\n\x1a\n", 8, 1000);
+  assert_file_starts (svg, "<?xml", 5, 1000);
+  assert_file_starts (pdf, "%PDF", 4, 1000);
+  g_assert_false (ps_window_export_figure (f->window, bad, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+
+  /* The PNG is at twice the view's size and shows many colours: points of
+   * two classes over decision regions, not a blank canvas. */
+  g_autoptr (GdkTexture) tex = gdk_texture_new_from_filename (png, &error);
+  g_assert_no_error (error);
+  int w = gdk_texture_get_width (tex), h = gdk_texture_get_height (tex);
+  g_assert_cmpint (w, ==, 2 * MAX (gtk_widget_get_width (GTK_WIDGET (scatter)), 640));
+  g_assert_cmpint (h, ==, 2 * MAX (gtk_widget_get_height (GTK_WIDGET (scatter)), 480));
+  g_autofree guint32 *px = g_new (guint32, (gsize) w * h);
+  gdk_texture_download (tex, (guchar *) px, w * 4);
+  g_autoptr (GHashTable) colours = g_hash_table_new (NULL, NULL);
+  for (int i = 0; i < w * h; i += 7)
+    g_hash_table_add (colours, GUINT_TO_POINTER (px[i]));
+  g_assert_cmpuint (g_hash_table_size (colours), >, 50);
+
+  /* The widget itself, rendered offscreen with the cairo renderer, draws
+   * the same kind of picture. */
+  GdkPaintable *paintable = gtk_widget_paintable_new (GTK_WIDGET (scatter));
+  GtkSnapshot *snap = gtk_snapshot_new ();
+  int sw = gtk_widget_get_width (GTK_WIDGET (scatter)), sh = gtk_widget_get_height (GTK_WIDGET (scatter));
+  gdk_paintable_snapshot (paintable, snap, sw, sh);
+  g_autoptr (GskRenderNode) node = gtk_snapshot_free_to_node (snap);
+  g_assert_nonnull (node);
+  GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (f->window));
+  g_autoptr (GdkTexture) shot = gsk_renderer_render_texture (renderer, node, NULL);
+  int tw = gdk_texture_get_width (shot), th = gdk_texture_get_height (shot);
+  g_autofree guint32 *spx = g_new (guint32, (gsize) tw * th);
+  gdk_texture_download (shot, (guchar *) spx, tw * 4);
+  g_hash_table_remove_all (colours);
+  for (int i = 0; i < tw * th; i += 3)
+    g_hash_table_add (colours, GUINT_TO_POINTER (spx[i]));
+  g_assert_cmpuint (g_hash_table_size (colours), >, 50);
+  g_object_unref (paintable);
+
+  /* The points as CSV: a header and one row per point. */
+  g_assert_true (ps_embedding_view_export_csv (ps_window_get_embedding_view (f->window), csv, &error));
+  g_assert_no_error (error);
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (csv, &text, NULL, NULL));
+  g_assert_true (g_str_has_prefix (text, "x,y"));
+  g_auto (GStrv) lines = g_strsplit (g_strstrip (text), "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, ps_scatter_view_get_n_points (scatter) + 1);
+}
+
+int
+main (int argc, char **argv)
+{
+  if (g_getenv ("DISPLAY") == NULL && g_getenv ("WAYLAND_DISPLAY") == NULL)
+    {
+      g_print ("1..0 # SKIP no display\n");
+      return 0;
+    }
+  g_setenv ("GSK_RENDERER", "cairo", TRUE);
+  gtk_test_init (&argc, &argv, NULL);
+  ps_style_init (gdk_display_get_default ());
+
+  g_test_add ("/ui/window/new-run-flow", Fixture, NULL, fixture_setup, test_new_run_flow, fixture_teardown);
+  g_test_add ("/ui/window/select-explains", Fixture, NULL, fixture_setup, test_select_explains, fixture_teardown);
+  g_test_add ("/ui/window/bad-npy", Fixture, NULL, fixture_setup, test_bad_npy, fixture_teardown);
+  g_test_add ("/ui/window/delete-undo", Fixture, NULL, fixture_setup, test_delete_undo, fixture_teardown);
+  g_test_add ("/ui/window/export", Fixture, NULL, fixture_setup, test_export, fixture_teardown);
+  return g_test_run ();
+}
