@@ -29,7 +29,9 @@ gunzip (const char *path, const guint8 *in, gsize in_len, gsize *out_len, GError
     {
       guint32 isize = (guint32) in[in_len - 4] | (guint32) in[in_len - 3] << 8
                       | (guint32) in[in_len - 2] << 16 | (guint32) in[in_len - 1] << 24;
-      if (isize > cap && isize < (guint32) 0xFFFFFFF0u)
+      /* Deflate cannot expand more than about 1032:1, so a corrupt
+       * trailer cannot make us allocate gigabytes up front. */
+      if (isize > cap && (guint64) isize <= (guint64) in_len * 1032)
         cap = (gsize) isize + 16;
     }
   g_autoptr (GZlibDecompressor) z = g_zlib_decompressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP);
