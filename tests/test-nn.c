@@ -965,6 +965,8 @@ test_time_embed (void)
       c.t = TNEW (float, 6);
       ps_rng_fill_uniform (&rng, c.t, 6, 0.f, 3.f);
       c.out = TNEW (float, 6 * c.dim);
+      for (int i = 0; i < 6 * c.dim; i++)
+        c.out[i] = NAN;           /* every column must be written */
       c.R = randn (&rng, 6 * c.dim, 1.f);
       embed_obj (&c);
       int half = c.dim / 2;
