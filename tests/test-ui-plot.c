@@ -284,7 +284,9 @@ test_raster_clip_paths (void)
     {
       float x = 100 + ps_rng_uniform (&rng), y = 60 + ps_rng_uniform (&rng);
       gint32 lab = trial % 7;
-      PsScatterSpec spec = { .x = &x, .y = &y, .n = 1, .labels = &lab, .radius = 1.5 + trial % 4 };
+      guint8 dim = trial % 2; /* both alphas */
+      PsScatterSpec spec = { .x = &x, .y = &y, .n = 1, .labels = &lab, .dimmed = &dim,
+                             .radius = 1.5 + trial % 4, .dim_alpha = 0.3 };
       PsPlotView full = { 0, RW, 0, RH, 0, 0, RW, RH };
       g_autofree guint32 *a = white_buffer ();
       g_autofree guint32 *b = white_buffer ();

@@ -23,6 +23,19 @@
 #define MAX_MASK_RADIUS 16
 #define MAX_MASK_ROWS (2 * MAX_MASK_RADIUS + 7)
 
+#ifdef HAVE_SSE2
+/* Two pixels of a mask row for the SIMD path: coverage replicated over the
+ * four channels of each pixel, and 256 minus the source alpha it yields
+ * for each of the two alphas a scatter uses (normal and dimmed).  Every
+ * point of a pass shares its alpha, so this part of src-over is
+ * precomputed once per mask instead of once per pixel. */
+typedef struct _Pair
+{
+  __m128i cov;
+  __m128i inv[2];
+} Pair;
+#endif
+
 /* One row of a disc mask, padded with zero coverage to a multiple of two
  * pixels so the SIMD path blends whole pairs (zero coverage leaves the
  * destination unchanged, bit for bit). */
@@ -32,7 +45,7 @@ typedef struct
   int len;            /* pixels in the row, a multiple of 2 */
   const guint16 *cov; /* [len] coverage in 0..256 */
 #ifdef HAVE_SSE2
-  const __m128i *cov16; /* [len / 2] coverage replicated over the 4 channels of 2 pixels */
+  const struct _Pair *pairs; /* [len / 2] */
 #endif
 } MaskRow;
 
@@ -55,7 +68,7 @@ typedef struct
  * distance from the pixel centre to the disc edge, a one-pixel linear ramp
  * that is indistinguishable from exact area coverage at these sizes. */
 static void
-mask_set_init (MaskSet *set, double R)
+mask_set_init (MaskSet *set, double R, guint alpha_normal, guint alpha_dim)
 {
   int K = (int) ceil (R + 0.5) + 1;
   int side = 2 * K + 1 + 4;
@@ -63,8 +76,8 @@ mask_set_init (MaskSet *set, double R)
   set->cov_storage = g_new0 (guint16, (gsize) SUBPIX * SUBPIX * side * side);
   guint16 *store = set->cov_storage;
 #ifdef HAVE_SSE2
-  set->cov16_storage = g_malloc0 (sizeof (__m128i) * (gsize) SUBPIX * SUBPIX * side * side / 2 + 16);
-  __m128i *store16 = (__m128i *) (((guintptr) set->cov16_storage + 15) & ~(guintptr) 15);
+  set->cov16_storage = g_malloc0 (sizeof (Pair) * (gsize) SUBPIX * SUBPIX * side * side / 2 + 16);
+  Pair *store16 = (Pair *) (((guintptr) set->cov16_storage + 15) & ~(guintptr) 15);
 #else
   set->cov16_storage = NULL;
 #endif
@@ -109,10 +122,19 @@ mask_set_init (MaskSet *set, double R)
             m->xmin = MIN (m->xmin, mr->x0);
             m->xmax = MAX (m->xmax, mr->x0 + mr->len);
 #ifdef HAVE_SSE2
-            mr->cov16 = store16;
-            for (int i = 0; i < mr->len; i += 2)
-              *store16++ = _mm_set_epi16 (mr->cov[i + 1], mr->cov[i + 1], mr->cov[i + 1], mr->cov[i + 1],
-                                          mr->cov[i], mr->cov[i], mr->cov[i], mr->cov[i]);
+            mr->pairs = store16;
+            for (int i = 0; i < mr->len; i += 2, store16++)
+              {
+                short c0 = mr->cov[i], c1 = mr->cov[i + 1];
+                store16->cov = _mm_set_epi16 (c1, c1, c1, c1, c0, c0, c0, c0);
+                for (int w = 0; w < 2; w++)
+                  {
+                    guint a = w == 0 ? alpha_normal : alpha_dim;
+                    /* Exactly the alpha lane of (colour * cov) >> 8. */
+                    short i0 = 256 - ((a * c0) >> 8), i1 = 256 - ((a * c1) >> 8);
+                    store16->inv[w] = _mm_set_epi16 (i1, i1, i1, i1, i0, i0, i0, i0);
+                  }
+              }
 #endif
           }
       }
@@ -173,41 +195,38 @@ stamp_clipped (guint32 *pixels, int stride, const Mask *m, int bx, int by, guint
  * exactly the scalar arithmetic. */
 static inline void
 stamp (guint32 *pixels, int stride, const Mask *m, int bx, int by, guint32 color,
-       int cx0, int cy0, int cx1, int cy1)
+       int which, int cx0, int cy0, int cx1, int cy1)
 {
 #ifdef HAVE_SSE2
   if (bx + m->xmin >= cx0 && bx + m->xmax <= cx1
       && by + m->dy0 >= cy0 && by + m->dy0 + m->n_rows <= cy1)
     {
       const __m128i zero = _mm_setzero_si128 ();
-      const __m128i v256 = _mm_set1_epi16 (256);
       __m128i c1 = _mm_unpacklo_epi8 (_mm_cvtsi32_si128 ((int) color), zero);
       __m128i col = _mm_unpacklo_epi64 (c1, c1);
       for (int r = 0; r < m->n_rows; r++)
         {
           const MaskRow *mr = &m->rows[r];
           guint32 *row = pixels + (gsize) (by + m->dy0 + r) * stride + bx + mr->x0;
+          const Pair *pr = mr->pairs;
           int i = 0;
-          for (; i + 4 <= mr->len; i += 4)
+          for (; i + 4 <= mr->len; i += 4, pr += 2)
             {
               __m128i d = _mm_loadu_si128 ((const __m128i *) (row + i));
               __m128i dlo = _mm_unpacklo_epi8 (d, zero);
               __m128i dhi = _mm_unpackhi_epi8 (d, zero);
-              __m128i slo = _mm_srli_epi16 (_mm_mullo_epi16 (col, mr->cov16[i / 2]), 8);
-              __m128i shi = _mm_srli_epi16 (_mm_mullo_epi16 (col, mr->cov16[i / 2 + 1]), 8);
-              __m128i alo = _mm_shufflehi_epi16 (_mm_shufflelo_epi16 (slo, 0xff), 0xff);
-              __m128i ahi = _mm_shufflehi_epi16 (_mm_shufflelo_epi16 (shi, 0xff), 0xff);
-              dlo = _mm_add_epi16 (slo, _mm_srli_epi16 (_mm_mullo_epi16 (dlo, _mm_sub_epi16 (v256, alo)), 8));
-              dhi = _mm_add_epi16 (shi, _mm_srli_epi16 (_mm_mullo_epi16 (dhi, _mm_sub_epi16 (v256, ahi)), 8));
+              __m128i slo = _mm_srli_epi16 (_mm_mullo_epi16 (col, pr[0].cov), 8);
+              __m128i shi = _mm_srli_epi16 (_mm_mullo_epi16 (col, pr[1].cov), 8);
+              dlo = _mm_add_epi16 (slo, _mm_srli_epi16 (_mm_mullo_epi16 (dlo, pr[0].inv[which]), 8));
+              dhi = _mm_add_epi16 (shi, _mm_srli_epi16 (_mm_mullo_epi16 (dhi, pr[1].inv[which]), 8));
               _mm_storeu_si128 ((__m128i *) (row + i), _mm_packus_epi16 (dlo, dhi));
             }
           if (i < mr->len)
             {
               /* The last pair of a row whose length is not a multiple of 4. */
               __m128i dlo = _mm_unpacklo_epi8 (_mm_loadl_epi64 ((const __m128i *) (row + i)), zero);
-              __m128i slo = _mm_srli_epi16 (_mm_mullo_epi16 (col, mr->cov16[i / 2]), 8);
-              __m128i alo = _mm_shufflehi_epi16 (_mm_shufflelo_epi16 (slo, 0xff), 0xff);
-              dlo = _mm_add_epi16 (slo, _mm_srli_epi16 (_mm_mullo_epi16 (dlo, _mm_sub_epi16 (v256, alo)), 8));
+              __m128i slo = _mm_srli_epi16 (_mm_mullo_epi16 (col, pr[0].cov), 8);
+              dlo = _mm_add_epi16 (slo, _mm_srli_epi16 (_mm_mullo_epi16 (dlo, pr[0].inv[which]), 8));
               _mm_storel_epi64 ((__m128i *) (row + i), _mm_packus_epi16 (dlo, zero));
             }
         }
@@ -306,6 +325,8 @@ draw_job_run (gpointer data)
 
   for (int pass = 0; pass < j->n_passes; pass++)
     {
+      /* Bins of pass 0 hold the dimmed points when there are two passes. */
+      int which = j->n_passes == 2 && pass == 0 ? 1 : 0;
       gsize first = pass * j->n_tiles + (gsize) ta * j->ntx;
       gsize last = pass * j->n_tiles + (gsize) tb * j->ntx;
       for (guint32 e = j->bin_start[first]; e < j->bin_start[last]; e++)
@@ -313,7 +334,7 @@ draw_job_run (gpointer data)
           const Entry *en = &j->entries[e];
           int px = en->sx >> 2, py = en->sy >> 2; /* SUBPIX == 4: floor division */
           const Mask *m = &j->set->masks[(en->sy & 3) * SUBPIX + (en->sx & 3)];
-          stamp (j->pixels, j->stride, m, px, py, en->color, j->cx0, j->cy0, j->cx1, j->cy1);
+          stamp (j->pixels, j->stride, m, px, py, en->color, which, j->cx0, j->cy0, j->cx1, j->cy1);
         }
     }
   return NULL;
@@ -434,7 +455,8 @@ ps_scatter_rasterize (guint32 *pixels, int width, int height, int stride_bytes,
 
   double R = MIN (spec.radius * scale, (double) MAX_MASK_RADIUS);
   MaskSet set;
-  mask_set_init (&set, R);
+  mask_set_init (&set, R, (guint) lround (CLAMP (spec.alpha, 0.0, 1.0) * 255),
+                 (guint) lround (CLAMP (spec.dim_alpha, 0.0, 1.0) * 255));
 
   int stride = stride_bytes / 4;
   /* Clip to the plot rectangle as well as the buffer. */
