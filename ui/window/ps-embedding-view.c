@@ -41,6 +41,9 @@ struct _PsEmbeddingView
   GPtrArray *arrays;        /* the snapshot shown (PsArray refs) or NULL */
   char *explain_text;
   guint n_neighbours;
+  char *dataset_name;       /* the run's dataset, as its record says */
+  PsDataset *image_data;    /* loaded on demand for thumbnails, or NULL */
+  gboolean image_data_tried;
   gboolean updating_timeline;
 };
 
@@ -89,37 +92,75 @@ add_fact (PsEmbeddingView *self, int row, const char *key, const char *value)
   gtk_grid_attach (self->explain_grid, v, 1, row, 1, 1);
 }
 
+/* A grayscale texture of img[h, w], scaled up by whole pixels (nearest
+ * neighbour) so that 8x8 digits stay crisp instead of blurring. */
 static GdkTexture *
 image_texture (const float *img, gsize h, gsize w)
 {
   float lo = INFINITY, hi = -INFINITY;
-  g_autofree guint8 *rgb = g_new (guint8, h * w * 3);
+  gsize k = MAX ((gsize) 1, 96 / MAX (MAX (h, w), 1));
+  gsize H = h * k, W = w * k;
+  g_autofree guint8 *rgb = g_new (guint8, H * W * 3);
 
   for (gsize i = 0; i < h * w; i++)
     {
       lo = MIN (lo, img[i]);
       hi = MAX (hi, img[i]);
     }
-  for (gsize i = 0; i < h * w; i++)
-    {
-      double t = hi > lo ? (img[i] - lo) / (hi - lo) : 0;
-      guint8 g = (guint8) (255 * CLAMP (t, 0, 1));
-      rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = g;
-    }
-  g_autoptr (GBytes) bytes = g_bytes_new (rgb, h * w * 3);
-  return gdk_memory_texture_new (w, h, GDK_MEMORY_R8G8B8, bytes, w * 3);
+  for (gsize y = 0; y < H; y++)
+    for (gsize x = 0; x < W; x++)
+      {
+        double t = hi > lo ? (img[(y / k) * w + x / k] - lo) / (hi - lo) : 0;
+        guint8 g = (guint8) (255 * CLAMP (t, 0, 1));
+        gsize o = (y * W + x) * 3;
+        rgb[o] = rgb[o + 1] = rgb[o + 2] = g;
+      }
+  g_autoptr (GBytes) bytes = g_bytes_new (rgb, H * W * 3);
+  return gdk_memory_texture_new (W, H, GDK_MEMORY_R8G8B8, bytes, W * 3);
 }
 
-static GtkWidget *
-thumbnail (GPtrArray *arrays, gsize row, int size)
+/* The built-in image sets are small enough to load on the main thread
+ * the first time a sample of theirs is explained. */
+static void
+ensure_image_data (PsEmbeddingView *self)
 {
-  PsArray *images = find_array (arrays, "images");
+  if (self->image_data_tried || self->dataset_name == NULL)
+    return;
+  self->image_data_tried = TRUE;
+  if (g_strcmp0 (self->dataset_name, "digits") != 0)
+    return;
+  self->image_data = ps_dataset_load_builtin (self->dataset_name, 0, -1, 0, NULL);
+  if (self->image_data && self->image_data->img_h == 0)
+    g_clear_pointer (&self->image_data, ps_dataset_unref);
+}
 
-  if (images == NULL || images->ndim != 3 || row >= images->shape[0] || images->dtype != PS_DTYPE_F32)
+/* A picture of snapshot row `row`: from the snapshot's `images`, else
+ * from the run's image dataset through `sample_index`; NULL otherwise. */
+static GtkWidget *
+thumbnail (PsEmbeddingView *self, gsize row, int size)
+{
+  PsArray *images = find_array (self->arrays, "images");
+  PsArray *index = find_array (self->arrays, "sample_index");
+  g_autoptr (GdkTexture) tex = NULL;
+
+  if (images && images->ndim == 3 && row < images->shape[0] && images->dtype == PS_DTYPE_F32)
+    {
+      gsize h = images->shape[1], w = images->shape[2];
+      const float *data = ps_array_data (images, NULL);
+      tex = image_texture (data + row * h * w, h, w);
+    }
+  else if (index && index->dtype == PS_DTYPE_I32 && row < ps_array_n_elements (index))
+    {
+      ensure_image_data (self);
+      PsDataset *ds = self->image_data;
+      gint32 r = ((const gint32 *) ps_array_data (index, NULL))[row];
+      if (ds == NULL || r < 0 || (guint) r >= ds->n)
+        return NULL;
+      /* The first channel is enough for a thumbnail. */
+      tex = image_texture (ds->x + (gsize) r * ds->d, ds->img_h, ds->img_w);
+    }
+  if (tex == NULL)
     return NULL;
-  gsize h = images->shape[1], w = images->shape[2];
-  const float *data = ps_array_data (images, NULL);
-  g_autoptr (GdkTexture) tex = image_texture (data + row * h * w, h, w);
   GtkWidget *pic = gtk_picture_new_for_paintable (GDK_PAINTABLE (tex));
   gtk_widget_set_size_request (pic, size, size);
   return pic;
@@ -247,7 +288,7 @@ update_explanation (PsEmbeddingView *self)
   if (spl)
     add_fact (self, r++, "split", spl[i] == PS_SPLIT_TRAIN ? "train" : spl[i] == PS_SPLIT_VAL ? "validation" : "test");
 
-  GtkWidget *pic = thumbnail (self->arrays, i, 96);
+  GtkWidget *pic = thumbnail (self, i, 96);
   if (pic)
     {
       gtk_picture_set_paintable (self->explain_picture, gtk_picture_get_paintable (GTK_PICTURE (pic)));
@@ -338,7 +379,7 @@ update_explanation (PsEmbeddingView *self)
         g_string_append_printf (t, " · class %d", lab[j]);
       if (lab && pred && lab[j] != pred[j])
         g_string_append (t, " (misclassified)");
-      add_neighbour_row (self, t->str, 1.0 / (1.0 + nb[a].dist / spread), thumbnail (self->arrays, j, 40));
+      add_neighbour_row (self, t->str, 1.0 / (1.0 + nb[a].dist / spread), thumbnail (self, j, 40));
     }
 }
 
@@ -432,6 +473,15 @@ ps_embedding_view_set_run (PsEmbeddingView *self, PsStore *store, gint64 run_id)
 
   self->store = store;
   self->run_id = store ? run_id : 0;
+  g_clear_pointer (&self->dataset_name, g_free);
+  g_clear_pointer (&self->image_data, ps_dataset_unref);
+  self->image_data_tried = FALSE;
+  if (self->run_id != 0)
+    {
+      g_autoptr (PsRunInfo) info = ps_store_get_run (store, run_id, NULL);
+      if (info)
+        self->dataset_name = g_strdup (info->dataset);
+    }
   g_array_set_size (self->steps, 0);
   self->shown_step = -1;
   g_clear_pointer (&self->arrays, g_ptr_array_unref);
@@ -598,6 +648,8 @@ ps_embedding_view_finalize (GObject *object)
   g_array_unref (self->steps);
   g_clear_pointer (&self->arrays, g_ptr_array_unref);
   g_free (self->explain_text);
+  g_free (self->dataset_name);
+  g_clear_pointer (&self->image_data, ps_dataset_unref);
   G_OBJECT_CLASS (ps_embedding_view_parent_class)->finalize (object);
 }
 

@@ -30,6 +30,7 @@ struct _PsWindow
   /* Template. */
   GtkHeaderBar *header_bar;
   GtkWidget *pause_button;
+  GtkWidget *view_switcher;
   GtkRevealer *toast_revealer;
   GtkLabel *toast_label;
   GtkInfoBar *error_bar;
@@ -493,6 +494,12 @@ ps_window_open_store (PsWindow *self, const char *path)
   self->store_path = g_strdup (path);
   g_list_store_remove_all (ps_run_list_get_model (self->run_list));
   refresh_runs (self);
+  /* Open on the newest run, so the window never starts empty-handed. */
+  if (g_list_model_get_n_items (G_LIST_MODEL (ps_run_list_get_model (self->run_list))) > 0)
+    {
+      g_autoptr (PsRunItem) newest = g_list_model_get_item (G_LIST_MODEL (ps_run_list_get_model (self->run_list)), 0);
+      ps_run_list_select_run (self->run_list, ps_run_item_get_id (newest));
+    }
 
   g_autofree char *base = g_path_get_basename (path);
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->header_bar), path);
@@ -1035,6 +1042,7 @@ update_actions (PsWindow *self)
   gtk_button_set_icon_name (GTK_BUTTON (self->pause_button),
                             paused ? "media-playback-start-symbolic" : "media-playback-pause-symbolic");
   gtk_widget_set_visible (self->pause_button, current_job != NULL);
+  gtk_widget_set_visible (self->view_switcher, has_view);
 }
 
 static void
@@ -1175,6 +1183,7 @@ ps_window_class_init (PsWindowClass *klass)
                                                "/org/protoscope/Protoscope/ui/ps-window.ui");
   gtk_widget_class_bind_template_child (widget_class, PsWindow, header_bar);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, pause_button);
+  gtk_widget_class_bind_template_child (widget_class, PsWindow, view_switcher);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, toast_revealer);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, toast_label);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, error_bar);
