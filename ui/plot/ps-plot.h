@@ -199,12 +199,17 @@ void ps_figure_add_legend_entry (PsFigure *fig, const char *name, PsColor color,
 /* Adds a legend entry with a prototype star. */
 void ps_figure_add_legend_star (PsFigure *fig, const char *name, PsColor color);
 
-/* Layers, drawn in the order added.  Each returns nothing; arrays are copied. */
+/* Layers.  Arrays are copied.  They draw in three groups, each in the order
+ * added: backgrounds (regions, images, matrices, image grids), then
+ * scatters, then everything else (prototypes, links, curves, ...). */
 void ps_figure_add_scatter (PsFigure *fig, const PsScatterSpec *spec);
 
 /* Decision regions from a field of gw x gh cells covering the data rectangle
  * [x0, x1] x [y0, y1], row 0 at y0.  Either labels[gh*gw] (+ optional
- * confidence[gh*gw] in [0, 1]) or probs[gh*gw*k] (argmax and margin). */
+ * confidence[gh*gw] in [0, 1]) or probs[gh*gw*k], whose argmax is the label
+ * and (p_max - 1/k) / (1 - 1/k) the confidence.  The class colour's alpha
+ * grows with confidence.  `smooth` scales the field bilinearly, else
+ * nearest (crisp cells). */
 void ps_figure_add_regions (PsFigure *fig, guint gw, guint gh,
                             double x0, double x1, double y0, double y1,
                             const gint32 *labels, const float *confidence,
