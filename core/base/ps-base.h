@@ -94,6 +94,9 @@ void ps_sgemm_ref (gboolean trans_a, gboolean trans_b,
 /* How many threads OpenBLAS may use from now on (process-wide). */
 void ps_blas_set_threads (int n);
 int  ps_blas_get_threads (void);
+/* The kernel family OpenBLAS runs ("SkylakeX", "Haswell", ...).  A generic
+ * choice on a capable CPU is corrected before main(): see ps-blas-setup.c. */
+const char *ps_blas_corename (void);
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
