@@ -134,8 +134,13 @@ test_schema (void)
   g_assert_cmpint (query_int (t.path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
                               " AND name IN ('meta', 'runs', 'metrics', 'artifacts', 'checkpoints')"),
                    ==, 5);
-  g_assert_cmpint (query_int (t.path, "SELECT count(*) FROM sqlite_master WHERE name = "
-                              "'metrics_run_name_step'"), ==, 1);
+  /* Metrics are keyed (clustered) on (run, name, step). */
+  g_assert_cmpint (query_int (t.path, "SELECT count(*) FROM pragma_index_list('metrics')"
+                              " WHERE origin = 'pk'"), ==, 1);
+  g_assert_cmpint (query_int (t.path, "SELECT group_concat(name, ',') = 'run,name,step' FROM"
+                              " (SELECT i.name FROM pragma_index_list('metrics') AS l,"
+                              " pragma_index_info(l.name) AS i WHERE l.origin = 'pk' ORDER BY i.seqno)"),
+                   ==, 1);
   g_assert_cmpint (query_int (t.path, "SELECT count(*) FROM meta WHERE key = 'application'"
                               " AND value = 'protoscope'"), ==, 1);
 
@@ -393,6 +398,15 @@ test_metrics (void)
 
   g_autoptr (PsRunInfo) info = ps_store_get_run (s, run, &error);
   g_assert_cmpint (info->last_step, ==, 333);
+
+  /* Writing a step of a series again replaces its value. */
+  PsMetricRow again[2] = { { 5, "loss", -1.0, 0 }, { 5, "loss", -2.0, 0 } };
+  g_assert_true (ps_store_add_metrics (s, run, again, 2, &error));
+  g_autoptr (GArray) ls = NULL, lv = NULL;
+  g_assert_true (ps_store_get_metric (s, run, "loss", &ls, &lv, &error));
+  g_assert_cmpuint (ls->len, ==, 334);
+  g_assert_cmpint (g_array_index (ls, gint64, 5), ==, 5);
+  g_assert_cmpfloat (g_array_index (lv, double, 5), ==, -2.0);
 
   /* A missing run: an error and nothing written. */
   g_assert_false (ps_store_add_metrics (s, 999, rows, 70, &error));

@@ -15,11 +15,11 @@
 #include <string.h>
 
 /* The copy statements: ?1 is the run id in the other store, ?2 the new id
- * here.  Rows keep their order (rowid), so "the last value" of a series
- * stays the same after a merge. */
+ * here.  Artifacts keep their order (id), so a snapshot lists its arrays
+ * as before. */
 static const char *const copy_sql[] = {
   "INSERT INTO main.metrics (run, step, name, value, wall)"
-  " SELECT ?2, step, name, value, wall FROM merge_src.metrics WHERE run = ?1 ORDER BY rowid",
+  " SELECT ?2, step, name, value, wall FROM merge_src.metrics WHERE run = ?1",
   "INSERT INTO main.artifacts (run, step, kind, dtype, shape, data)"
   " SELECT ?2, step, kind, dtype, shape, data FROM merge_src.artifacts WHERE run = ?1 ORDER BY id",
   "INSERT INTO main.checkpoints (run, step, created, data)"
