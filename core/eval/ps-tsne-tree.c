@@ -183,12 +183,12 @@ ps_quadtree_build (PsQuadTree *t, const float *y, guint n)
       double qy = ((double) y[2 * i + 1] - ymin) * scale;
       guint32 ix = (guint32) CLAMP (qx, 0.0, 65535.0);
       guint32 iy = (guint32) CLAMP (qy, 0.0, 65535.0);
-      t->tmp_code[i] = (spread_bits (iy) << 1) | spread_bits (ix);
-      t->tmp_perm[i] = i;
+      t->code[i] = (spread_bits (iy) << 1) | spread_bits (ix);
+      t->perm[i] = i;
     }
   /* LSD radix sort by 8-bit digits; stable, so equal codes keep index order
    * and the tree is a deterministic function of y. */
-  guint32 *src_c = t->tmp_code, *src_p = t->tmp_perm, *dst_c = t->code, *dst_p = t->perm;
+  guint32 *src_c = t->code, *src_p = t->perm, *dst_c = t->tmp_code, *dst_p = t->tmp_perm;
   for (guint pass = 0; pass < 4; pass++)
     {
       guint cnt[257] = { 0 };
@@ -209,7 +209,7 @@ ps_quadtree_build (PsQuadTree *t, const float *y, guint n)
       dst_c = tc;
       dst_p = tp;
     }
-  /* After four passes the sorted data are back in src == code/perm. */
+  /* An even number of passes leaves the sorted data in code/perm. */
   g_assert (src_c == t->code && src_p == t->perm);
   for (guint s = 0; s < n; s++)
     {
