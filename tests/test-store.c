@@ -878,6 +878,37 @@ test_read_only (void)
   tmp_clear (&t);
 }
 
+static void
+test_becomes_read_only (void)
+{
+  /* A store that turns read-only under a running writer (a remount, a
+   * revoked permission): query_only makes SQLite answer SQLITE_READONLY
+   * exactly as then, and works as root too. */
+  Tmp t;
+  tmp_init (&t);
+  g_autoptr (GError) error = NULL;
+  PsStore *s = open_ok (t.path);
+  gint64 run = new_run (s, "r", "mlp", "moons", 0);
+  add_rows (s, run, "loss", 0, 100);
+  g_assert_cmpint (sqlite3_exec (s->db, "PRAGMA query_only = ON", NULL, NULL, NULL), ==, SQLITE_OK);
+  PsMetricRow more[3] = { { 100, "loss", 1, 0 }, { 101, "loss", 1, 0 }, { 102, "loss", 1, 0 } };
+  g_assert_false (ps_store_add_metrics (s, run, more, 3, &error));
+  g_assert_error (error, PS_ERROR, PS_ERROR_STORE);
+  g_assert_nonnull (strstr (error->message, t.path));
+  g_assert_nonnull (strstr (error->message, "read-only"));
+  g_clear_error (&error);
+  g_assert_false (ps_store_set_status (s, run, PS_RUN_FINISHED, NULL, &error));
+  g_assert_error (error, PS_ERROR, PS_ERROR_STORE);
+  g_clear_error (&error);
+  /* Reading still works, and what was stored stays. */
+  g_autoptr (GArray) steps = NULL;
+  g_assert_true (ps_store_get_metric (s, run, "loss", &steps, NULL, &error));
+  g_assert_cmpuint (steps->len, ==, 100);
+  ps_store_close (s);
+  g_assert_cmpint (query_int (t.path, "SELECT count(*) FROM metrics"), ==, 100);
+  tmp_clear (&t);
+}
+
 /* ---- Two writers --------------------------------------------------- */
 
 typedef struct
@@ -1170,6 +1201,7 @@ main (int argc, char **argv)
   g_test_add_func ("/store/sigkill-mid-write", test_sigkill_mid_write);
   g_test_add_func ("/store/bad-files", test_bad_files);
   g_test_add_func ("/store/read-only", test_read_only);
+  g_test_add_func ("/store/becomes-read-only", test_becomes_read_only);
   g_test_add_func ("/store/two-writers", test_two_writers);
   g_test_add_func ("/store/full-disk/pages", test_full_disk_pages);
   g_test_add_func ("/store/full-disk/rlimit", test_full_disk_rlimit);
