@@ -20,6 +20,7 @@ struct _PsEmbeddingView
   /* Template. */
   GtkWidget *box;
   GtkDropDown *color_dropdown;
+  GtkDropDown *space_dropdown;
   GtkLabel *info_label;
   PsScatterView *scatter;
   GtkAdjustment *timeline_adjustment;
@@ -398,6 +399,8 @@ update_info (PsEmbeddingView *self)
   PsArray *emb = find_array (self->arrays, "embedding");
   g_autofree char *text = NULL;
 
+  PsArray *pts = find_array (self->arrays, "points");
+  gtk_widget_set_visible (GTK_WIDGET (self->space_dropdown), pts != NULL && emb != NULL);
   if (n == 0)
     text = g_strdup ("");
   else if (ps_scatter_view_is_projected (self->scatter) && emb)
@@ -624,6 +627,17 @@ ps_embedding_view_get_n_neighbours (PsEmbeddingView *self)
 }
 
 static void
+space_changed_cb (PsEmbeddingView *self)
+{
+  ps_scatter_view_set_prefer_embedding (self->scatter, gtk_drop_down_get_selected (self->space_dropdown) == 1);
+  if (self->arrays != NULL)
+    {
+      g_autoptr (GPtrArray) arrays = g_ptr_array_ref (self->arrays);
+      show_arrays (self, arrays, self->shown_step, FALSE);
+    }
+}
+
+static void
 color_changed_cb (PsEmbeddingView *self)
 {
   ps_scatter_view_set_color_by (self->scatter, (PsColorBy) gtk_drop_down_get_selected (self->color_dropdown));
@@ -667,6 +681,8 @@ ps_embedding_view_class_init (PsEmbeddingViewClass *klass)
                                                "/org/protoscope/Protoscope/ui/ps-embedding-view.ui");
   gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, box);
   gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, color_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, space_dropdown);
+  gtk_widget_class_bind_template_callback (widget_class, space_changed_cb);
   gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, info_label);
   gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, scatter);
   gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, timeline_adjustment);

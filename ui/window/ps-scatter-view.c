@@ -39,6 +39,7 @@ struct _PsScatterView
 
   /* View. */
   PsColorBy color_by;
+  gboolean prefer_embedding;
   double x0, x1, y0, y1;        /* visible data range requested */
   gboolean have_range;
   PsPlotView view;              /* the layout at the current size */
@@ -270,9 +271,11 @@ ps_scatter_view_set_snapshot (PsScatterView *self, GPtrArray *arrays, gboolean k
   PsArray *emb = find_array (arrays, "embedding");
   PsArray *src = NULL;
 
-  if (points && points->ndim == 2 && points->shape[1] == 2)
+  gboolean have_points = points && points->ndim == 2 && points->shape[1] == 2;
+  gboolean have_emb = emb && emb->ndim == 2 && emb->shape[1] >= 1;
+  if (have_points && !(self->prefer_embedding && have_emb))
     src = points;
-  else if (emb && emb->ndim == 2 && emb->shape[1] >= 1)
+  else if (have_emb)
     src = emb;
   if (src == NULL || src->shape[0] == 0)
     {
@@ -328,7 +331,8 @@ ps_scatter_view_set_snapshot (PsScatterView *self, GPtrArray *arrays, gboolean k
   /* Prototypes are drawn only in the space they live in: the embedding's
    * projection, or the data plane when both are 2-D. */
   PsArray *protos = find_array (arrays, "prototypes");
-  if (protos && protos->ndim == 2 && protos->shape[0] > 0 && protos->shape[1] == d)
+  if (protos && protos->ndim == 2 && protos->shape[0] > 0 && protos->shape[1] == d
+      && (src == emb || emb == NULL || emb->shape[1] == 2))
     {
       gsize k = protos->shape[0];
       g_autofree float *p = copy_f32 (protos, k * d);
@@ -375,6 +379,13 @@ ps_scatter_view_set_snapshot (PsScatterView *self, GPtrArray *arrays, gboolean k
     fit_range (self);
   invalidate (self);
   return TRUE;
+}
+
+void
+ps_scatter_view_set_prefer_embedding (PsScatterView *self, gboolean prefer)
+{
+  g_return_if_fail (PS_IS_SCATTER_VIEW (self));
+  self->prefer_embedding = !!prefer;
 }
 
 void

@@ -38,6 +38,9 @@ GtkWidget *ps_scatter_view_new          (void);
 gboolean   ps_scatter_view_set_snapshot (PsScatterView *self, GPtrArray *arrays,
                                          gboolean keep_view, GError **error);
 void       ps_scatter_view_clear        (PsScatterView *self);
+/* Draw the embedding (projected) even when the snapshot has 2-D points;
+ * applies from the next set_snapshot. */
+void       ps_scatter_view_set_prefer_embedding (PsScatterView *self, gboolean prefer);
 void       ps_scatter_view_set_class_names (PsScatterView *self, const char * const *names);
 void       ps_scatter_view_set_color_by (PsScatterView *self, PsColorBy mode);
 PsColorBy  ps_scatter_view_get_color_by (PsScatterView *self);
