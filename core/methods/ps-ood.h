@@ -212,7 +212,12 @@ void     ps_embed_net_report (PsEmbedNet *b, PsMetrics *out, const PsOodInputs *
 void     ps_embed_net_finish_step (PsEmbedNet *b, PsStepInfo *info, float loss);
 
 /* Adds to a snapshot: sample_index, labels, split, points (2-D), embedding,
- * predictions (dataset classes), confidence, scores + score_name, ood.
+ * predictions (dataset classes), confidence, and three kinds beyond the
+ * DESIGN.md table:
+ *   scores      f32 [N]  the chosen OOD score (higher = more OOD)
+ *   score_name  u8 [L]   its name as UTF-8 bytes without a NUL, "ood_proto",
+ *                        "ood_knn", "ood_mahalanobis", "ood_msp", "ood_energy"
+ *   ood         u8 [N]   1 for rows of a held-out class, else 0
  * The rows are ps_snapshot_rows; logits/z of those rows come from the
  * caller's `infer` output in `rows_in` (with C = n_id columns). */
 void     ps_embed_net_snapshot (PsEmbedNet *b, GPtrArray *out, const guint *rows, guint n,
