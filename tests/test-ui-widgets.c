@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ps-application.h"
+#include "ps-compare-view.h"
 #include "ps-embedding-view.h"
 #include "ps-new-run-dialog.h"
 #include "ps-overview-view.h"
@@ -279,6 +280,18 @@ test_overview_view (void)
 }
 
 static void
+test_compare_view (void)
+{
+  GtkWidget *view = ps_compare_view_new ();
+
+  g_object_ref_sink (view);
+  ps_compare_view_set_runs (PS_COMPARE_VIEW (view), NULL, NULL, 0);
+  g_assert_cmpuint (ps_compare_view_get_n_groups (PS_COMPARE_VIEW (view)), ==, 0);
+  g_assert_null (ps_compare_view_build_figure (PS_COMPARE_VIEW (view)));
+  g_assert_finalize_object (view);
+}
+
+static void
 test_embedding_view (void)
 {
   GtkWidget *view = ps_embedding_view_new ();
@@ -364,6 +377,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ui/widgets/scatter-view", test_scatter_view);
   g_test_add_func ("/ui/widgets/overview-view", test_overview_view);
   g_test_add_func ("/ui/widgets/embedding-view", test_embedding_view);
+  g_test_add_func ("/ui/widgets/compare-view", test_compare_view);
   g_test_add_func ("/ui/widgets/new-run-dialog", test_new_run_dialog);
   g_test_add_func ("/ui/widgets/window", test_window);
   return g_test_run ();

@@ -277,6 +277,37 @@ test_delete_undo (Fixture *f, gconstpointer data)
   g_assert_null (ps_run_list_find (list, run, NULL));
 }
 
+/* ---- Compare ------------------------------------------------------------ */
+
+static void
+test_compare_seeds (Fixture *f, gconstpointer data)
+{
+  if (ps_method_find ("mlp") == NULL)
+    {
+      g_test_skip ("no mlp method in this build");
+      return;
+    }
+  gint64 a = finished_run (f);
+  gint64 b = finished_run (f);
+  PsCompareView *compare = ps_window_get_compare_view (f->window);
+
+  /* The two runs share method, data and parameters: one group, drawn as a
+   * mean +- std band.  Selecting both opens the Compare page. */
+  gint64 ids[2] = { a, b };
+  ps_run_list_select_runs (ps_window_get_run_list (f->window), ids, 2);
+  g_assert_cmpuint (ps_compare_view_get_n_groups (compare), ==, 1);
+  g_autoptr (PsFigure) fig = ps_compare_view_build_figure (compare);
+  g_assert_nonnull (fig);
+  g_autofree char *svg = g_build_filename (f->dir, "compare.svg", NULL);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (ps_window_export_figure (f->window, svg, &error));
+  g_assert_no_error (error);
+
+  /* Back to one run: the Compare page goes away. */
+  ps_run_list_select_run (ps_window_get_run_list (f->window), a);
+  g_assert_cmpuint (ps_compare_view_get_n_groups (compare), ==, 0);
+}
+
 /* ---- Export ---------------------------------------------------------------- */
 
 static void
@@ -380,6 +411,7 @@ main (int argc, char **argv)
   g_test_add ("/ui/window/select-explains", Fixture, NULL, fixture_setup, test_select_explains, fixture_teardown);
   g_test_add ("/ui/window/bad-npy", Fixture, NULL, fixture_setup, test_bad_npy, fixture_teardown);
   g_test_add ("/ui/window/delete-undo", Fixture, NULL, fixture_setup, test_delete_undo, fixture_teardown);
+  g_test_add ("/ui/window/compare-seeds", Fixture, NULL, fixture_setup, test_compare_seeds, fixture_teardown);
   g_test_add ("/ui/window/export", Fixture, NULL, fixture_setup, test_export, fixture_teardown);
   return g_test_run ();
 }

@@ -482,6 +482,25 @@ ps_run_list_select_run (PsRunList *self, gint64 id)
     }
 }
 
+void
+ps_run_list_select_runs (PsRunList *self, const gint64 *ids, guint n)
+{
+  g_return_if_fail (PS_IS_RUN_LIST (self));
+
+  guint len = g_list_model_get_n_items (G_LIST_MODEL (self->filtered));
+  g_autoptr (GtkBitset) selected = gtk_bitset_new_empty ();
+  g_autoptr (GtkBitset) mask = gtk_bitset_new_range (0, len);
+  for (guint i = 0; i < len; i++)
+    {
+      g_autoptr (PsRunItem) item = g_list_model_get_item (G_LIST_MODEL (self->filtered), i);
+      for (guint k = 0; k < n; k++)
+        if (ps_run_item_get_id (item) == ids[k])
+          gtk_bitset_add (selected, i);
+    }
+  /* One change, so listeners see the final selection once. */
+  gtk_selection_model_set_selection (GTK_SELECTION_MODEL (self->selection), selected, mask);
+}
+
 PsRunItem *
 ps_run_list_find (PsRunList *self, gint64 id, guint *position)
 {

@@ -24,6 +24,8 @@ GListStore *ps_run_list_get_model      (PsRunList *self);
 GPtrArray  *ps_run_list_get_selected   (PsRunList *self);
 /* Selects only the run `id` (if it is shown) and scrolls to it. */
 void        ps_run_list_select_run     (PsRunList *self, gint64 id);
+/* Selects exactly the shown runs among ids[0..n). */
+void        ps_run_list_select_runs    (PsRunList *self, const gint64 *ids, guint n);
 /* The item of run `id` (borrowed) and its position in the model, or NULL. */
 PsRunItem  *ps_run_list_find           (PsRunList *self, gint64 id, guint *position);
 void        ps_run_list_set_filter_text (PsRunList *self, const char *text);

@@ -42,6 +42,8 @@ struct _PsWindow
   GtkStack *view_stack;
   PsOverviewView *overview;
   PsEmbeddingView *embedding;
+  PsCompareView *compare;
+  GtkStackPage *compare_page;
   GtkPopover *entry_popover;
   GtkLabel *entry_popover_label;
   GtkEntry *entry_popover_entry;
@@ -248,9 +250,25 @@ run_selection_changed_cb (PsWindow *self)
 {
   g_autoptr (GPtrArray) selected = ps_run_list_get_selected (self->run_list);
 
-  /* With several runs selected the views show the first of them; the
-   * comparison view is not written yet. */
+  /* With several runs selected, Overview and Embedding show the first of
+   * them and Compare all of them. */
   show_run (self, selected->len > 0 ? ps_run_item_get_id (g_ptr_array_index (selected, 0)) : 0);
+  if (selected->len >= 2)
+    {
+      g_autofree gint64 *ids = g_new (gint64, selected->len);
+      for (guint i = 0; i < selected->len; i++)
+        ids[i] = ps_run_item_get_id (g_ptr_array_index (selected, i));
+      ps_compare_view_set_runs (self->compare, self->store, ids, selected->len);
+      gtk_stack_page_set_visible (self->compare_page, TRUE);
+      gtk_stack_set_visible_child_name (self->view_stack, "compare");
+    }
+  else
+    {
+      if (g_strcmp0 (gtk_stack_get_visible_child_name (self->view_stack), "compare") == 0)
+        gtk_stack_set_visible_child_name (self->view_stack, "overview");
+      gtk_stack_page_set_visible (self->compare_page, FALSE);
+      ps_compare_view_set_runs (self->compare, NULL, NULL, 0);
+    }
   update_actions (self);
 }
 
@@ -883,11 +901,14 @@ ps_window_export_figure (PsWindow *self, const char *path, GError **error)
 {
   g_return_val_if_fail (PS_IS_WINDOW (self), FALSE);
 
+  const char *page = gtk_stack_get_visible_child_name (self->view_stack);
+  gboolean comparing = g_strcmp0 (page, "compare") == 0;
   GtkWidget *view = showing_embedding (self) ? GTK_WIDGET (self->embedding)
-                                             : GTK_WIDGET (self->overview);
-  g_autoptr (PsFigure) fig = showing_embedding (self)
-                                 ? ps_embedding_view_build_figure (self->embedding)
-                                 : ps_overview_view_build_figure (self->overview);
+                    : comparing             ? GTK_WIDGET (self->compare)
+                                            : GTK_WIDGET (self->overview);
+  g_autoptr (PsFigure) fig = showing_embedding (self) ? ps_embedding_view_build_figure (self->embedding)
+                             : comparing ? ps_compare_view_build_figure (self->compare)
+                                         : ps_overview_view_build_figure (self->overview);
   if (fig == NULL)
     {
       g_set_error (error, PS_ERROR, PS_ERROR_NOT_FOUND, "There is no figure to export");
@@ -1178,6 +1199,7 @@ ps_window_class_init (PsWindowClass *klass)
   g_type_ensure (PS_TYPE_RUN_LIST);
   g_type_ensure (PS_TYPE_OVERVIEW_VIEW);
   g_type_ensure (PS_TYPE_EMBEDDING_VIEW);
+  g_type_ensure (PS_TYPE_COMPARE_VIEW);
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/protoscope/Protoscope/ui/ps-window.ui");
@@ -1195,6 +1217,8 @@ ps_window_class_init (PsWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, PsWindow, view_stack);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, overview);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, embedding);
+  gtk_widget_class_bind_template_child (widget_class, PsWindow, compare);
+  gtk_widget_class_bind_template_child (widget_class, PsWindow, compare_page);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, entry_popover);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, entry_popover_label);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, entry_popover_entry);
@@ -1271,6 +1295,13 @@ ps_window_get_embedding_view (PsWindow *self)
 {
   g_return_val_if_fail (PS_IS_WINDOW (self), NULL);
   return self->embedding;
+}
+
+PsCompareView *
+ps_window_get_compare_view (PsWindow *self)
+{
+  g_return_val_if_fail (PS_IS_WINDOW (self), NULL);
+  return self->compare;
 }
 
 PsOverviewView *

@@ -15,6 +15,7 @@
 #include "ps-method.h"
 #include "ps-params.h"
 #include "ps-run-list.h"
+#include "ps-compare-view.h"
 #include "ps-embedding-view.h"
 #include "ps-overview-view.h"
 #include "ps-new-run-dialog.h"
@@ -59,7 +60,8 @@ gboolean    ps_window_export_figure   (PsWindow *self, const char *path, GError 
 PsRunList       *ps_window_get_run_list       (PsWindow *self);
 PsEmbeddingView *ps_window_get_embedding_view (PsWindow *self);
 PsOverviewView  *ps_window_get_overview_view  (PsWindow *self);
-/* "overview" or "embedding". */
+PsCompareView   *ps_window_get_compare_view   (PsWindow *self);
+/* "overview", "embedding" or "compare" (with two or more runs selected). */
 void             ps_window_set_view           (PsWindow *self, const char *name);
 /* The run shown in the views, or 0. */
 gint64           ps_window_get_current_run    (PsWindow *self);
