@@ -649,7 +649,8 @@ test_snapshot_explain (void)
   m->free (model);
 
   /* Bad set-ups are refused with a parameter error. */
-  const char *bad[] = { "ood_classes=3,x", "ood_classes=12", "ood_classes=0,1,2,3,4,5,6,7,8" };
+  const char *bad[] = { "ood_classes=3,x", "ood_classes=12", "ood_classes=0,1,2,3,4,5,6,7,8",
+                        "spec=64-32r-16", "spec=10-16u" };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       g_autoptr (PsParams) pp = ps_method_default_params (m);

@@ -88,6 +88,17 @@ palm_create (const PsMethod *method, const PsParams *params, PsDataset *data, gu
     }
   PsEmbedNet *b = &m->b;
   const int C = (int) b->oc.n_id, E = b->E, B = b->batch;
+  int last = ps_model_n_layers (b->net) - 1;
+  if (ps_model_layer (b->net, last)->kind != PS_LAYER_L2NORM)
+    {
+      /* The MLE loss and the EMA live on the unit sphere. */
+      g_set_error (error, PS_ERROR, PS_ERROR_PARAM,
+                   "palm: the spec '%s' must end with 'u' (unit-length embeddings)",
+                   ps_model_spec (b->net));
+      ps_embed_net_clear (b);
+      g_free (m);
+      return NULL;
+    }
   m->K = (int) ps_params_get_int (params, "n_protos");
   m->P = C * m->K;
   m->topk = (int) ps_params_get_int (params, "topk");
