@@ -140,69 +140,132 @@ draw_quiver (PsLayer *l, cairo_t *cr, const PsPlotView *v)
       double span = MAX (fabs (v->x1 - v->x0), fabs (v->y1 - v->y0));
       scale = m > 0 ? span / 20 / m : 1;
     }
+  /* All shafts in one stroke and all heads in one fill: two Cairo paths
+   * for the whole field. */
   ps_cairo_set_color (cr, l->color);
   cairo_set_line_width (cr, 1.1);
   cairo_set_line_cap (cr, CAIRO_LINE_CAP_ROUND);
-  for (gsize i = 0; i < l->n; i++)
+  for (int part = 0; part < 2; part++)
     {
-      double ax, ay, bx, by;
-      to_px (v, l->f[0][i], l->f[1][i], &ax, &ay);
-      to_px (v, l->f[0][i] + l->f[2][i] * scale, l->f[1][i] + l->f[3][i] * scale, &bx, &by);
-      double dx = bx - ax, dy = by - ay, len = hypot (dx, dy);
-      if (!(len > 0.5) || !isfinite (len))
-        continue;
-      cairo_move_to (cr, ax, ay);
-      cairo_line_to (cr, bx, by);
-      cairo_stroke (cr);
-      double hl = MIN (6.0, len * 0.4), hw = hl * 0.5;
-      double ux = dx / len, uy = dy / len;
-      cairo_move_to (cr, bx, by);
-      cairo_line_to (cr, bx - ux * hl - uy * hw, by - uy * hl + ux * hw);
-      cairo_line_to (cr, bx - ux * hl + uy * hw, by - uy * hl - ux * hw);
-      cairo_close_path (cr);
-      cairo_fill (cr);
+      cairo_new_path (cr);
+      for (gsize i = 0; i < l->n; i++)
+        {
+          double ax, ay, bx, by;
+          to_px (v, l->f[0][i], l->f[1][i], &ax, &ay);
+          to_px (v, l->f[0][i] + l->f[2][i] * scale, l->f[1][i] + l->f[3][i] * scale, &bx, &by);
+          double dx = bx - ax, dy = by - ay, len = hypot (dx, dy);
+          if (!(len > 0.5) || !isfinite (len))
+            continue;
+          double hl = MIN (6.0, len * 0.4), hw = hl * 0.5;
+          double ux = dx / len, uy = dy / len;
+          if (part == 0)
+            {
+              /* The shaft stops where the head begins so the tip stays sharp. */
+              cairo_move_to (cr, ax, ay);
+              cairo_line_to (cr, bx - ux * hl * 0.5, by - uy * hl * 0.5);
+            }
+          else
+            {
+              cairo_move_to (cr, bx, by);
+              cairo_line_to (cr, bx - ux * hl - uy * hw, by - uy * hl + ux * hw);
+              cairo_line_to (cr, bx - ux * hl + uy * hw, by - uy * hl - ux * hw);
+              cairo_close_path (cr);
+            }
+        }
+      if (part == 0)
+        cairo_stroke (cr);
+      else
+        cairo_fill (cr);
     }
+}
+
+#define FADE_LEVELS 12
+
+/* Colour group of trajectory s: its palette slot, or 0 for the single
+ * colour.  Index PS_PALETTE_SIZE is "no class". */
+static guint
+trajectory_group (const PsLayer *l, gsize s)
+{
+  if (l->labels == NULL)
+    return 0;
+  return l->labels[s] < 0 ? PS_PALETTE_SIZE : (guint) l->labels[s] % PS_PALETTE_SIZE;
 }
 
 static void
 draw_trajectories (PsLayer *l, cairo_t *cr, const PsPlotView *v)
 {
   guint T = l->k;
+  if (l->n == 0 || T == 0)
+    return;
+
+  /* Segments are grouped by colour and by a few fade levels, one stroke
+   * each: a stroke per segment would cost a Cairo path per segment (slow
+   * for thousands of trajectories, and huge in SVG).  Butt caps keep the
+   * joints between levels from beading. */
   cairo_set_line_width (cr, 1.3);
-  /* Butt caps: round caps would overlap at every joint and bead the line. */
   cairo_set_line_cap (cr, CAIRO_LINE_CAP_BUTT);
-  for (gsize s = 0; s < l->n; s++)
+  cairo_set_line_join (cr, CAIRO_LINE_JOIN_ROUND);
+  for (guint g = 0; g <= PS_PALETTE_SIZE; g++)
     {
-      PsColor c = l->labels != NULL ? ps_palette_color (l->labels[s]) : l->color;
-      const float *xy = l->f[0] + s * T * 2;
-      double prev_x = NAN, prev_y = NAN;
-      for (guint t = 0; t < T; t++)
+      PsColor c = l->labels != NULL ? ps_palette_color (g == PS_PALETTE_SIZE ? -1 : (int) g)
+                                    : l->color;
+      gboolean any = FALSE;
+      for (guint level = 0; level < FADE_LEVELS; level++)
         {
+          /* Alpha rises along the path: where it ends matters most. */
+          double a = l->p[0] + (1 - l->p[0]) * (level + 1) / (double) FADE_LEVELS;
+          guint t0 = (guint) ((guint64) level * (T - 1) / FADE_LEVELS);
+          guint t1 = (guint) ((guint64) (level + 1) * (T - 1) / FADE_LEVELS);
+          cairo_new_path (cr);
+          for (gsize s = 0; s < l->n; s++)
+            {
+              if (trajectory_group (l, s) != g)
+                continue;
+              any = TRUE;
+              const float *xy = l->f[0] + s * T * 2;
+              gboolean pen = FALSE;
+              for (guint t = t0; t <= t1 && t < T; t++)
+                {
+                  if (!isfinite (xy[2 * t]) || !isfinite (xy[2 * t + 1]))
+                    {
+                      pen = FALSE;
+                      continue;
+                    }
+                  double px, py;
+                  to_px (v, xy[2 * t], xy[2 * t + 1], &px, &py);
+                  if (pen)
+                    cairo_line_to (cr, px, py);
+                  else
+                    cairo_move_to (cr, px, py);
+                  pen = TRUE;
+                }
+            }
+          cairo_set_source_rgba (cr, c.r, c.g, c.b, a * 0.9 * c.a);
+          cairo_stroke (cr);
+          if (!any)
+            break;
+        }
+      if (!any)
+        {
+          if (l->labels == NULL)
+            break;
+          continue;
+        }
+      /* A dot where each trajectory ends. */
+      ps_cairo_set_color (cr, c);
+      for (gsize s = 0; s < l->n; s++)
+        {
+          const float *end = l->f[0] + (s * T + T - 1) * 2;
+          if (trajectory_group (l, s) != g || !isfinite (end[0]) || !isfinite (end[1]))
+            continue;
           double px, py;
-          if (!isfinite (xy[2 * t]) || !isfinite (xy[2 * t + 1]))
-            {
-              prev_x = NAN;
-              continue;
-            }
-          to_px (v, xy[2 * t], xy[2 * t + 1], &px, &py);
-          if (t > 0 && isfinite (prev_x))
-            {
-              /* Alpha rises along the path: where it ends matters most. */
-              double a = l->p[0] + (1 - l->p[0]) * t / (double) MAX (T - 1, 1u);
-              cairo_set_source_rgba (cr, c.r, c.g, c.b, a * 0.9);
-              cairo_move_to (cr, prev_x, prev_y);
-              cairo_line_to (cr, px, py);
-              cairo_stroke (cr);
-            }
-          prev_x = px;
-          prev_y = py;
+          to_px (v, end[0], end[1], &px, &py);
+          cairo_new_sub_path (cr);
+          cairo_arc (cr, px, py, 2.6, 0, 2 * G_PI);
         }
-      if (isfinite (prev_x))
-        {
-          ps_cairo_set_color (cr, c);
-          cairo_arc (cr, prev_x, prev_y, 2.6, 0, 2 * G_PI);
-          cairo_fill (cr);
-        }
+      cairo_fill (cr);
+      if (l->labels == NULL)
+        break;
     }
 }
 
