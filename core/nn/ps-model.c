@@ -124,7 +124,7 @@ static gboolean
 parse_item (Builder *b, const char *item, int index, GError **error)
 {
   const char *p = item;
-  int v;
+  int v = 0;
 
 #define BAD(...) G_STMT_START { \
     g_autofree char *why_ = g_strdup_printf (__VA_ARGS__); \
@@ -187,7 +187,7 @@ parse_item (Builder *b, const char *item, int index, GError **error)
     {
       gboolean is_max = *p == 'm';
       p++;
-      int k, stride;
+      int k = 1, stride;
       parse_int (&p, &k);
       stride = k;
       if (*p == 's' && g_ascii_isdigit (p[1]))
