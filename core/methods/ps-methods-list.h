@@ -5,10 +5,12 @@
 extern const PsMethod ps_method_mlp;
 extern const PsMethod ps_method_protonet;
 extern const PsMethod ps_method_palm;
+extern const PsMethod ps_method_ddpm;
 
 static const PsMethod * const ps_method_list[] = {
   &ps_method_mlp,
   &ps_method_protonet,
   &ps_method_palm,
+  &ps_method_ddpm,
   NULL,
 };
