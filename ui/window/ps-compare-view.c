@@ -344,7 +344,7 @@ ps_compare_view_set_runs (PsCompareView *self, PsStore *store, const gint64 *ids
           g_autoptr (GArray) steps = NULL, values = NULL;
           PsRunInfo *info = g_ptr_array_index (self->runs, r);
           shared = ps_store_get_metric (store, info->id, first_names[i], &steps, &values, NULL)
-                   && steps->len > 0;
+                   && steps->len > 1;
           if (!shared)
             break;
           Series *s = g_new0 (Series, 1);

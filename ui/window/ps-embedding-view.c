@@ -224,7 +224,7 @@ update_explanation (PsEmbeddingView *self)
     {
       gtk_label_set_label (self->explain_title,
                            "Click a point to see why the model decided what it did. "
-                           "Shift-drag selects a box.");
+                           "Shift-drag selects a box, Ctrl-drag a lasso.");
       gtk_widget_add_css_class (GTK_WIDGET (self->explain_title), "dim-label");
       return;
     }
@@ -232,8 +232,48 @@ update_explanation (PsEmbeddingView *self)
   if (n_sel > 1)
     {
       g_autofree char *t = g_strdup_printf ("%" G_GSIZE_FORMAT " samples selected", n_sel);
+      gsize n_all = ps_scatter_view_get_n_points (self->scatter);
+      PsArray *la = find_array (self->arrays, "labels");
+      PsArray *pa = find_array (self->arrays, "predictions");
+      const gint32 *l = la && la->dtype == PS_DTYPE_I32 && ps_array_n_elements (la) == n_all
+                            ? ps_array_data (la, NULL) : NULL;
+      const gint32 *p = pa && pa->dtype == PS_DTYPE_I32 && ps_array_n_elements (pa) == n_all
+                            ? ps_array_data (pa, NULL) : NULL;
       gtk_label_set_label (self->explain_title, t);
       self->explain_text = g_strdup (t);
+      if (l != NULL)
+        {
+          /* What the selection is made of: its classes and how many of
+           * them the model gets right. */
+          g_autoptr (GHashTable) counts = g_hash_table_new (NULL, NULL);
+          gsize correct = 0, labelled = 0;
+          int row = 0;
+          for (gsize k = 0; k < n_sel; k++)
+            {
+              gint32 c = l[sel[k]];
+              g_hash_table_insert (counts, GINT_TO_POINTER (c),
+                                   GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (counts, GINT_TO_POINTER (c))) + 1));
+              if (p && c >= 0)
+                {
+                  labelled++;
+                  correct += p[sel[k]] == c;
+                }
+            }
+          if (labelled > 0)
+            {
+              g_autofree char *acc = g_strdup_printf ("%.1f%%", 100.0 * correct / labelled);
+              add_fact (self, row++, "accuracy", acc);
+            }
+          for (gint32 c = -1; c < 1000 && (guint) row < 12; c++)
+            {
+              guint k = GPOINTER_TO_UINT (g_hash_table_lookup (counts, GINT_TO_POINTER (c)));
+              if (k == 0)
+                continue;
+              g_autofree char *key = c < 0 ? g_strdup ("unlabelled") : g_strdup_printf ("class %d", c);
+              g_autofree char *val = g_strdup_printf ("%u (%.0f%%)", k, 100.0 * k / n_sel);
+              add_fact (self, row++, key, val);
+            }
+        }
       return;
     }
 

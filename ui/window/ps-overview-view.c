@@ -272,8 +272,10 @@ load_series (PsOverviewView *self)
     {
       g_autoptr (GArray) steps = NULL;
       g_autoptr (GArray) values = NULL;
+      /* A single value (a final evaluation) is a number, not a curve: the
+       * final-metrics card shows it. */
       if (!ps_store_get_metric (self->store, self->run_id, names[i], &steps, &values, NULL)
-          || steps->len == 0)
+          || steps->len < 2)
         continue;
       Series *s = g_new0 (Series, 1);
       s->name = g_strdup (names[i]);

@@ -49,7 +49,8 @@ struct _PsScatterView
   GArray *selection;            /* guint32, ascending */
   gssize hover;
   double pointer_x, pointer_y;
-  gboolean dragging, box_select;
+  gboolean dragging, box_select, lasso;
+  GArray *lasso_points;         /* double pairs, widget pixels */
   double drag_x, drag_y, drag_dx, drag_dy;
   double drag_range[4];
   double zoom_last;
@@ -681,7 +682,9 @@ ps_scatter_view_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
     gtk_snapshot_append_texture (snapshot, self->texture, &GRAPHENE_RECT_INIT (0, 0, width, height));
 
   /* Overlays: cheap nodes, redrawn on pointer motion without the texture. */
-  for (guint i = 0; i < self->selection->len && i < 64; i++)
+  /* Rings mark a few chosen points; a large selection is shown by the
+   * dimming of the rest alone. */
+  for (guint i = 0; self->selection->len <= 8 && i < self->selection->len; i++)
     {
       double px, py;
       if (ps_scatter_view_point_to_widget (self, g_array_index (self->selection, guint32, i), &px, &py))
@@ -696,6 +699,22 @@ ps_scatter_view_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
           append_ring (snapshot, px, py, 9, &halo, 4);
           append_ring (snapshot, px, py, 6, &ring, 1.5);
         }
+    }
+  if (self->dragging && self->lasso && self->lasso_points->len >= 4)
+    {
+      /* A Cairo node only while the lasso is being drawn. */
+      cairo_t *cr = gtk_snapshot_append_cairo (snapshot, &GRAPHENE_RECT_INIT (0, 0, width, height));
+      const double *p = (const double *) self->lasso_points->data;
+      cairo_move_to (cr, p[0], p[1]);
+      for (guint i = 1; i < self->lasso_points->len / 2; i++)
+        cairo_line_to (cr, p[2 * i], p[2 * i + 1]);
+      cairo_close_path (cr);
+      cairo_set_source_rgba (cr, 0.21, 0.52, 0.89, 0.15);
+      cairo_fill_preserve (cr);
+      cairo_set_source_rgba (cr, 0.21, 0.52, 0.89, 1);
+      cairo_set_line_width (cr, 1.5);
+      cairo_stroke (cr);
+      cairo_destroy (cr);
     }
   if (self->dragging && self->box_select)
     {
@@ -870,6 +889,13 @@ drag_begin_cb (GtkGestureDrag *gesture, double x, double y, PsScatterView *self)
   gtk_widget_grab_focus (GTK_WIDGET (self));
   self->dragging = TRUE;
   self->box_select = (mods & GDK_SHIFT_MASK) != 0;
+  self->lasso = !self->box_select && (mods & GDK_CONTROL_MASK) != 0;
+  g_array_set_size (self->lasso_points, 0);
+  if (self->lasso)
+    {
+      double p[2] = { x, y };
+      g_array_append_vals (self->lasso_points, p, 2);
+    }
   self->drag_x = x;
   self->drag_y = y;
   self->drag_dx = self->drag_dy = 0;
@@ -884,6 +910,13 @@ drag_update_cb (GtkGestureDrag *gesture, double dx, double dy, PsScatterView *se
 {
   self->drag_dx = dx;
   self->drag_dy = dy;
+  if (self->lasso)
+    {
+      double p[2] = { self->drag_x + dx, self->drag_y + dy };
+      g_array_append_vals (self->lasso_points, p, 2);
+      gtk_widget_queue_draw (GTK_WIDGET (self));
+      return;
+    }
   if (self->box_select)
     {
       gtk_widget_queue_draw (GTK_WIDGET (self));
@@ -910,6 +943,18 @@ drag_end_cb (GtkGestureDrag *gesture, double dx, double dy, PsScatterView *self)
   self->dragging = FALSE;
   if (click)
     ps_scatter_view_select_at (self, self->drag_x, self->drag_y);
+  else if (self->lasso && self->grid && self->texture && self->lasso_points->len >= 6)
+    {
+      /* The polygon in data space, implicitly closed. */
+      gsize nv = self->lasso_points->len / 2, n = 0;
+      g_autofree double *poly = g_new (double, 2 * nv);
+      for (gsize i = 0; i < nv; i++)
+        ps_plot_view_to_data (&self->view, g_array_index (self->lasso_points, double, 2 * i),
+                              g_array_index (self->lasso_points, double, 2 * i + 1),
+                              &poly[2 * i], &poly[2 * i + 1]);
+      g_autofree guint32 *idx = ps_point_grid_in_polygon (self->grid, poly, nv, &n);
+      ps_scatter_view_select (self, idx, n);
+    }
   else if (self->box_select && self->grid && self->texture)
     {
       double ax, ay, bx, by;
@@ -920,6 +965,8 @@ drag_end_cb (GtkGestureDrag *gesture, double dx, double dy, PsScatterView *self)
       ps_scatter_view_select (self, idx, n);
     }
   self->box_select = FALSE;
+  self->lasso = FALSE;
+  g_array_set_size (self->lasso_points, 0);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
@@ -1002,6 +1049,7 @@ ps_scatter_view_finalize (GObject *object)
   clear_data (self);
   g_strfreev (self->class_names);
   g_array_unref (self->selection);
+  g_array_unref (self->lasso_points);
   g_clear_object (&self->texture);
   G_OBJECT_CLASS (ps_scatter_view_parent_class)->finalize (object);
 }
@@ -1029,6 +1077,7 @@ ps_scatter_view_init (PsScatterView *self)
   GtkWidget *widget = GTK_WIDGET (self);
 
   self->selection = g_array_new (FALSE, FALSE, sizeof (guint32));
+  self->lasso_points = g_array_new (FALSE, FALSE, sizeof (double));
   self->hover = -1;
   self->dirty = TRUE;
   gtk_widget_set_focusable (widget, TRUE);

@@ -9,7 +9,8 @@
  * dragged and the selection ring are overlays drawn in snapshot().
  *
  * Pan: drag.  Zoom: scroll, pinch, + / - / 0 keys.  Click selects the
- * nearest point (PsPointGrid); Shift-drag selects a box; Escape clears.
+ * nearest point (PsPointGrid); Shift-drag selects a box, Ctrl-drag a lasso;
+ * Escape clears.
  */
 #pragma once
 
