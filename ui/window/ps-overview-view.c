@@ -325,6 +325,15 @@ ps_overview_view_reload (PsOverviewView *self)
   gtk_label_set_label (self->title_label, info->name);
   gtk_label_set_label (self->subtitle_label, subtitle);
   gtk_image_set_from_icon_name (self->status_icon, ps_run_status_icon_name (info->status));
+  {
+    static const char *classes[] = { "status-queued", "status-running", "status-finished",
+                                     "status-failed", "status-cancelled", "status-interrupted",
+                                     "status-paused" };
+    for (guint i = 0; i < G_N_ELEMENTS (classes); i++)
+      gtk_widget_remove_css_class (GTK_WIDGET (self->status_icon), classes[i]);
+    if ((guint) info->status < G_N_ELEMENTS (classes))
+      gtk_widget_add_css_class (GTK_WIDGET (self->status_icon), classes[info->status]);
+  }
   g_free (self->status_text);
   self->status_text = info->status == PS_RUN_FAILED && info->error
                           ? g_strdup_printf ("Failed: %s", info->error)
