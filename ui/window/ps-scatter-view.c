@@ -1034,6 +1034,31 @@ ps_scatter_view_query_tooltip (GtkWidget *widget, int x, int y, gboolean keyboar
 /* ---- GObject --------------------------------------------------------------- */
 
 static void
+theme_changed_cb (PsScatterView *self)
+{
+  /* The figure's colours follow the style: redraw the points texture. */
+  invalidate (self);
+}
+
+static void
+ps_scatter_view_realize (GtkWidget *widget)
+{
+  GTK_WIDGET_CLASS (ps_scatter_view_parent_class)->realize (widget);
+  GtkSettings *settings = gtk_widget_get_settings (widget);
+  g_signal_connect_object (settings, "notify::gtk-application-prefer-dark-theme",
+                           G_CALLBACK (theme_changed_cb), widget, G_CONNECT_SWAPPED);
+  g_signal_connect_object (settings, "notify::gtk-theme-name",
+                           G_CALLBACK (theme_changed_cb), widget, G_CONNECT_SWAPPED);
+}
+
+static void
+ps_scatter_view_unrealize (GtkWidget *widget)
+{
+  g_signal_handlers_disconnect_by_func (gtk_widget_get_settings (widget), theme_changed_cb, widget);
+  GTK_WIDGET_CLASS (ps_scatter_view_parent_class)->unrealize (widget);
+}
+
+static void
 ps_scatter_view_measure (GtkWidget *widget, GtkOrientation orientation, int for_size,
                          int *minimum, int *natural, int *minimum_baseline, int *natural_baseline)
 {
@@ -1062,6 +1087,8 @@ ps_scatter_view_class_init (PsScatterViewClass *klass)
 
   object_class->finalize = ps_scatter_view_finalize;
   widget_class->snapshot = ps_scatter_view_snapshot;
+  widget_class->realize = ps_scatter_view_realize;
+  widget_class->unrealize = ps_scatter_view_unrealize;
   widget_class->measure = ps_scatter_view_measure;
   widget_class->query_tooltip = ps_scatter_view_query_tooltip;
 
