@@ -1,0 +1,184 @@
+/* ps-protopnet.h: part-prototype machinery ("this looks like that").
+ *
+ * A backbone turns an image into a feature map feat[B, D, H, W] (NCHW, as
+ * the sequential model produces it).  Each of K prototypes is a 1x1 patch
+ * protos[K, D] in that feature space.  For every prototype and every map
+ * position the squared L2 distance is taken; the smallest distance per
+ * prototype (and where it is) gives the similarity
+ *
+ *   sim = log ((d + 1) / (d + eps))
+ *
+ * which is large for a near patch and tends to 0 far away.  A last layer
+ * last[C, K] turns similarities into class logits (no bias), so the points a
+ * prototype adds to class c are sim_k * last[c, k] and they sum to the logit.
+ *
+ * Plain arrays, outputs first; backward functions ADD into gradients and
+ * skip NULL ones, like the kernels in core/nn.
+ */
+#pragma once
+
+#include <glib.h>
+#include "../nn/ps-model.h"
+#include "ps-method.h"
+
+G_BEGIN_DECLS
+
+#define PS_PPN_EPS 1e-4f
+
+/* Prototype kinds, emitted in the snapshot's `prototype_kind`. */
+typedef enum
+{
+  PS_PPN_KIND_PLAIN = 0,    /* ProtoPNet prototype, or ST-ProtoPNet's trivial bank */
+  PS_PPN_KIND_SUPPORT = 1,  /* ST-ProtoPNet's support bank */
+} PsPpnKind;
+
+/* The log-similarity activation of a squared distance, and its derivative
+ * d sim / d dist. */
+float ps_ppn_log_sim (float dist, float eps);
+float ps_ppn_log_sim_grad (float dist, float eps);
+
+/* dist[B, K, HW]: squared distance of every prototype to every patch. */
+void ps_ppn_distances (float *dist, const float *feat, const float *protos,
+                       int B, int K, int D, int HW);
+
+/* The prototype layer: mind[B, K] the smallest distance over positions,
+ * argmin[B, K] its position (row-major h * W + w) and sim[B, K] the
+ * log-similarity of mind (max-pooling the similarity map, since the
+ * activation falls with distance).  sim may be NULL. */
+void ps_ppn_forward (float *sim, float *mind, int *argmin, const float *feat,
+                     const float *protos, int B, int K, int D, int HW, float eps);
+
+/* Adds dsim[B, K] * d sim / d mind into dmind[B, K]. */
+void ps_ppn_sim_backward (float *dmind, const float *dsim, const float *mind, int n, float eps);
+
+/* Adds the gradients of the minimum distances into dfeat[B, D, HW] and
+ * dprotos[K, D] (either may be NULL): only the argmin patch receives one. */
+void ps_ppn_backward (float *dfeat, float *dprotos, const float *dmind, const float *feat,
+                      const float *protos, const int *argmin, int B, int K, int D, int HW);
+
+/* logits[B, C] = sim[B, K] last[C, K]^T. */
+void ps_ppn_last_forward (float *logits, const float *sim, const float *last, int B, int K, int C);
+/* Adds dlast[C, K] and dsim[B, K] (either may be NULL). */
+void ps_ppn_last_backward (float *dsim, float *dlast, const float *dlogits, const float *sim,
+                           const float *last, int B, int K, int C);
+/* ProtoPNet's initial last layer: 1 to the own class, `neg` (-0.5) elsewhere. */
+void ps_ppn_last_init (float *last, const int *proto_class, int K, int C, float neg);
+/* L1 on the wrong-class connections: returns lambda * sum |w| over them and
+ * adds the subgradient into dlast. */
+float ps_ppn_last_l1 (float *dlast, const float *last, const int *proto_class, int K, int C,
+                      float lambda);
+
+/* ProtoPNet's cluster and separation costs over the prototypes whose kind
+ * equals `kind` (kinds NULL: all prototypes):
+ *   cluster    = mean_i min_{k of class y_i} mind[i, k]
+ *   separation = mean_i min_{k not of class y_i} mind[i, k]
+ * The training loss adds w_clst * cluster - w_sep * separation; this adds
+ * that combination's gradient into dmind (may be NULL).  Rows with y < 0
+ * are skipped. */
+void ps_ppn_cluster_sep (float *dmind, float *cluster, float *separation, const float *mind,
+                         const int *y, const int *proto_class, const int *kinds, int kind,
+                         int B, int K, float w_clst, float w_sep);
+
+/* ST-ProtoPNet's bank losses on prototype cosines over the prototypes of
+ * `kind`.  For each pair of classes (c, c') the largest cosine between a
+ * prototype of c and one of c' is found (the nearest cross-class pair):
+ *   sign = +1: discrimination (trivial bank), minimise that cosine;
+ *   sign = -1: closeness (support bank), maximise it.
+ * Returns weight * sign * mean over pairs and adds its gradient into dprotos. */
+float ps_ppn_pair_cosine_loss (float *dprotos, const float *protos, const int *proto_class,
+                               const int *kinds, int kind, int K, int D, int C,
+                               float sign, float weight);
+
+/* ---- Push ------------------------------------------------------------ */
+
+/* The running state of a push: per prototype, the nearest patch of a
+ * training image of its class seen so far. */
+typedef struct
+{
+  int K, D;
+  float *best_dist;   /* [K], +inf until found */
+  int *best_row;      /* [K] dataset row, -1 */
+  int *best_pos;      /* [K] map position h * W + w, -1 */
+  float *best_feat;   /* [K, D] */
+} PsPpnPush;
+
+void ps_ppn_push_init  (PsPpnPush *p, int K, int D);
+void ps_ppn_push_clear (PsPpnPush *p);
+/* Considers a batch: feat[B, D, HW] of images with dataset rows rows[B] and
+ * labels y[B]. */
+void ps_ppn_push_update (PsPpnPush *p, const float *feat, const float *protos,
+                         const guint *rows, const int *y, const int *proto_class,
+                         int B, int HW);
+/* Copies the found patches into protos (prototypes never matched keep
+ * their value). */
+void ps_ppn_push_apply (const PsPpnPush *p, float *protos);
+
+/* ---- Heatmaps, boxes, measures ---------------------------------------- */
+
+/* The similarity map of prototype k for one image: simmap[HW]. */
+void ps_ppn_similarity_map (float *simmap, const float *feat1, const float *proto, int D, int HW,
+                            float eps);
+/* Bilinear upsampling (pixel centres aligned, edges clamped) of
+ * map[h, w] to out[H, W]. */
+void ps_ppn_upsample (float *out, const float *map, int h, int w, int H, int W);
+/* The input-pixel receptive field of feature-map cell (fh, fw) at the
+ * output of layer `last_layer` of `net`: box = y0, x0, y1, x1 (inclusive),
+ * clipped to the image. */
+void ps_ppn_receptive_field (PsModel *net, int last_layer, int fh, int fw, int box[4]);
+
+/* Mean over prototypes of the share of each prototype's `topk` nearest
+ * training images (by min distance, mind[n, K]) that have its class. */
+double ps_ppn_purity (const float *mind, const int *y, const int *proto_class, int n, int K,
+                      int topk);
+/* For every prototype, the `topk` rows (indices into 0..n) with the
+ * smallest mind, nearest first: out[K, topk]. */
+void ps_ppn_topk_rows (int *out, const float *mind, int n, int K, int topk);
+
+/* The area under a deletion curve: pixels are removed (set to `fill`) in
+ * `steps` equal fractions in the order given by order[B, P] (most important
+ * first); acc[s] of `classify` at each fraction.  classify writes
+ * predictions for B images.  Returns the mean accuracy over the steps + 1
+ * points (the trapezoid-free AUC on an even grid). */
+typedef void (*PsPpnClassify) (gpointer user, const float *x, int B, int *pred);
+double ps_ppn_deletion_auc (PsPpnClassify classify, gpointer user, const float *x,
+                            const int *y, const int *order, int B, int P, int steps, float fill,
+                            double *curve);
+
+/* Sorts pixel indices by score, largest first: order[P]. */
+void ps_ppn_order_desc (int *order, const float *score, int P);
+
+G_END_DECLS
+
+/* ---- The method implementation shared by protopnet and stprotopnet ----
+ * (ps-method-protopnet.c; the ST variant sets `support` > 0 prototypes per
+ * class in a second bank). */
+typedef struct _PsPpnModel PsPpnModel;
+
+gpointer   ps_ppn_method_create (const PsMethod *method, const PsParams *params,
+                                 PsDataset *data, guint64 seed, gboolean st, GError **error);
+void       ps_ppn_method_free (gpointer model);
+guint64    ps_ppn_method_total_steps (gpointer model);
+gboolean   ps_ppn_method_step (gpointer model, PsStepInfo *info, GError **error);
+PsMetrics *ps_ppn_method_evaluate (gpointer model);
+GPtrArray *ps_ppn_method_snapshot (gpointer model);
+PsExplanation *ps_ppn_method_explain (gpointer model, guint sample, GError **error);
+GBytes    *ps_ppn_method_save (gpointer model);
+gboolean   ps_ppn_method_load (gpointer model, GBytes *blob, GError **error);
+
+/* For tests and the "because" analysis: the model's pieces (borrowed). */
+PsModel     *ps_ppn_model_backbone (PsPpnModel *m);
+int          ps_ppn_model_n_protos (PsPpnModel *m);
+int          ps_ppn_model_depth    (PsPpnModel *m);   /* D */
+void         ps_ppn_model_map_size (PsPpnModel *m, int *h, int *w);
+float       *ps_ppn_model_protos   (PsPpnModel *m);   /* [K, D] */
+const int   *ps_ppn_model_proto_class (PsPpnModel *m);
+const float *ps_ppn_model_last     (PsPpnModel *m);   /* [C, K] */
+/* Push record: dataset row and map position of each prototype (-1 before push). */
+const int   *ps_ppn_model_push_row (PsPpnModel *m);
+const int   *ps_ppn_model_push_pos (PsPpnModel *m);
+/* Features (after the sigmoid add-on) of x[B, d] in evaluation mode:
+ * feat[B, D, HW], and optionally sim[B, K], logits[B, C]. */
+void         ps_ppn_model_infer (PsPpnModel *m, const float *x, int B, float *feat,
+                                 float *sim, float *logits);
+/* The stage of step `step`: "warmup", "joint", "push", "last". */
+const char  *ps_ppn_model_stage (PsPpnModel *m, guint64 step);
