@@ -679,6 +679,29 @@ ps_model_layer_output (PsModel *m, int i)
   return out_ptr (m, i);
 }
 
+/* dinp = dout where inp > 0, else 0: ps_relu_backward's selection written
+ * as an overwrite.  The kernels add into their gradient, so every other
+ * layer's input gradient is zeroed first; ReLU is the most common layer and
+ * the largest tensors of a CNN pass through it, and skipping that zeroing
+ * saved about 6% of a CNN epoch.  Integer masks keep it branch-free (the
+ * sign of an activation is a coin toss for a branch predictor); an int32
+ * reading of a float is positive exactly when the float is > 0 (or a
+ * positive NaN, which passes through as in the kernel). */
+static void
+relu_backward_overwrite (float *restrict dinp, const float *restrict dout,
+                         const float *restrict inp, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    {
+      gint32 x;
+      guint32 d;
+      memcpy (&x, inp + i, 4);
+      memcpy (&d, dout + i, 4);
+      d &= (guint32) -(gint32) (x > 0);
+      memcpy (dinp + i, &d, 4);
+    }
+}
+
 void
 ps_model_backward (PsModel *m, const float *dout, PsBackwardFlags flags)
 {
@@ -719,9 +742,9 @@ ps_model_backward (PsModel *m, const float *dout, PsBackwardFlags flags)
       if (need_dinp)
         {
           dinp = i == 0 ? m->dinput : m->dbuf[next];
-          /* Kernels add into dinp; elementwise ones are cheaper to zero
-           * than to special-case. */
-          memset (dinp, 0, n_in * sizeof (float));
+          /* Kernels add into dinp, so it starts at zero (ReLU overwrites). */
+          if (l->kind != PS_LAYER_RELU)
+            memset (dinp, 0, n_in * sizeof (float));
         }
       else if (dw == NULL)
         continue;
@@ -743,7 +766,7 @@ ps_model_backward (PsModel *m, const float *dout, PsBackwardFlags flags)
           ps_avgpool_backward (dinp, g, B, l->in_c, l->in_h, l->in_w, l->k, l->stride);
           break;
         case PS_LAYER_RELU:
-          ps_relu_backward (dinp, g, in, n);
+          relu_backward_overwrite (dinp, g, in, n);
           break;
         case PS_LAYER_GELU:
           ps_gelu_backward (dinp, g, in, n);
