@@ -2,7 +2,7 @@
 # run-nn.sh: the neural-network benchmark, ours against PyTorch, in one run.
 #
 #   bench/run-nn.sh                 # 1 epoch of each network
-#   EPOCHS=2 NETS="mlp" bench/run-nn.sh
+#   EPOCHS=2 NETS="mlp" REPEAT=2 bench/run-nn.sh
 #
 # Builds bench-nn and bench-gemm (release build in $BUILD, default
 # <src>/build-bench) when needed, then for each network runs ours and
@@ -19,6 +19,7 @@ BUILD="${BUILD:-$SRC/build-bench}"
 EPOCHS="${EPOCHS:-1}"
 NETS="${NETS:-mlp cnn}"
 THREADS="${THREADS:-1 2}"
+REPEAT="${REPEAT:-1}"   # rounds of the interleaved runs; the best of each side counts
 PY=/usr/bin/python3
 
 if [ ! -d "$BUILD" ]; then
@@ -64,7 +65,7 @@ summarise() { awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = 
 printf '%-4s %8s %3s %8s %8s %3s %8s %7s\n' net ours thr acc torch thr acc ratio
 for net in $NETS; do
   best_ours="" best_torch=""
-  for t in $THREADS; do
+  for t in $(for r in $(seq "$REPEAT"); do echo $THREADS; done); do
     ours=$("$BUILD/bench/bench-nn" --net "$net" --epochs "$EPOCHS" --threads "$t" | tee -a "$LOG" | summarise)
     torch=$($PY "$SRC/bench/bench_nn_torch.py" --net "$net" --epochs "$EPOCHS" --threads "$t" | tee -a "$LOG" | summarise)
     if [ -z "$best_ours" ] || awk -v a="${ours%% *}" -v b="${best_ours%% *}" 'BEGIN { exit !(a < b) }'; then
