@@ -31,7 +31,7 @@ one_line_failure () {
   fi
 }
 
-echo "1..29"
+echo "1..32"
 
 check "train run 1" "$CLI" train mlp --dataset moons --set epochs=2 --seed 1 --db "$DB"
 check "train run 2 (another seed)" "$CLI" train mlp --dataset moons --set epochs=2 --seed 2 --db "$DB"
@@ -104,6 +104,10 @@ cp "$T/notes.sqlite" "$T/notes.orig"
 one_line_failure "a non-SQLite --db fails with one line naming it" "notes.sqlite" "$CLI" runs --db "$T/notes.sqlite"
 check "the non-SQLite file is unchanged" cmp -s "$T/notes.sqlite" "$T/notes.orig"
 one_line_failure "merging a non-store fails with one line" "notes.sqlite" "$CLI" merge "$T/notes.sqlite" --db "$DB"
+one_line_failure "a missing --db file is reported, not created" "missing.sqlite" "$CLI" runs --db "$T/missing.sqlite"
+check "the missing store was not created" test ! -e "$T/missing.sqlite"
+check "merge into a new store creates it" \
+  bash -c "'$CLI' merge '$DB2' --db '$T/fresh.sqlite' | grep -q '^merged 1 runs' && '$CLI' runs --db '$T/fresh.sqlite' | grep -q 'blobs'"
 
 # Crash and resume: a long run is killed once it has a checkpoint; the
 # next command marks it interrupted and `resume` finishes it.
@@ -128,5 +132,5 @@ else
   ok "resume finishes the interrupted run # SKIP the run ended before it could be killed"
 fi
 
-[ $n -eq 29 ] || echo "# planned 29 tests, ran $n"
+[ $n -eq 32 ] || echo "# planned 32 tests, ran $n"
 exit $((failed > 0))

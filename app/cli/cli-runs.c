@@ -44,15 +44,29 @@ parse_options (const char *command, const char *synopsis, GOptionEntry *entries,
   return TRUE;
 }
 
+/* Opens the store.  Only `merge` creates a missing store: for every other
+ * command a missing file is a typo in --db, and creating an empty store
+ * there would hide it. */
 static PsStore *
-open_store (const char *db_option)
+open_store_full (const char *db_option, gboolean create)
 {
   g_autofree char *path = cli_store_path (db_option);
   g_autoptr (GError) error = NULL;
+  if (!create && !g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      cli_fail ("%s: no run store there (train a run first, or pass --db FILE)", path);
+      return NULL;
+    }
   PsStore *store = ps_store_open (path, &error);
   if (store == NULL)
     cli_fail ("%s", error->message);
   return store;
+}
+
+static PsStore *
+open_store (const char *db_option)
+{
+  return open_store_full (db_option, FALSE);
 }
 
 /* A run is named by its id, or by its exact name when that is unique. */
@@ -859,7 +873,7 @@ cli_cmd_merge (int argc, char **argv)
       cli_fail ("merge: expected one OTHER.sqlite");
       return CLI_EXIT_USAGE;
     }
-  PsStore *store = open_store (db);
+  PsStore *store = open_store_full (db, TRUE);
   if (store == NULL)
     return CLI_EXIT_FAIL;
   guint copied = 0, skipped = 0;
