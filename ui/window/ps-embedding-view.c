@@ -9,6 +9,8 @@
 #include "ps-array.h"
 #include "ps-base.h"
 #include "ps-dataset.h"
+#include "ps-method.h"
+#include "ps-new-run-dialog.h"
 
 /* How many neighbours (or prototypes) the explanation lists. */
 #define N_NEIGHBOURS 6
@@ -45,6 +47,14 @@ struct _PsEmbeddingView
   char *dataset_name;       /* the run's dataset, as its record says */
   PsDataset *image_data;    /* loaded on demand for thumbnails, or NULL */
   gboolean image_data_tried;
+  /* The run's model, reloaded from its last checkpoint in a thread, for
+   * the method's own explain().  Borrowed method table; owned model. */
+  const PsMethod *model_method;
+  gpointer model;
+  PsDataset *model_data;
+  gboolean model_tried;
+  gboolean live;            /* a live snapshot arrived: the run is training */
+  GCancellable *model_cancel;
   gboolean updating_timeline;
 };
 
@@ -204,6 +214,205 @@ add_neighbour_row (PsEmbeddingView *self, const char *text, double similarity, G
   self->n_neighbours++;
 }
 
+/* ---- The model, for the method's own explanations ---------------------- */
+
+typedef struct
+{
+  char *store_path;
+  gint64 run;
+  const PsMethod *method;
+  gpointer model;
+  PsDataset *data;
+} ModelLoad;
+
+static void
+model_load_free (ModelLoad *l)
+{
+  if (l->model)
+    l->method->free (l->model);
+  g_clear_pointer (&l->data, ps_dataset_unref);
+  g_free (l->store_path);
+  g_free (l);
+}
+
+/* On a worker thread: its own store connection, the dataset the run used,
+ * a fresh model, and the last checkpoint loaded into it. */
+static void
+model_load_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  ModelLoad *l = data;
+  GError *error = NULL;
+  PsStore *store = ps_store_open (l->store_path, &error);
+  g_autoptr (PsRunInfo) info = NULL;
+  g_autoptr (PsParams) params = NULL;
+  g_autoptr (GBytes) blob = NULL;
+  gint64 step = 0;
+
+  if (store == NULL)
+    goto fail;
+  info = ps_store_get_run (store, l->run, &error);
+  if (info == NULL)
+    goto fail;
+  params = ps_method_default_params (l->method);
+  if (info->params_json && !ps_params_load_json (params, info->params_json, &error))
+    goto fail;
+  /* Generator options ("moons:n=1000,...") are parsed by the CLI only, so
+   * those runs keep the snapshot-based explanation for now. */
+  if (strchr (info->dataset, ':') != NULL && ps_dataset_builtin_description (info->dataset) == NULL
+      && !g_file_test (info->dataset, G_FILE_TEST_EXISTS))
+    {
+      g_set_error (&error, PS_ERROR, PS_ERROR_NOT_FOUND, "the dataset %s cannot be reloaded here", info->dataset);
+      goto fail;
+    }
+  l->data = ps_run_request_load_dataset (info->dataset, 0, -1, NULL, NULL, NULL, &error);
+  if (l->data == NULL)
+    goto fail;
+  blob = ps_store_get_checkpoint (store, l->run, &step, &error);
+  if (blob == NULL)
+    goto fail;
+  l->model = l->method->create (l->method, params, l->data, info->seed, &error);
+  if (l->model == NULL || !l->method->load (l->model, blob, &error))
+    goto fail;
+  ps_store_close (store);
+  g_task_return_boolean (task, TRUE);
+  return;
+
+fail:
+  if (store)
+    ps_store_close (store);
+  g_task_return_error (task, error ? error : g_error_new (PS_ERROR, PS_ERROR_NOT_FOUND, "no model"));
+}
+
+static void update_explanation (PsEmbeddingView *self);
+
+static void
+model_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ModelLoad *l = g_task_get_task_data (G_TASK (result));
+  g_autoptr (GError) error = NULL;
+
+  /* The task holds no reference on the view (so a closing window never
+   * waits for it): a view that moved on or went away cancelled it first,
+   * on this same thread, and is not touched here. */
+  if (g_cancellable_is_cancelled (g_task_get_cancellable (G_TASK (result))))
+    return;
+  PsEmbeddingView *self = PS_EMBEDDING_VIEW (user_data);
+  g_clear_object (&self->model_cancel);
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_debug ("no model for the explanation of run %" G_GINT64_FORMAT ": %s", l->run, error->message);
+      return;
+    }
+  /* A result for a run no longer shown is dropped with the task. */
+  if (l->run != self->run_id || self->model != NULL)
+    return;
+  self->model_method = l->method;
+  self->model = g_steal_pointer (&l->model);
+  self->model_data = g_steal_pointer (&l->data);
+  update_explanation (self);
+}
+
+static void
+drop_model (PsEmbeddingView *self)
+{
+  if (self->model_cancel)
+    {
+      g_cancellable_cancel (self->model_cancel);
+      g_clear_object (&self->model_cancel);
+    }
+  if (self->model)
+    self->model_method->free (self->model);
+  self->model = NULL;
+  self->model_method = NULL;
+  g_clear_pointer (&self->model_data, ps_dataset_unref);
+  self->model_tried = FALSE;
+}
+
+static void
+ensure_model (PsEmbeddingView *self)
+{
+  if (self->model_tried || self->store == NULL || self->run_id == 0 || self->live)
+    return;
+  self->model_tried = TRUE;
+  g_autoptr (PsRunInfo) info = ps_store_get_run (self->store, self->run_id, NULL);
+  const PsMethod *method = info ? ps_method_find (info->method) : NULL;
+  if (method == NULL || method->explain == NULL || method->load == NULL
+      || info->status == PS_RUN_RUNNING || info->status == PS_RUN_QUEUED)
+    return;
+
+  ModelLoad *l = g_new0 (ModelLoad, 1);
+  l->store_path = g_strdup (ps_store_path (self->store));
+  l->run = self->run_id;
+  l->method = method;
+  self->model_cancel = g_cancellable_new ();
+  g_autoptr (GTask) task = g_task_new (NULL, self->model_cancel, model_loaded_cb, self);
+  g_task_set_task_data (task, l, (GDestroyNotify) model_load_free);
+  g_task_run_in_thread (task, model_load_thread);
+}
+
+/* The method's own explanation of dataset row `row`: its evidence rows
+ * (prototypes or training samples) with similarity bars and the evidence
+ * each adds.  FALSE when there is no model to ask. */
+static gboolean
+explain_with_model (PsEmbeddingView *self, gint64 row)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (self->model == NULL || row < 0 || (guint64) row >= self->model_data->n)
+    return FALSE;
+  g_autoptr (PsExplanation) ex = self->model_method->explain (self->model, (guint) row, &error);
+  if (ex == NULL)
+    return FALSE;
+
+  gtk_label_set_label (self->neighbours_title,
+                       ex->by_prototypes ? "Nearest Prototypes (from the model)"
+                                         : "Nearest Training Samples (from the model)");
+  gtk_widget_set_visible (GTK_WIDGET (self->neighbours_title), ex->evidence && ex->evidence->len > 0);
+  if (ex->text)
+    {
+      GtkWidget *text = gtk_label_new (ex->text);
+      gtk_label_set_wrap (GTK_LABEL (text), TRUE);
+      gtk_label_set_max_width_chars (GTK_LABEL (text), 30);
+      gtk_label_set_xalign (GTK_LABEL (text), 0);
+      gtk_widget_add_css_class (text, "dim-label");
+      gtk_box_append (self->neighbours_box, text);
+    }
+  /* Similarities in [0, 1] are drawn as they are; raw scores (negative
+   * distances, logits) relative to the strongest, exp(s - max), so the
+   * bars still rank and compare. */
+  gboolean raw = FALSE;
+  double best = -INFINITY;
+  for (guint k = 0; ex->evidence && k < ex->evidence->len; k++)
+    {
+      double v = g_array_index (ex->evidence, PsEvidence, k).similarity;
+      raw |= v < 0 || v > 1;
+      best = MAX (best, v);
+    }
+  for (guint k = 0; ex->evidence && k < MIN (ex->evidence->len, N_NEIGHBOURS); k++)
+    {
+      PsEvidence *ev = &g_array_index (ex->evidence, PsEvidence, k);
+      double bar = raw ? exp (ev->similarity - best) : ev->similarity;
+      g_autofree char *t = NULL;
+      GtkWidget *thumb = NULL;
+      if (ex->by_prototypes)
+        t = g_strdup_printf ("prototype %d · class %d · evidence %+.2f", ev->index, ev->cls, ev->evidence);
+      else
+        {
+          t = g_strdup_printf ("#%d · class %d", ev->index, ev->cls);
+          PsDataset *ds = self->model_data;
+          if (ds->img_h > 0 && ev->index >= 0 && (guint) ev->index < ds->n)
+            {
+              g_autoptr (GdkTexture) tex = image_texture (ds->x + (gsize) ev->index * ds->d, ds->img_h, ds->img_w);
+              thumb = gtk_picture_new_for_paintable (GDK_PAINTABLE (tex));
+              gtk_widget_set_size_request (thumb, 40, 40);
+            }
+        }
+      add_neighbour_row (self, t, CLAMP (bar, 0, 1), thumb);
+    }
+  return TRUE;
+}
+
 /* The selected sample's facts, and its nearest prototypes (when the
  * snapshot has them) or nearest training samples in the embedding, with
  * similarity bars.  Computed on the main thread: snapshots are small. */
@@ -337,6 +546,12 @@ update_explanation (PsEmbeddingView *self)
       g_object_ref_sink (pic);
       g_object_unref (pic);
     }
+
+  /* The method's own explanation when its model could be reloaded; else
+   * neighbours measured in the snapshot below. */
+  ensure_model (self);
+  if (explain_with_model (self, sample))
+    return;
 
   /* The space to measure in: the embedding if any, else the 2-D points. */
   PsArray *space = find_array (self->arrays, "embedding");
@@ -519,6 +734,8 @@ ps_embedding_view_set_run (PsEmbeddingView *self, PsStore *store, gint64 run_id)
   g_clear_pointer (&self->dataset_name, g_free);
   g_clear_pointer (&self->image_data, ps_dataset_unref);
   self->image_data_tried = FALSE;
+  drop_model (self);
+  self->live = FALSE;
   if (self->run_id != 0)
     {
       g_autoptr (PsRunInfo) info = ps_store_get_run (store, run_id, NULL);
@@ -566,6 +783,7 @@ ps_embedding_view_add_snapshot (PsEmbeddingView *self, gint64 run_id, gint64 ste
            run_id, step, self->run_id, self->steps->len);
   if (run_id != self->run_id)
     return;
+  self->live = TRUE;
   /* Follow the live end only when the person is not looking back. */
   gboolean following = self->steps->len == 0
                        || (guint) round (gtk_adjustment_get_value (self->timeline_adjustment)) + 1 >= self->steps->len;
@@ -690,6 +908,7 @@ ps_embedding_view_dispose (GObject *object)
 {
   PsEmbeddingView *self = PS_EMBEDDING_VIEW (object);
 
+  drop_model (self);
   gtk_widget_dispose_template (GTK_WIDGET (self), PS_TYPE_EMBEDDING_VIEW);
   G_OBJECT_CLASS (ps_embedding_view_parent_class)->dispose (object);
 }
@@ -704,6 +923,7 @@ ps_embedding_view_finalize (GObject *object)
   g_free (self->explain_text);
   g_free (self->dataset_name);
   g_clear_pointer (&self->image_data, ps_dataset_unref);
+  drop_model (self);
   G_OBJECT_CLASS (ps_embedding_view_parent_class)->finalize (object);
 }
 
