@@ -490,9 +490,9 @@ extent_d (const double *v, const double *off, double sign, gsize n, double *lo, 
     }
 }
 
-gboolean
-ps_layer_extent (const PsLayer *l, double *x0, double *x1, double *y0, double *y1,
-                 gboolean *tight)
+static gboolean
+layer_extent (const PsLayer *l, double *x0, double *x1, double *y0, double *y1,
+              gboolean *tight)
 {
   double ax = INFINITY, bx = -INFINITY, ay = INFINITY, by = -INFINITY;
   *tight = FALSE;
@@ -575,6 +575,23 @@ ps_layer_extent (const PsLayer *l, double *x0, double *x1, double *y0, double *y
   *y0 = ay;
   *y1 = by;
   return ax <= bx && ay <= by;
+}
+
+/* Layers never change after they are added, so the extent (a pass over
+ * up to millions of points) is computed once and kept. */
+gboolean
+ps_layer_extent (PsLayer *l, double *x0, double *x1, double *y0, double *y1,
+                 gboolean *tight)
+{
+  if (l->ext_state == 0)
+    l->ext_state = layer_extent (l, &l->ext[0], &l->ext[1], &l->ext[2], &l->ext[3],
+                                 &l->ext_tight) ? 1 : 2;
+  *x0 = l->ext[0];
+  *x1 = l->ext[1];
+  *y0 = l->ext[2];
+  *y1 = l->ext[3];
+  *tight = l->ext_tight;
+  return l->ext_state == 1;
 }
 
 gboolean

@@ -43,6 +43,9 @@ typedef struct
   PsScatterSpec spec;      /* scatter: points into f[], labels, u8 */
   cairo_surface_t *image;  /* regions/matrix/image: the prepared surface */
   cairo_surface_t *image2; /* image: heat overlay */
+  int ext_state;           /* extent cache: 0 unknown, 1 valid, 2 none */
+  double ext[4];
+  gboolean ext_tight;
 } PsLayer;
 
 typedef struct
@@ -103,7 +106,7 @@ void ps_plot_set_font (cairo_t *cr, double size, gboolean bold);
 void     ps_layer_free    (PsLayer *layer);
 /* Data extent of a layer; FALSE if it has none.  *tight says the range
  * should not get a margin (images, matrices, regions). */
-gboolean ps_layer_extent  (const PsLayer *layer, double *x0, double *x1,
+gboolean ps_layer_extent  (PsLayer *layer, double *x0, double *x1,
                            double *y0, double *y1, gboolean *tight);
 gboolean ps_layer_is_background (const PsLayer *layer);
 void     ps_layer_draw    (PsFigure *fig, PsLayer *layer, cairo_t *cr,

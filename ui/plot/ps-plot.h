@@ -166,6 +166,7 @@ void ps_smooth_ema (double *out, const double *in, gsize n, double weight);
 /* The figure                                                           */
 /* ------------------------------------------------------------------ */
 
+/* A figure belongs to one thread at a time (rendering caches extents). */
 typedef struct _PsFigure PsFigure;
 
 PsFigure *ps_figure_new  (void);
