@@ -425,6 +425,41 @@ bin_scatter_run (gpointer data)
   return NULL;
 }
 
+/* A cached scratch block.  A second caller while the first holds it (two
+ * threads rasterising at once) simply gets its own block. */
+static GMutex scratch_lock;
+static gpointer scratch_block;
+static gsize scratch_size;
+
+static gpointer
+scratch_take (gsize bytes)
+{
+  gpointer p = NULL;
+  g_mutex_lock (&scratch_lock);
+  if (scratch_block != NULL && scratch_size >= bytes)
+    {
+      p = scratch_block;
+      scratch_block = NULL;
+    }
+  g_mutex_unlock (&scratch_lock);
+  return p != NULL ? p : g_malloc (MAX (bytes, 1));
+}
+
+static void
+scratch_give (gpointer p, gsize bytes)
+{
+  g_mutex_lock (&scratch_lock);
+  if (scratch_block == NULL || scratch_size < bytes)
+    {
+      g_free (scratch_block);
+      scratch_block = p;
+      scratch_size = bytes;
+      p = NULL;
+    }
+  g_mutex_unlock (&scratch_lock);
+  g_free (p);
+}
+
 /* Runs func on jobs[0..n) (each job_size bytes), jobs 1.. on new threads
  * and job 0 on the caller's. */
 static void
@@ -524,8 +559,14 @@ ps_scatter_rasterize (guint32 *pixels, int width, int height, int stride_bytes,
   r.n_passes = spec.dimmed != NULL ? 2 : 1;
   r.n_tiles = (gsize) r.ntx * r.nty;
   r.n_bins = r.n_tiles * r.n_passes;
-  r.bin_of = g_new (guint32, spec.n);
-  r.pre = g_new (Entry, spec.n);
+  /* One block for the three per-point arrays, reused across calls: fresh
+   * multi-megabyte blocks come from mmap and cost a page fault per 4 KiB
+   * on every frame. */
+  gsize scratch_bytes = spec.n * (sizeof (guint32) + 2 * sizeof (Entry));
+  gpointer scratch = scratch_take (scratch_bytes);
+  r.pre = scratch;
+  r.entries = r.pre + spec.n;
+  r.bin_of = (guint32 *) (r.entries + spec.n);
 
   int want = g_atomic_int_get (&raster_threads);
   if (want <= 0)
@@ -558,7 +599,6 @@ ps_scatter_rasterize (guint32 *pixels, int width, int height, int stride_bytes,
         }
     }
   bin_start[r.n_bins] = running;
-  r.entries = g_new (Entry, MAX (running, 1u));
   run_parallel (bin_scatter_run, bins, sizeof (BinJob), n_threads);
   for (int k = 0; k < n_threads; k++)
     g_free (bins[k].count);
@@ -589,9 +629,7 @@ ps_scatter_rasterize (guint32 *pixels, int width, int height, int stride_bytes,
     }
   run_parallel (draw_job_run, jobs, sizeof (DrawJob), n_threads);
 
-  g_free (r.bin_of);
-  g_free (r.pre);
-  g_free (r.entries);
+  scratch_give (scratch, scratch_bytes);
   mask_set_clear (&set);
 }
 
