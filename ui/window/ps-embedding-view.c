@@ -53,7 +53,6 @@ struct _PsEmbeddingView
   gpointer model;
   PsDataset *model_data;
   gboolean model_tried;
-  gboolean live;            /* a live snapshot arrived: the run is training */
   GCancellable *model_cancel;
   gboolean updating_timeline;
 };
@@ -332,13 +331,16 @@ drop_model (PsEmbeddingView *self)
 static void
 ensure_model (PsEmbeddingView *self)
 {
-  if (self->model_tried || self->store == NULL || self->run_id == 0 || self->live)
+  if (self->model_tried || self->store == NULL || self->run_id == 0)
+    return;
+  g_autoptr (PsRunInfo) info = ps_store_get_run (self->store, self->run_id, NULL);
+  /* A training run's checkpoint is still moving: ask again once it ends. */
+  if (info == NULL || info->status == PS_RUN_RUNNING || info->status == PS_RUN_QUEUED
+      || info->status == PS_RUN_PAUSED)
     return;
   self->model_tried = TRUE;
-  g_autoptr (PsRunInfo) info = ps_store_get_run (self->store, self->run_id, NULL);
-  const PsMethod *method = info ? ps_method_find (info->method) : NULL;
-  if (method == NULL || method->explain == NULL || method->load == NULL
-      || info->status == PS_RUN_RUNNING || info->status == PS_RUN_QUEUED)
+  const PsMethod *method = ps_method_find (info->method);
+  if (method == NULL || method->explain == NULL || method->load == NULL)
     return;
 
   ModelLoad *l = g_new0 (ModelLoad, 1);
@@ -735,7 +737,6 @@ ps_embedding_view_set_run (PsEmbeddingView *self, PsStore *store, gint64 run_id)
   g_clear_pointer (&self->image_data, ps_dataset_unref);
   self->image_data_tried = FALSE;
   drop_model (self);
-  self->live = FALSE;
   if (self->run_id != 0)
     {
       g_autoptr (PsRunInfo) info = ps_store_get_run (store, run_id, NULL);
@@ -783,7 +784,6 @@ ps_embedding_view_add_snapshot (PsEmbeddingView *self, gint64 run_id, gint64 ste
            run_id, step, self->run_id, self->steps->len);
   if (run_id != self->run_id)
     return;
-  self->live = TRUE;
   /* Follow the live end only when the person is not looking back. */
   gboolean following = self->steps->len == 0
                        || (guint) round (gtk_adjustment_get_value (self->timeline_adjustment)) + 1 >= self->steps->len;
@@ -882,6 +882,13 @@ ps_embedding_view_get_n_neighbours (PsEmbeddingView *self)
 {
   g_return_val_if_fail (PS_IS_EMBEDDING_VIEW (self), 0);
   return self->n_neighbours;
+}
+
+gboolean
+ps_embedding_view_has_model (PsEmbeddingView *self)
+{
+  g_return_val_if_fail (PS_IS_EMBEDDING_VIEW (self), FALSE);
+  return self->model != NULL;
 }
 
 static void

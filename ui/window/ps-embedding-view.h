@@ -39,5 +39,8 @@ gboolean       ps_embedding_view_export_csv (PsEmbeddingView *self, const char *
  * NULL when nothing is selected; and the number of neighbour rows shown. */
 const char    *ps_embedding_view_get_explanation_title (PsEmbeddingView *self);
 guint          ps_embedding_view_get_n_neighbours (PsEmbeddingView *self);
+/* TRUE once the run's model has been reloaded from its checkpoint, so the
+ * panel shows the method's own explanation. */
+gboolean       ps_embedding_view_has_model (PsEmbeddingView *self);
 
 G_END_DECLS

@@ -896,8 +896,17 @@ showing_embedding (PsWindow *self)
   return g_strcmp0 (gtk_stack_get_visible_child_name (self->view_stack), "embedding") == 0;
 }
 
+static gboolean export_figure_at (PsWindow *self, const char *path, double scale, GError **error);
+
 gboolean
 ps_window_export_figure (PsWindow *self, const char *path, GError **error)
+{
+  return export_figure_at (self, path, 2.0, error);
+}
+
+/* `scale` multiplies the pixels of a PNG (vector formats ignore it). */
+static gboolean
+export_figure_at (PsWindow *self, const char *path, double scale, GError **error)
 {
   g_return_val_if_fail (PS_IS_WINDOW (self), FALSE);
 
@@ -922,7 +931,7 @@ ps_window_export_figure (PsWindow *self, const char *path, GError **error)
       w = MAX (gtk_widget_get_width (scatter), 640);
       h = MAX (gtk_widget_get_height (scatter), 480);
     }
-  return ps_figure_export (fig, path, w, h, 2.0, error);
+  return ps_figure_export (fig, path, w, h, scale, error);
 }
 
 static void
@@ -935,8 +944,10 @@ export_response_cb (GtkNativeDialog *native, int response, PsWindow *self)
       g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (native));
       g_autofree char *path = g_file_get_path (file);
       g_autoptr (GError) error = NULL;
+      const char *choice = csv ? NULL : gtk_file_chooser_get_choice (GTK_FILE_CHOOSER (native), "scale");
+      double scale = choice ? g_ascii_strtod (choice, NULL) : 2.0;
       gboolean ok = csv ? ps_embedding_view_export_csv (self->embedding, path, &error)
-                        : ps_window_export_figure (self, path, &error);
+                        : export_figure_at (self, path, scale > 0 ? scale : 2.0, &error);
       if (!ok)
         {
           g_autofree char *title = g_strdup_printf ("Could not export to %s", path);
@@ -964,6 +975,11 @@ show_export_dialog (PsWindow *self, gboolean csv)
     {
       add_filter (GTK_FILE_CHOOSER (native), "Figures (*.png, *.svg, *.pdf)",
                   (const char *[]) { "*.png", "*.svg", "*.pdf", NULL });
+      /* The PNG's pixel scale; the format follows the file's extension. */
+      gtk_file_chooser_add_choice (GTK_FILE_CHOOSER (native), "scale", "PNG scale",
+                                   (const char *[]) { "1", "2", "3", "4", NULL },
+                                   (const char *[]) { "1×", "2×", "3×", "4×", NULL });
+      gtk_file_chooser_set_choice (GTK_FILE_CHOOSER (native), "scale", "2");
     }
   gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (native), suggested);
   g_object_set_data (G_OBJECT (native), "ps-csv", GINT_TO_POINTER (csv));
