@@ -16,6 +16,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 struct _PsTsne
 {
@@ -572,6 +575,63 @@ attr_row (float *out, const float *restrict y, const guint32 *restrict col,
   out[1] = sy;
 }
 
+#if defined(__x86_64__)
+/* The same sums with AVX2 gathers, which fetch eight neighbours' x (and
+ * y) in one instruction; used when the CPU has AVX2.  No FMA, and the
+ * lanes and their combination order match attr_row; the two may still
+ * differ in the last bits, but neither varies between runs. */
+__attribute__ ((target ("avx2")))
+static void
+attr_row_avx2 (float *out, const float *restrict y, const guint32 *restrict col,
+               const float *restrict pv, guint m, float yx, float yy, double *plogq)
+{
+  const __m256 one = _mm256_set1_ps (1.0f);
+  const __m256 vx = _mm256_set1_ps (yx), vy = _mm256_set1_ps (yy);
+  const __m256i two = _mm256_set1_epi32 (2);
+  __m256 fx = _mm256_setzero_ps (), fy = _mm256_setzero_ps ();
+  guint e = 0;
+  for (; e + 8 <= m; e += 8)
+    {
+      __m256i idx = _mm256_mullo_epi32 (_mm256_loadu_si256 ((const __m256i *) (col + e)), two);
+      __m256 dx = _mm256_sub_ps (vx, _mm256_i32gather_ps (y, idx, 4));
+      __m256 dy = _mm256_sub_ps (vy, _mm256_i32gather_ps (y + 1, idx, 4));
+      __m256 d2 = _mm256_add_ps (_mm256_mul_ps (dx, dx), _mm256_mul_ps (dy, dy));
+      __m256 q = _mm256_div_ps (one, _mm256_add_ps (one, d2));
+      __m256 p = _mm256_loadu_ps (pv + e);
+      __m256 pq = _mm256_mul_ps (p, q);
+      fx = _mm256_add_ps (fx, _mm256_mul_ps (pq, dx));
+      fy = _mm256_add_ps (fy, _mm256_mul_ps (pq, dy));
+      if (plogq)
+        {
+          float qa[8];
+          _mm256_storeu_ps (qa, q);
+          for (guint l = 0; l < 8; l++)
+            *plogq += (double) pv[e + l] * log (qa[l]);
+        }
+    }
+  float fxa[8], fya[8];
+  _mm256_storeu_ps (fxa, fx);
+  _mm256_storeu_ps (fya, fy);
+  float sx = 0, sy = 0;
+  for (guint l = 0; l < 8; l++)
+    {
+      sx += fxa[l];
+      sy += fya[l];
+    }
+  for (; e < m; e++)
+    {
+      float dx = yx - y[2 * col[e]], dy = yy - y[2 * col[e] + 1];
+      float q = 1.0f / (1.0f + dx * dx + dy * dy);
+      sx += pv[e] * q * dx;
+      sy += pv[e] * q * dy;
+      if (plogq)
+        *plogq += (double) pv[e] * log (q);
+    }
+  out[0] = sx;
+  out[1] = sy;
+}
+#endif
+
 static gpointer
 part_run (gpointer data)
 {
@@ -582,6 +642,15 @@ part_run (gpointer data)
   const float *pval = t->pval;
   float *attr = t->attr;
   double plogq = 0;
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports ("avx2"))
+    {
+      for (guint i = w->i0; i < w->i1; i++)
+        attr_row_avx2 (attr + 2 * i, y, col + row_ptr[i], pval + row_ptr[i], row_ptr[i + 1] - row_ptr[i],
+                       y[2 * i], y[2 * i + 1], w->want_kl ? &plogq : NULL);
+    }
+  else
+#endif
   for (guint i = w->i0; i < w->i1; i++)
     attr_row (attr + 2 * i, y, col + row_ptr[i], pval + row_ptr[i], row_ptr[i + 1] - row_ptr[i],
               y[2 * i], y[2 * i + 1], w->want_kl ? &plogq : NULL);
