@@ -26,6 +26,7 @@ struct _PsRunList
   GListStore *store;
   GtkFilterListModel *filtered;
   GtkCustomFilter *filter;
+  GtkSortListModel *sorted;
   GtkMultiSelection *selection;
   char *filter_text;
 };
@@ -246,6 +247,62 @@ set_factory (GtkColumnViewColumn *column, GtkWidget *(*setup) (void), CellUpdate
   gtk_column_view_column_set_factory (column, factory);
 }
 
+/* ---- Sorting ------------------------------------------------------------
+ *
+ * Until a column header is clicked the list keeps the store's order
+ * (newest first); each column sorts by what it shows. */
+
+static int
+cmp_name (gconstpointer a, gconstpointer b, gpointer data)
+{
+  return g_utf8_collate (ps_run_item_get_name ((PsRunItem *) a), ps_run_item_get_name ((PsRunItem *) b));
+}
+
+static int
+cmp_method (gconstpointer a, gconstpointer b, gpointer data)
+{
+  return g_strcmp0 (ps_run_item_get_method ((PsRunItem *) a), ps_run_item_get_method ((PsRunItem *) b));
+}
+
+static int
+cmp_dataset (gconstpointer a, gconstpointer b, gpointer data)
+{
+  return g_strcmp0 (ps_run_item_get_dataset ((PsRunItem *) a), ps_run_item_get_dataset ((PsRunItem *) b));
+}
+
+static int
+cmp_status (gconstpointer a, gconstpointer b, gpointer data)
+{
+  int x = ps_run_item_get_status ((PsRunItem *) a), y = ps_run_item_get_status ((PsRunItem *) b);
+  return x < y ? -1 : x > y;
+}
+
+static int
+cmp_metric (gconstpointer a, gconstpointer b, gpointer data)
+{
+  double x = ps_run_item_get_key_metric ((PsRunItem *) a);
+  double y = ps_run_item_get_key_metric ((PsRunItem *) b);
+  /* Unknown values sort last. */
+  if (isnan (x) || isnan (y))
+    return isnan (x) - isnan (y);
+  return x < y ? -1 : x > y;
+}
+
+static int
+cmp_created (gconstpointer a, gconstpointer b, gpointer data)
+{
+  double x = ps_run_item_get_info ((PsRunItem *) a)->created;
+  double y = ps_run_item_get_info ((PsRunItem *) b)->created;
+  return x < y ? -1 : x > y;
+}
+
+static void
+set_sorter (GtkColumnViewColumn *column, GCompareDataFunc cmp)
+{
+  g_autoptr (GtkSorter) sorter = GTK_SORTER (gtk_custom_sorter_new (cmp, NULL, NULL));
+  gtk_column_view_column_set_sorter (column, sorter);
+}
+
 /* ---- Filter and selection ------------------------------------------- */
 
 static gboolean
@@ -348,6 +405,7 @@ ps_run_list_dispose (GObject *object)
 
   gtk_widget_dispose_template (GTK_WIDGET (self), PS_TYPE_RUN_LIST);
   g_clear_object (&self->selection);
+  g_clear_object (&self->sorted);
   g_clear_object (&self->filtered);
   g_clear_object (&self->filter);
   g_clear_object (&self->store);
@@ -404,7 +462,9 @@ ps_run_list_init (PsRunList *self)
   self->filter = gtk_custom_filter_new (filter_func, self, NULL);
   self->filtered = gtk_filter_list_model_new (g_object_ref (G_LIST_MODEL (self->store)),
                                               g_object_ref (GTK_FILTER (self->filter)));
-  self->selection = gtk_multi_selection_new (g_object_ref (G_LIST_MODEL (self->filtered)));
+  self->sorted = gtk_sort_list_model_new (g_object_ref (G_LIST_MODEL (self->filtered)),
+                                          g_object_ref (gtk_column_view_get_sorter (self->column_view)));
+  self->selection = gtk_multi_selection_new (g_object_ref (G_LIST_MODEL (self->sorted)));
   gtk_column_view_set_model (self->column_view, GTK_SELECTION_MODEL (self->selection));
   g_signal_connect_object (self->selection, "selection-changed",
                            G_CALLBACK (selection_changed_cb), self, G_CONNECT_SWAPPED);
@@ -419,6 +479,12 @@ ps_run_list_init (PsRunList *self)
   set_factory (self->method_column, setup_label, update_method);
   set_factory (self->dataset_column, setup_label, update_dataset);
   set_factory (self->created_column, setup_numeric, update_created);
+  set_sorter (self->name_column, cmp_name);
+  set_sorter (self->status_column, cmp_status);
+  set_sorter (self->metric_column, cmp_metric);
+  set_sorter (self->method_column, cmp_method);
+  set_sorter (self->dataset_column, cmp_dataset);
+  set_sorter (self->created_column, cmp_created);
 
   GtkGesture *click = gtk_gesture_click_new ();
   gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), GDK_BUTTON_SECONDARY);
@@ -470,10 +536,10 @@ ps_run_list_select_run (PsRunList *self, gint64 id)
 {
   g_return_if_fail (PS_IS_RUN_LIST (self));
 
-  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->filtered));
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->sorted));
   for (guint i = 0; i < n; i++)
     {
-      g_autoptr (PsRunItem) item = g_list_model_get_item (G_LIST_MODEL (self->filtered), i);
+      g_autoptr (PsRunItem) item = g_list_model_get_item (G_LIST_MODEL (self->sorted), i);
       if (ps_run_item_get_id (item) == id)
         {
           gtk_selection_model_select_item (GTK_SELECTION_MODEL (self->selection), i, TRUE);
@@ -487,12 +553,12 @@ ps_run_list_select_runs (PsRunList *self, const gint64 *ids, guint n)
 {
   g_return_if_fail (PS_IS_RUN_LIST (self));
 
-  guint len = g_list_model_get_n_items (G_LIST_MODEL (self->filtered));
+  guint len = g_list_model_get_n_items (G_LIST_MODEL (self->sorted));
   g_autoptr (GtkBitset) selected = gtk_bitset_new_empty ();
   g_autoptr (GtkBitset) mask = gtk_bitset_new_range (0, len);
   for (guint i = 0; i < len; i++)
     {
-      g_autoptr (PsRunItem) item = g_list_model_get_item (G_LIST_MODEL (self->filtered), i);
+      g_autoptr (PsRunItem) item = g_list_model_get_item (G_LIST_MODEL (self->sorted), i);
       for (guint k = 0; k < n; k++)
         if (ps_run_item_get_id (item) == ids[k])
           gtk_bitset_add (selected, i);
