@@ -414,6 +414,30 @@ test_bad_input (void)
   g_assert_true (ps_all_finite (y, n * 2));
 }
 
+/* Wide inputs go through PCA to pca_dims first; the layout still
+ * separates the blobs, and turning the reduction off changes the result. */
+static void
+test_pca_first (void)
+{
+  const guint n = 300, d = 80, c = 3;
+  g_autofree gint32 *lab = g_new (gint32, n);
+  g_autofree float *x = make_blobs (n, d, c, 2.f, 8, lab);
+  PsTsneParams p;
+  ps_tsne_params_init (&p);
+  p.n_iter = 400;
+  p.perplexity = 20;
+  g_autoptr (GError) error = NULL;
+  g_autofree float *y = g_new (float, n * 2);
+  g_autofree float *y_full = g_new (float, n * 2);
+  g_assert_true (ps_tsne_run (x, n, d, &p, y, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat (knn_accuracy (y, lab, n, c, 10), >, 0.95);
+  p.pca_dims = 0;
+  g_assert_true (ps_tsne_run (x, n, d, &p, y_full, &error));
+  g_assert_no_error (error);
+  g_assert_true (memcmp (y, y_full, n * 2 * sizeof (float)) != 0);
+}
+
 static void
 test_knn (void)
 {
@@ -450,5 +474,6 @@ main (int argc, char **argv)
   g_test_add_func ("/tsne/deterministic", test_deterministic);
   g_test_add_func ("/tsne/cancel", test_cancel);
   g_test_add_func ("/tsne/bad-input", test_bad_input);
+  g_test_add_func ("/tsne/pca-first", test_pca_first);
   return g_test_run ();
 }
