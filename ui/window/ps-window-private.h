@@ -1,0 +1,66 @@
+/* ps-window-private.h: the window's state, shared by ps-window.c (the
+ * store, jobs, views) and ps-window-actions.c (its actions). */
+#pragma once
+
+#include "ps-window.h"
+#include "ps-jobs.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  ENTRY_RENAME,
+  ENTRY_TAG,
+} EntryMode;
+
+struct _PsWindow
+{
+  GtkApplicationWindow parent_instance;
+
+  /* Template. */
+  GtkHeaderBar *header_bar;
+  GtkWidget *pause_button;
+  GtkWidget *view_switcher;
+  GtkRevealer *toast_revealer;
+  GtkLabel *toast_label;
+  GtkInfoBar *error_bar;
+  GtkLabel *error_title;
+  GtkLabel *error_detail;
+  GtkPaned *paned;
+  PsRunList *run_list;
+  GtkStack *main_stack;
+  GtkStack *view_stack;
+  PsOverviewView *overview;
+  PsEmbeddingView *embedding;
+  PsCompareView *compare;
+  GtkStackPage *compare_page;
+  GtkPopover *entry_popover;
+  GtkLabel *entry_popover_label;
+  GtkEntry *entry_popover_entry;
+  GMenuModel *run_menu;
+
+  /* Owned. */
+  GSettings *settings;
+  PsStore *store;
+  char *store_path;
+  PsRunner *runner;
+  GHashTable *jobs;              /* run id (gint64*) -> PsJob* of jobs this window started */
+  GPtrArray *pending_delete;     /* PsRunItem removed from the list, deleted on expiry */
+  guint delete_timeout;
+  guint refresh_timeout;
+  guint overview_reload;
+  EntryMode entry_mode;
+  gint64 current_run;
+  PsNewRunDialog *dialog;        /* weak */
+};
+
+PsJob   *ps_window_job_for_run           (PsWindow *self, gint64 run);
+gboolean ps_window_is_pending_delete     (PsWindow *self, gint64 id);
+gboolean ps_window_status_is_live        (PsRunStatus status);
+void     ps_window_refresh_runs          (PsWindow *self);
+void     ps_window_update_actions        (PsWindow *self);
+void     ps_window_commit_pending_delete (PsWindow *self);
+void     ps_window_view_changed_cb       (PsWindow *self);
+void     ps_window_class_install_actions (GtkWidgetClass *widget_class);
+
+G_END_DECLS
