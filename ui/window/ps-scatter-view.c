@@ -10,6 +10,7 @@
 #include "ps-array.h"
 #include "ps-base.h"
 #include "ps-point-grid.h"
+#include "ps-scatter-data.h"
 
 /* Pixels the pointer may be away from a point and still hover or pick it. */
 #define PICK_RADIUS 8.0
@@ -102,139 +103,6 @@ clear_data (PsScatterView *self)
   self->hover = -1;
 }
 
-static PsArray *
-find_array (GPtrArray *arrays, const char *kind)
-{
-  for (guint i = 0; i < arrays->len; i++)
-    {
-      PsArray *a = g_ptr_array_index (arrays, i);
-      if (g_strcmp0 (a->kind, kind) == 0)
-        return a;
-    }
-  return NULL;
-}
-
-/* A copy of a 1-D array of n values as i32 (NULL if absent or mismatched). */
-static gint32 *
-copy_i32 (PsArray *a, gsize n)
-{
-  if (a == NULL || ps_array_n_elements (a) != n || n == 0)
-    return NULL;
-  gint32 *out = g_new (gint32, n);
-  gconstpointer data = ps_array_data (a, NULL);
-  for (gsize i = 0; i < n; i++)
-    switch (a->dtype)
-      {
-      case PS_DTYPE_I32: out[i] = ((const gint32 *) data)[i]; break;
-      case PS_DTYPE_I64: out[i] = (gint32) ((const gint64 *) data)[i]; break;
-      case PS_DTYPE_U8: out[i] = ((const guint8 *) data)[i]; break;
-      case PS_DTYPE_F32: out[i] = (gint32) ((const float *) data)[i]; break;
-      case PS_DTYPE_F64: out[i] = (gint32) ((const double *) data)[i]; break;
-      }
-  return out;
-}
-
-static float *
-copy_f32 (PsArray *a, gsize n)
-{
-  if (a == NULL || ps_array_n_elements (a) != n || n == 0)
-    return NULL;
-  float *out = g_new (float, n);
-  gconstpointer data = ps_array_data (a, NULL);
-  for (gsize i = 0; i < n; i++)
-    switch (a->dtype)
-      {
-      case PS_DTYPE_F32: out[i] = ((const float *) data)[i]; break;
-      case PS_DTYPE_F64: out[i] = (float) ((const double *) data)[i]; break;
-      case PS_DTYPE_I32: out[i] = (float) ((const gint32 *) data)[i]; break;
-      case PS_DTYPE_I64: out[i] = (float) ((const gint64 *) data)[i]; break;
-      case PS_DTYPE_U8: out[i] = ((const guint8 *) data)[i]; break;
-      }
-  return out;
-}
-
-/* The top two principal axes of rows x [n, d] by power iteration on the
- * d x d covariance (d is an embedding width, small), with deflation.
- * Writes mean[d] and axes[2][d]. */
-static void
-pca2_fit (const float *x, gsize n, gsize d, double *mean, double *axes)
-{
-  g_autofree double *cov = g_new0 (double, d * d);
-  g_autofree double *v = g_new (double, d);
-  g_autofree double *w = g_new (double, d);
-
-  memset (mean, 0, d * sizeof (double));
-  for (gsize i = 0; i < n; i++)
-    for (gsize j = 0; j < d; j++)
-      mean[j] += x[i * d + j];
-  for (gsize j = 0; j < d; j++)
-    mean[j] /= MAX (n, 1);
-  for (gsize i = 0; i < n; i++)
-    for (gsize a = 0; a < d; a++)
-      {
-        double xa = x[i * d + a] - mean[a];
-        for (gsize b = a; b < d; b++)
-          cov[a * d + b] += xa * (x[i * d + b] - mean[b]);
-      }
-  for (gsize a = 0; a < d; a++)
-    for (gsize b = 0; b < a; b++)
-      cov[a * d + b] = cov[b * d + a];
-
-  for (int k = 0; k < 2; k++)
-    {
-      double lambda = 0;
-      for (gsize j = 0; j < d; j++)
-        v[j] = 1.0 / sqrt ((double) d) + (j == (gsize) k ? 0.5 : 0);
-      for (int it = 0; it < 300; it++)
-        {
-          double norm = 0;
-          for (gsize a = 0; a < d; a++)
-            {
-              double s = 0;
-              for (gsize b = 0; b < d; b++)
-                s += cov[a * d + b] * v[b];
-              w[a] = s;
-              norm += s * s;
-            }
-          norm = sqrt (norm);
-          if (norm < 1e-30)
-            break;
-          double change = 0;
-          for (gsize a = 0; a < d; a++)
-            {
-              change += fabs (w[a] / norm - v[a]);
-              v[a] = w[a] / norm;
-            }
-          lambda = norm;
-          if (change < 1e-9 * d)
-            break;
-        }
-      memcpy (axes + k * d, v, d * sizeof (double));
-      /* Deflate so the next iteration finds the second axis. */
-      for (gsize a = 0; a < d; a++)
-        for (gsize b = 0; b < d; b++)
-          cov[a * d + b] -= lambda * v[a] * v[b];
-    }
-}
-
-static void
-pca2_apply (const double *mean, const double *axes, gsize d, const float *x, gsize n,
-            float *ox, float *oy)
-{
-  for (gsize i = 0; i < n; i++)
-    {
-      double s0 = 0, s1 = 0;
-      for (gsize j = 0; j < d; j++)
-        {
-          double c = x[i * d + j] - mean[j];
-          s0 += c * axes[j];
-          s1 += c * axes[d + j];
-        }
-      ox[i] = (float) s0;
-      oy[i] = (float) s1;
-    }
-}
-
 static void
 fit_range (PsScatterView *self)
 {
@@ -268,8 +136,8 @@ ps_scatter_view_set_snapshot (PsScatterView *self, GPtrArray *arrays, gboolean k
   g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), FALSE);
   g_return_val_if_fail (arrays != NULL, FALSE);
 
-  PsArray *points = find_array (arrays, "points");
-  PsArray *emb = find_array (arrays, "embedding");
+  PsArray *points = ps_snapshot_find (arrays, "points");
+  PsArray *emb = ps_snapshot_find (arrays, "embedding");
   PsArray *src = NULL;
 
   gboolean have_points = points && points->ndim == 2 && points->shape[1] == 2;
@@ -288,7 +156,7 @@ ps_scatter_view_set_snapshot (PsScatterView *self, GPtrArray *arrays, gboolean k
   gsize old_n = self->n;
   g_autoptr (GArray) old_selection = g_array_copy (self->selection);
   gsize n = src->shape[0], d = src->shape[1];
-  g_autofree float *flat = copy_f32 (src, n * d);
+  g_autofree float *flat = ps_snapshot_copy_f32 (src, n * d);
   if (flat == NULL)
     {
       g_set_error (error, PS_ERROR, PS_ERROR_FORMAT, "The snapshot's %s array is malformed", src->kind);
@@ -316,50 +184,50 @@ ps_scatter_view_set_snapshot (PsScatterView *self, GPtrArray *arrays, gboolean k
     {
       mean = g_new (double, d);
       axes = g_new (double, 2 * d);
-      pca2_fit (flat, n, d, mean, axes);
-      pca2_apply (mean, axes, d, flat, n, self->x, self->y);
+      ps_pca2_fit (flat, n, d, mean, axes);
+      ps_pca2_apply (mean, axes, d, flat, n, self->x, self->y);
       self->projected = TRUE;
     }
 
-  self->labels = copy_i32 (find_array (arrays, "labels"), n);
-  self->predictions = copy_i32 (find_array (arrays, "predictions"), n);
-  PsArray *scores = find_array (arrays, "scores");
-  self->scores = copy_f32 (scores, n);
+  self->labels = ps_snapshot_copy_i32 (ps_snapshot_find (arrays, "labels"), n);
+  self->predictions = ps_snapshot_copy_i32 (ps_snapshot_find (arrays, "predictions"), n);
+  PsArray *scores = ps_snapshot_find (arrays, "scores");
+  self->scores = ps_snapshot_copy_f32 (scores, n);
   self->score_name = g_strdup (self->scores ? "score" : "confidence");
   if (self->scores == NULL)
-    self->scores = copy_f32 (find_array (arrays, "confidence"), n);
+    self->scores = ps_snapshot_copy_f32 (ps_snapshot_find (arrays, "confidence"), n);
 
   /* Prototypes are drawn only in the space they live in: the embedding's
    * projection, or the data plane when both are 2-D. */
-  PsArray *protos = find_array (arrays, "prototypes");
+  PsArray *protos = ps_snapshot_find (arrays, "prototypes");
   if (protos && protos->ndim == 2 && protos->shape[0] > 0 && protos->shape[1] == d
       && (src == emb || emb == NULL || emb->shape[1] == 2))
     {
       gsize k = protos->shape[0];
-      g_autofree float *p = copy_f32 (protos, k * d);
+      g_autofree float *p = ps_snapshot_copy_f32 (protos, k * d);
       self->n_protos = k;
       self->proto_x = g_new (float, k);
       self->proto_y = g_new (float, k);
       if (self->projected)
-        pca2_apply (mean, axes, d, p, k, self->proto_x, self->proto_y);
+        ps_pca2_apply (mean, axes, d, p, k, self->proto_x, self->proto_y);
       else
         for (gsize i = 0; i < k; i++)
           {
             self->proto_x[i] = p[i * d];
             self->proto_y[i] = d > 1 ? p[i * d + 1] : 0;
           }
-      self->proto_labels = copy_i32 (find_array (arrays, "prototype_labels"), k);
+      self->proto_labels = ps_snapshot_copy_i32 (ps_snapshot_find (arrays, "prototype_labels"), k);
     }
 
-  PsArray *field = find_array (arrays, "decision_field");
-  PsArray *ext = find_array (arrays, "field_extent");
+  PsArray *field = ps_snapshot_find (arrays, "decision_field");
+  PsArray *ext = ps_snapshot_find (arrays, "field_extent");
   if (!self->projected && src == points && field && ext && field->ndim == 3
       && field->shape[0] == field->shape[1] && ps_array_n_elements (ext) == 4)
     {
       self->field_g = field->shape[0];
       self->field_c = field->shape[2];
-      self->field = copy_f32 (field, ps_array_n_elements (field));
-      g_autofree float *e = copy_f32 (ext, 4);
+      self->field = ps_snapshot_copy_f32 (field, ps_array_n_elements (field));
+      g_autofree float *e = ps_snapshot_copy_f32 (ext, 4);
       memcpy (self->extent, e, sizeof self->extent);
     }
 
