@@ -25,13 +25,21 @@ ps_sampler_config_init (PsSamplerConfig *cfg, PsSamplerKind kind, int steps)
   cfg->spacing = kind == PS_SAMPLER_EULER || kind == PS_SAMPLER_HEUN ? PS_SPACING_KARRAS
                                                                      : PS_SPACING_UNIFORM;
   cfg->eta = kind == PS_SAMPLER_DDPM ? 1.f : 0.f;
+  cfg->t_start = -1;
 }
 
 int
 ps_diff_timesteps (const PsDiffSchedule *s, int steps, PsSpacing spacing, int *ts)
 {
-  g_return_val_if_fail (steps >= 1, 0);
-  const int T = s->T;
+  return ps_diff_timesteps_from (s, s->T - 1, steps, spacing, ts);
+}
+
+int
+ps_diff_timesteps_from (const PsDiffSchedule *s, int t_start, int steps, PsSpacing spacing,
+                        int *ts)
+{
+  g_return_val_if_fail (steps >= 1 && t_start >= 0 && t_start < s->T, 0);
+  const int T = t_start + 1;
   steps = MIN (steps, T);
   int k = 0;
   const double rho = 7.0;
@@ -106,7 +114,8 @@ ps_diff_sample (const PsDiffSchedule *s, PsDiffEpsFunc fn, gpointer user, float 
   g_return_val_if_fail (cfg != NULL && cfg->steps >= 1 && n >= 0, FALSE);
   g_return_val_if_fail (cfg->n_record <= n, FALSE);
   g_autofree int *ts = g_new (int, MIN (cfg->steps, s->T));
-  const int K = ps_diff_timesteps (s, cfg->steps, cfg->spacing, ts);
+  const int t_start = cfg->t_start >= 0 && cfg->t_start < s->T ? cfg->t_start : s->T - 1;
+  const int K = ps_diff_timesteps_from (s, t_start, cfg->steps, cfg->spacing, ts);
   const int frames = K + 1;
   const gsize m = (gsize) n * D;
   g_autofree float *eps = g_new (float, MAX (m, 1));

@@ -159,6 +159,9 @@ typedef struct
   PsDiffGuideFunc guide;
   gpointer guide_data;
   float guide_scale;
+  /* Start timestep: x holds x_t at t_start (-1 = T-1, pure noise).  Used
+   * after an analytic jump to an intermediate level. */
+  int t_start;
   /* Trajectory recorder, optional (NULL): the first n_record rows.  Frame k
    * (k = 0..n_steps) holds x before step k (frame n_steps: the sample);
    * x0 the prediction made at step k (frame n_steps: the sample); t the
@@ -181,6 +184,9 @@ void ps_sampler_config_init (PsSamplerConfig *cfg, PsSamplerKind kind, int steps
 /* Decreasing distinct timesteps ts[0] > ... > ts[k-1] >= 0 with ts[0] = T-1;
  * returns k (<= steps). */
 int  ps_diff_timesteps (const PsDiffSchedule *s, int steps, PsSpacing spacing, int *ts);
+/* The same below t_start: ts[0] = t_start. */
+int  ps_diff_timesteps_from (const PsDiffSchedule *s, int t_start, int steps, PsSpacing spacing,
+                             int *ts);
 /* Runs the sampler on x[n, D] in place: in, the starting noise x_T (unit
  * Gaussian); out, the samples.  Returns FALSE (PS_ERROR_CANCELLED) when
  * *cancel becomes non-zero. */

@@ -238,6 +238,74 @@ to_data_space (DdpmModel *m, float *x, gsize n)
     x[i] = (x[i] - m->shift) / m->scale;
 }
 
+/* GaussTeleport: how much of the learned eps the Gaussian fit of the data
+ * explains at several noise levels (R^2), and sampling by jumping with the
+ * Gaussian's exact PF-ODE solution to an intermediate level, then DDIM
+ * with the network for the remaining steps. */
+static void
+ddpm_gaussian_metrics (DdpmModel *m, PsMetrics *out, const float *noise, int n, const float *ref,
+                       int nref)
+{
+  const int D = m->D, T = m->sched->T;
+  const int nf = (int) MIN (m->n_train, 2000u);
+  g_autofree float *x0 = g_new (float, (gsize) nf * D);
+  for (int i = 0; i < nf; i++)
+    for (int j = 0; j < D; j++)
+      x0[(gsize) i * D + j] = m->data->x[(gsize) m->train_idx[i] * D + j] * m->scale + m->shift;
+  PsGmm *fit = ps_gmm_gaussian_fit (x0, nf, D);
+  PsGmmEps ge = { fit, m->sched };
+  g_autofree float *xt = g_new (float, (gsize) nf * D);
+  g_autofree float *el = g_new (float, (gsize) nf * D);
+  g_autofree float *eg = g_new (float, (gsize) nf * D);
+  PsRng rng;
+  ps_rng_init (&rng, 31337, 7);
+  gboolean swapped = ps_model_swap_ema (m->den->net);
+  const double fr[5] = { 0.02, 0.1, 0.25, 0.5, 0.8 };
+  for (int l = 0; l < 5; l++)
+    {
+      int t = (int) (fr[l] * (T - 1));
+      double ab = m->sched->alpha_bar[t];
+      for (gsize i = 0; i < (gsize) nf * D; i++)
+        xt[i] = (float) (sqrt (ab) * x0[i] + sqrt (1 - ab) * ps_rng_normal (&rng));
+      ps_denoiser_eps (m->den, m->sched, el, xt, nf, t, NULL, 0.f);
+      ps_gmm_eps_func (&ge, eg, xt, nf, t, NULL);
+      double res = 0, tot = 0;
+      g_autofree double *mean = g_new0 (double, D);
+      for (int i = 0; i < nf; i++)
+        for (int j = 0; j < D; j++)
+          mean[j] += el[(gsize) i * D + j] / nf;
+      for (int i = 0; i < nf; i++)
+        for (int j = 0; j < D; j++)
+          {
+            gsize q = (gsize) i * D + j;
+            res += (double) (el[q] - eg[q]) * (el[q] - eg[q]);
+            tot += (el[q] - mean[j]) * (el[q] - mean[j]);
+          }
+      g_autofree char *key = g_strdup_printf ("gauss_r2_sigma%.2g", m->sched->sigma[t]);
+      ps_metrics_set (out, key, tot > 0 ? 1.0 - res / tot : NAN);
+    }
+  if (swapped)
+    ps_model_swap_ema (m->den->net);
+
+  /* Teleport past the first 30% of the timesteps, then the DDIM schedule's
+   * share of steps below that level. */
+  int t_skip = (int) (0.7 * (T - 1));
+  g_autofree float *x = g_memdup2 (noise, (gsize) n * D * sizeof (float));
+  ps_gmm_gaussian_jump (fit, m->sched, x, n, T - 1, t_skip);
+  PsSamplerConfig cfg;
+  ps_sampler_config_init (&cfg, PS_SAMPLER_DDIM, MAX (1, (int) lround (m->ddim_steps * 0.7)));
+  cfg.t_start = t_skip;
+  g_autofree int *cls = sample_classes (m, n);
+  PsRng srng;
+  ps_rng_init (&srng, 4242, 8);
+  ddpm_sample (m, x, n, cls, &cfg, &srng);
+  to_data_space (m, x, (gsize) n * D);
+  if (nref > 0)
+    ps_metrics_set (out, "swd_teleport", ps_sliced_wasserstein (x, n, ref, nref, D, 128, 5));
+  ps_metrics_set (out, "nfe_teleport", cfg.nfe);
+  ps_gmm_free (fit);
+}
+
 static PsMetrics *
 ddpm_evaluate (gpointer p)
 {
@@ -330,6 +398,7 @@ ddpm_evaluate (gpointer p)
             }
         }
     }
+  ddpm_gaussian_metrics (m, out, noise, n, ref, nref);
   return out;
 }
 
