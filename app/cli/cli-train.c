@@ -17,51 +17,8 @@ gboolean
 cli_prepare_dataset (const char *name_or_path, const char *labels_path,
                      const char *label_column, PsDataset **out, GError **error)
 {
-  g_autoptr (PsDataset) ds = NULL;
-  const char *colon = strchr (name_or_path, ':');
-  g_autofree char *base = colon ? g_strndup (name_or_path, colon - name_or_path)
-                                : g_strdup (name_or_path);
-
-  if (colon != NULL && ps_dataset_builtin_description (base) != NULL)
-    {
-      /* Generator options: "moons:n=2000,noise=0.1,seed=3". */
-      guint n = 0;
-      double noise = -1;
-      guint64 gseed = 0;
-      g_auto (GStrv) parts = g_strsplit (colon + 1, ",", -1);
-      for (char **p = parts; *p; p++)
-        {
-          char *end = NULL;
-          if (g_str_has_prefix (*p, "n="))
-            n = (guint) g_ascii_strtoull (*p + 2, &end, 10);
-          else if (g_str_has_prefix (*p, "noise="))
-            noise = g_ascii_strtod (*p + 6, &end);
-          else if (g_str_has_prefix (*p, "seed="))
-            gseed = g_ascii_strtoull (*p + 5, &end, 10);
-          if (end == NULL || *end != '\0' || end == *p)
-            {
-              g_set_error (error, PS_ERROR, PS_ERROR_PARAM,
-                           "dataset '%s': '%s' is not n=N, noise=X or seed=N",
-                           name_or_path, *p);
-              return FALSE;
-            }
-        }
-      if (n > 10000000)
-        {
-          g_set_error (error, PS_ERROR, PS_ERROR_PARAM,
-                       "dataset '%s': n=%u is too large (at most 10000000)", name_or_path, n);
-          return FALSE;
-        }
-      ds = ps_dataset_load_builtin (base, n, noise, gseed, error);
-    }
-  else
-    ds = ps_dataset_open (name_or_path, labels_path, label_column, error);
-  if (ds == NULL)
-    return FALSE;
-  if (!ds->has_split)
-    ps_dataset_assign_split (ds, 0.1, 0.2, 0);
-  *out = g_steal_pointer (&ds);
-  return TRUE;
+  *out = ps_dataset_open_spec (name_or_path, labels_path, label_column, TRUE, error);
+  return *out != NULL;
 }
 
 int
@@ -241,6 +198,9 @@ run_training (TrainOptions *o)
       ps_store_close (check);
     }
 
+  /* The run record keeps the labels file or column with the path, so the
+   * run can be resumed or explained later on the same data. */
+  g_autofree char *dataset_spec = ps_dataset_spec_string (o->dataset, o->labels, o->label_column);
   guint parallel = o->parallel > 0 ? (guint) o->parallel : MIN ((guint) o->seeds, g_get_num_processors ());
   PsRunner *runner = ps_runner_new (parallel);
   TrainSlot *slots = g_new0 (TrainSlot, o->seeds);
@@ -250,7 +210,7 @@ run_training (TrainOptions *o)
       spec.method = method;
       spec.params = params;
       spec.dataset = ds;
-      spec.dataset_name = (char *) o->dataset;
+      spec.dataset_name = dataset_spec;
       spec.seed = (guint64) o->seed + i;
       g_autofree char *name = NULL;
       if (o->name)

@@ -35,10 +35,7 @@ int cli_cmd_cancel   (int argc, char **argv);
 int cli_cmd_compare  (int argc, char **argv);
 int cli_cmd_merge    (int argc, char **argv);
 
-/* Loads a dataset by built-in name (optionally with generator options,
- * "moons:n=2000,noise=0.1"), directory or file, and assigns the standard
- * split when the source has none: stratified 70/10/20 with split seed 0,
- * so every run on the same data has the same test set whatever its seed.
+/* ps_dataset_open_spec with the standard split (see ps-dataset.h);
  * `out` receives a new reference. */
 gboolean cli_prepare_dataset (const char *name_or_path, const char *labels_path,
                               const char *label_column, PsDataset **out, GError **error);

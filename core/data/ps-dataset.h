@@ -73,6 +73,20 @@ const char *ps_dataset_builtin_description (const char *name);
 PsDataset *ps_dataset_open (const char *name_or_path, const char *labels_path,
                             const char *label_column, GError **error);
 
+/* A dataset by its spec string, as stored with runs: NAME, NAME:n=..,noise=..,seed=..
+ * (2-D generators), PATH, PATH#labels=FILE or PATH#label_column=NAME
+ * (explicit labels_path/label_column win over the suffix).  With
+ * assign_split, a source without its own train/test split gets the standard
+ * one: stratified 70/10/20 train/val/test with split seed 0, so every run on
+ * the same data shares one test set whatever its seed. */
+PsDataset *ps_dataset_open_spec (const char *spec, const char *labels_path,
+                                 const char *label_column, gboolean assign_split,
+                                 GError **error);
+/* The spec string for a name or path with an optional labels file or label
+ * column; free with g_free. */
+char      *ps_dataset_spec_string (const char *name_or_path, const char *labels_path,
+                                   const char *label_column);
+
 PsDataset *ps_dataset_generate_2d (const char *kind, guint n, double noise, guint64 seed, GError **error);
 PsDataset *ps_dataset_load_digits (const char *data_dir, GError **error);
 /* A folder with train-images-idx3-ubyte[.gz] and friends (t10k-* as test). */

@@ -107,7 +107,10 @@ schedule_delivery_locked (PsRunner *runner)
   if (runner->context == NULL || runner->idle != NULL || runner->events.length == 0)
     return;
   runner->idle = g_idle_source_new ();
-  g_source_set_priority (runner->idle, G_PRIORITY_DEFAULT_IDLE);
+  /* Above GTK's redraw priority: with a slow renderer (software GL) an
+   * idle-priority source is starved and live views lag by seconds.  The
+   * source is coalesced, so this cannot flood the loop. */
+  g_source_set_priority (runner->idle, G_PRIORITY_DEFAULT);
   g_source_set_callback (runner->idle, deliver_idle, runner, NULL);
   g_source_set_static_name (runner->idle, "[protoscope] job events");
   g_source_attach (runner->idle, runner->context);
