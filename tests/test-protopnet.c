@@ -13,6 +13,7 @@
 #include "ps-dataset.h"
 #include "ps-method.h"
 #include "ps-protopnet.h"
+#include "ps-because.h"
 
 /* ---- Finite differences ------------------------------------------------ */
 
@@ -154,6 +155,67 @@ test_last_layer_and_upsample (void)
       best = i;
   g_assert_cmpint (best / 8, >=, 4);
   g_assert_cmpint (best % 8, >=, 4);
+}
+
+/* ---- "Because": transforms and importances ---------------------------- */
+
+/* Two fake prototypes: k = 0 responds to total ink, k = 1 to ink in the
+ * top-left quarter only. */
+static void
+ink_sims (gpointer user, const float *x, int n, float *sims)
+{
+  for (int i = 0; i < n; i++)
+    {
+      double all = 0, tl = 0;
+      for (int y = 0; y < 8; y++)
+        for (int xx = 0; xx < 8; xx++)
+          {
+            float v = x[(gsize) i * 64 + y * 8 + xx];
+            all += v;
+            if (y < 4 && xx < 4)
+              tl += v;
+          }
+      sims[i * 2 + 0] = (float) all;
+      sims[i * 2 + 1] = (float) tl;
+    }
+}
+
+static void
+test_because (void)
+{
+  float img[64] = { 0 }, out[64];
+  for (int y = 1; y < 4; y++)
+    for (int x = 1; x < 4; x++)
+      img[y * 8 + x] = 1.0f;   /* a 3x3 square in the top-left quarter */
+  PsRng rng;
+  ps_rng_init (&rng, 1, 1);
+  ps_because_transform (out, img, 8, 8, PS_BECAUSE_EROSION, &rng);
+  float sum = 0;
+  for (int i = 0; i < 64; i++)
+    {
+      g_assert_cmpfloat (out[i], <=, img[i]);
+      sum += out[i];
+    }
+  g_assert_cmpfloat (sum, ==, 1.0f);   /* only the centre survives a 3x3 erosion */
+  ps_because_transform (out, img, 8, 8, PS_BECAUSE_SHIFT, &rng);
+  g_assert_cmpfloat (out[4 * 8 + 4], ==, 1.0f);
+  g_assert_cmpfloat (out[1 * 8 + 1], ==, 0.0f);
+  float delta[2 * PS_BECAUSE_N_KINDS];
+  ps_because_local (delta, ink_sims, NULL, img, 8, 8, 2, 0);
+  /* Erosion removes ink: both similarities drop (positive importance);
+   * brightness adds ink; a shift moves ink out of the quarter but keeps
+   * the total. */
+  g_assert_cmpfloat (delta[0 * PS_BECAUSE_N_KINDS + PS_BECAUSE_EROSION], >, 0);
+  g_assert_cmpfloat (delta[0 * PS_BECAUSE_N_KINDS + PS_BECAUSE_BRIGHTNESS], <, 0);
+  g_assert_cmpfloat (fabsf (delta[0 * PS_BECAUSE_N_KINDS + PS_BECAUSE_SHIFT]), <, 1e-5f);
+  g_assert_cmpfloat (delta[1 * PS_BECAUSE_N_KINDS + PS_BECAUSE_SHIFT], >, 0);
+  /* Global: with one image per prototype and weight 1 it equals the local. */
+  int top[2] = { 0, 0 };
+  float topw[2] = { 1, 1 }, imp[2 * PS_BECAUSE_N_KINDS];
+  ps_because_global (imp, ink_sims, NULL, img, top, topw, 1, 8, 8, 2, 0);
+  for (int i = 0; i < 2 * PS_BECAUSE_N_KINDS; i++)
+    if (i % PS_BECAUSE_N_KINDS != PS_BECAUSE_NOISE)
+      g_assert_cmpfloat (fabsf (imp[i] - delta[i]), <, 1e-5f);
 }
 
 /* ---- The methods on the digits -------------------------------------------- */
@@ -355,6 +417,7 @@ test_explain (void)
       find_array (ex, "source_images");
       find_array (ex, "heatmaps_random_conv");
       find_array (ex, "heatmaps_random");
+      g_assert_cmpuint (find_array (ex, "because_local")->shape[1], ==, PS_BECAUSE_N_KINDS);
     }
   g_assert_cmpint (checked, ==, 25);
 }
@@ -371,7 +434,8 @@ test_snapshot_and_st (void)
   g_autoptr (GPtrArray) snap = t->m->snapshot (t->model);
   const char *want[] = { "embedding", "predictions", "prototypes", "prototype_labels",
                          "prototype_kind", "prototype_weight", "prototype_source",
-                         "prototype_box", "prototype_images", "prototype_topk" };
+                         "prototype_box", "prototype_images", "prototype_topk",
+                         "because_global" };
   for (guint w = 0; w < G_N_ELEMENTS (want); w++)
     {
       const PsArray *found = NULL;
@@ -469,6 +533,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protopnet/st-loss-gradient", test_pair_gradient);
   g_test_add_func ("/protopnet/last-layer-upsample", test_last_layer_and_upsample);
   g_test_add_func ("/protopnet/bad-data", test_bad_data);
+  g_test_add_func ("/protopnet/because", test_because);
   g_test_add_func ("/protopnet/accuracy-bar", test_accuracy_bar);
   g_test_add_func ("/protopnet/push-projects", test_push_projects);
   g_test_add_func ("/protopnet/explain", test_explain);

@@ -18,6 +18,7 @@
 #include "ps-method.h"
 #include "ps-method-util.h"
 #include "ps-protopnet.h"
+#include "ps-because.h"
 #include "../nn/ps-layers.h"
 
 #include <math.h>
@@ -150,7 +151,7 @@ static char *
 auto_backbone (PsDataset *ds)
 {
   if (ds->img_h >= 28)
-    return g_strdup_printf ("%ux%ux%u:c32k3p1r-m2-c64k3p1r-m2-c64k1r-c32k1",
+    return g_strdup_printf ("%ux%ux%u:c16k3p1r-m2-c32k3p1r-m2-c32k1r-c32k1",
                             ds->img_c, ds->img_h, ds->img_w);
   return g_strdup_printf ("%ux%ux%u:c16k3p1r-m2-c32k3p1r-c16k1",
                           ds->img_c, ds->img_h, ds->img_w);
@@ -672,6 +673,12 @@ ps_ppn_method_evaluate (gpointer p)
   return out;
 }
 
+static void
+because_sims (gpointer user, const float *x, int n, float *sims)
+{
+  ps_ppn_model_infer (user, x, n, NULL, sims, NULL);
+}
+
 /* ---- Snapshot -------------------------------------------------------------- */
 
 static void
@@ -769,6 +776,21 @@ ps_ppn_method_snapshot (gpointer p)
         top[i] = (int) m->train_idx[top[i]];
       gsize tshape[2] = { K, T };
       g_ptr_array_add (out, ps_array_new ("prototype_topk", PS_DTYPE_I32, 2, tshape, top));
+      if (ds->img_c <= 1)
+        {
+          /* Global "because" importances over each prototype's top
+           * training images, weighted by their similarity. */
+          g_autofree float *topw = g_new (float, (gsize) K * T);
+          g_autofree int *topi = g_new (int, (gsize) K * T);
+          ps_ppn_topk_rows (topi, m->cache_mind, (int) m->n_train, K, T);
+          for (int k = 0; k < K; k++)
+            for (int j = 0; j < T; j++)
+              topw[k * T + j] = m->cache_sim[(gsize) topi[k * T + j] * K + k];
+          g_autofree float *imp = g_new (float, (gsize) K * PS_BECAUSE_N_KINDS);
+          ps_because_global (imp, because_sims, m, ds->x, top, topw, T, (int) H, (int) W, K, 0);
+          gsize gshape[2] = { K, PS_BECAUSE_N_KINDS };
+          g_ptr_array_add (out, ps_array_new ("because_global", PS_DTYPE_F32, 2, gshape, imp));
+        }
     }
   return out;
 }
@@ -924,6 +946,18 @@ ps_ppn_method_explain (gpointer p, guint sample, GError **error)
   g_ptr_array_add (ex->arrays, ps_array_new ("class_points", PS_DTYPE_F32, 1, cshape, points));
   g_ptr_array_add (ex->arrays, ps_array_new ("logits", PS_DTYPE_F32, 1, cshape, logits));
   g_ptr_array_add (ex->arrays, ps_array_new ("probabilities", PS_DTYPE_F32, 1, cshape, probs));
+  if (ds->img_c <= 1)
+    {
+      /* Local "because" importances of the shown prototypes. */
+      g_autofree float *delta = g_new (float, (gsize) K * PS_BECAUSE_N_KINDS);
+      ps_because_local (delta, because_sims, m, x1, H, W, K, sample);
+      g_autofree float *dtop = g_new (float, (gsize) T * PS_BECAUSE_N_KINDS);
+      for (int t = 0; t < T; t++)
+        memcpy (dtop + (gsize) t * PS_BECAUSE_N_KINDS, delta + (gsize) idx[t] * PS_BECAUSE_N_KINDS,
+                PS_BECAUSE_N_KINDS * sizeof (float));
+      gsize lshape[2] = { T, PS_BECAUSE_N_KINDS };
+      g_ptr_array_add (ex->arrays, ps_array_new ("because_local", PS_DTYPE_F32, 2, lshape, dtop));
+    }
   const PsEvidence *top = &g_array_index (ex->evidence, PsEvidence, 0);
   ex->text = g_strdup_printf ("Predicted %s (p = %.2f, %.2f points). The strongest evidence: "
                               "this part looks like prototype %d of class %s (similarity %.2f "
@@ -1088,7 +1122,7 @@ ps_ppn_method_load (gpointer p, GBytes *blob, GError **error)
 
 static const PsParamSpec ppn_params[] = {
   { "backbone", PS_PARAM_STRING, 0, 0, 0, "auto",
-    "Backbone spec ending in a feature map, e.g. 1x28x28:c32k3p1r-m2-c64k3p1r-m2-c64k1r-c32k1; "
+    "Backbone spec ending in a feature map, e.g. 1x28x28:c16k3p1r-m2-c32k3p1r-m2-c32k1r-c32k1; "
     "auto picks that for 28x28 images and 1x8x8:c16k3p1r-m2-c32k3p1r-c16k1 for the digits" },
   { "protos_per_class", PS_PARAM_INT, 3, 1, 50, NULL, "Prototypes per class" },
   { "warm_epochs", PS_PARAM_INT, 2, 0, 1000, NULL, "Warm-up epochs (last layer fixed)" },
