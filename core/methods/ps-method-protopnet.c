@@ -54,7 +54,7 @@ struct _PsPpnModel
   int *src_row, *src_pos;  /* [K] push record, -1 before push */
   PsEvalSet test;
   float *cache_sim, *cache_mind;  /* [(n_train + test.n), K] after push, else NULL */
-  double acc_push, acc_final;
+  double acc_joint, acc_push, acc_final;
 };
 
 /* ---- Accessors ------------------------------------------------------- */
@@ -208,7 +208,7 @@ ps_ppn_method_create (const PsMethod *method, const PsParams *params, PsDataset 
   m->l1 = (float) ps_params_get_float (params, "l1");
   m->w_st = st ? (float) ps_params_get_float (params, "st_weight") : 0.0f;
   m->lr_last_ft = (float) ps_params_get_float (params, "lr_last");
-  m->acc_push = m->acc_final = NAN;
+  m->acc_joint = m->acc_push = m->acc_final = NAN;
 
   ps_rng_init (&m->rng, seed, 1);
   PsRng init_rng;
@@ -550,6 +550,8 @@ ps_ppn_method_step (gpointer p, PsStepInfo *info, GError **error)
   else
     loss = last_step (m);
   m->step++;
+  if (m->step == m->s_joint)
+    m->acc_joint = ppn_test_acc (m);
   if (m->step == m->total)
     m->acc_final = ppn_test_acc (m);
   info->loss = loss;
@@ -641,6 +643,8 @@ ps_ppn_method_evaluate (gpointer p)
   PsMetrics *out = ps_metrics_new ();
   if (m->test.n > 0)
     ps_metrics_set (out, m->test.split == PS_SPLIT_TEST ? "test_acc" : "val_acc", ppn_test_acc (m));
+  if (!isnan (m->acc_joint))
+    ps_metrics_set (out, "test_acc_joint", m->acc_joint);
   if (!isnan (m->acc_push))
     ps_metrics_set (out, "test_acc_push", m->acc_push);
   if (!isnan (m->acc_final))
@@ -1049,6 +1053,7 @@ ps_ppn_method_save (gpointer p)
       ps_blob_put (&w, m->cache_sim, n * sizeof (float));
       ps_blob_put (&w, m->cache_mind, n * sizeof (float));
     }
+  ps_blob_put_f64 (&w, m->acc_joint);
   ps_blob_put_f64 (&w, m->acc_push);
   ps_blob_put_f64 (&w, m->acc_final);
   return ps_blob_writer_finish (&w);
@@ -1111,7 +1116,7 @@ ps_ppn_method_load (gpointer p, GBytes *blob, GError **error)
           || !ps_blob_get (&r, m->cache_mind, n * sizeof (float), error))
         return FALSE;
     }
-  if (!ps_blob_get_f64 (&r, &m->acc_push, error) || !ps_blob_get_f64 (&r, &m->acc_final, error))
+  if (!ps_blob_get_f64 (&r, &m->acc_joint, error) || !ps_blob_get_f64 (&r, &m->acc_push, error) || !ps_blob_get_f64 (&r, &m->acc_final, error))
     return FALSE;
   m->step = step;
   m->rng = rng;
