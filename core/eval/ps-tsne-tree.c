@@ -22,6 +22,14 @@
 #include <math.h>
 #include <string.h>
 
+/* Vector kernels get an AVX2 clone on x86-64 (picked at load time); other
+ * targets compile the generic version only. */
+#if defined(__x86_64__)
+#define VEC_CLONES __attribute__ ((target_clones ("avx2", "default")))
+#else
+#define VEC_CLONES
+#endif
+
 #define QT_LEAF   8
 #define QT_LEVELS 16
 #define QT_GROUP  32
@@ -277,7 +285,7 @@ typedef float v8sf __attribute__ ((vector_size (QT_VEC * sizeof (float))));
  * with vector extensions so that it runs QT_VEC lanes at a time on any
  * target; the AVX2 clone only widens the registers (no FMA, so no change
  * in rounding between clones). */
-__attribute__ ((target_clones ("avx2", "default")))
+VEC_CLONES
 static void
 ilist_sum (const float *restrict lx, const float *restrict ly, const float *restrict lw,
            guint len, float px, float py, float *out)

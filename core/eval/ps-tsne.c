@@ -20,6 +20,14 @@
 #include <immintrin.h>
 #endif
 
+/* Vector kernels get an AVX2 clone on x86-64 (picked at load time); other
+ * targets compile the generic version only. */
+#if defined(__x86_64__)
+#define VEC_CLONES __attribute__ ((target_clones ("avx2", "default")))
+#else
+#define VEC_CLONES
+#endif
+
 struct _PsTsne
 {
   guint n;
@@ -531,7 +539,7 @@ typedef float v8sf __attribute__ ((vector_size (8 * sizeof (float))));
  * is non-NULL it receives sum_j p_ij log q_ij.  The neighbours are
  * gathered eight at a time so the arithmetic (mostly the division) runs
  * in vector lanes; the AVX2 clone only widens them (no FMA). */
-__attribute__ ((target_clones ("avx2", "default")))
+VEC_CLONES
 static void
 attr_row (float *out, const float *restrict y, const guint32 *restrict col,
           const float *restrict pv, guint m, float yx, float yy, double *plogq)
