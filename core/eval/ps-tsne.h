@@ -98,8 +98,11 @@ gboolean ps_tsne_run (const float *x, guint n, guint d, const PsTsneParams *para
  * rep[i] = sum_{j != i} q_ij^2 (y_i - y_j) with q_ij = 1 / (1 + |y_i - y_j|^2),
  * and the return value Z = sum_{i != j} q_ij.  The Barnes-Hut version
  * summarises a quadtree cell by its centre of mass when its side is below
- * theta times the distance to that centre; theta = 0 gives the exact sums
- * in a different summation order.  rep [n, 2] is overwritten. */
+ * theta times the distance from that centre to the bounding box of the
+ * point's group (up to 32 neighbouring points sharing one interaction
+ * list), so never coarser than per-point Barnes-Hut at the same theta;
+ * theta = 0 gives the exact sums in a different summation order.
+ * rep [n, 2] is overwritten. */
 double ps_tsne_repulsion_bh    (float *rep, const float *y, guint n, double theta);
 double ps_tsne_repulsion_exact (float *rep, const float *y, guint n);
 
