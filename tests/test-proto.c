@@ -10,7 +10,7 @@
 #include "ps-dataset.h"
 #include "ps-method.h"
 #include "ps-proto-head.h"
-#include "ps-ood.h"
+#include "ps-proto-net.h"
 
 /* ---- Finite differences ------------------------------------------------ */
 

@@ -14,7 +14,7 @@
 
 #include "ps-method.h"
 #include "ps-method-util.h"
-#include "ps-ood.h"
+#include "ps-proto-net.h"
 #include "ps-proto-head.h"
 #include "../nn/ps-model.h"
 
