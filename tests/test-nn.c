@@ -8,156 +8,14 @@
  * reduces L = sum(out * R) for a fixed random R in double, so the only
  * float error left is the forward's own rounding.  The error reported is
  * ||numeric - analytic|| / (||numeric|| + ||analytic||): zero for a perfect
- * match, one for a gradient of the wrong sign. */
+ * match, one for a gradient of the wrong sign.  The check and each
+ * kernel's objective live in test-nn-support.c. */
 #include <math.h>
 #include <string.h>
 
-#include "ps-base.h"
-#include "ps-layers.h"
-
-/* ---- Helpers ---------------------------------------------------------- */
-
-typedef double (*Objective) (gpointer ctx);
-
-/* Every buffer a test allocates comes from this per-test arena, which the
- * trampoline in main() frees after the test returns. */
-static GPtrArray *arena;
-
-static gpointer
-talloc (gsize n_bytes)
-{
-  gpointer p = g_malloc0 (MAX (n_bytes, 1));
-  g_ptr_array_add (arena, p);
-  return p;
-}
-
-#define TNEW(type, n) ((type *) talloc (sizeof (type) * (gsize) (n)))
-
-static float *
-tdup (const float *x, gsize n)
-{
-  float *p = TNEW (float, n);
-  memcpy (p, x, sizeof (float) * n);
-  return p;
-}
-
-static void
-run_in_arena (gconstpointer test)
-{
-  arena = g_ptr_array_new_with_free_func (g_free);
-  ((void (*) (void)) test) ();
-  g_clear_pointer (&arena, g_ptr_array_unref);
-}
-
-static float *
-randn (PsRng *rng, gsize n, float std)
-{
-  float *x = TNEW (float, n);
-  ps_rng_fill_normal (rng, x, n, 0.f, std);
-  return x;
-}
-
-static double
-dot_d (const float *a, const float *b, gsize n)
-{
-  double s = 0.0;
-  for (gsize i = 0; i < n; i++)
-    s += (double) a[i] * b[i];
-  return s;
-}
-
-/* Relative error between the analytic gradient grad[n] of f with respect
- * to x[n] and its central differences with step h. */
-static double
-grad_error (Objective f, gpointer ctx, float *x, const float *grad, gsize n, float h)
-{
-  double diff2 = 0.0, num2 = 0.0, ana2 = 0.0;
-  for (gsize i = 0; i < n; i++)
-    {
-      float save = x[i];
-      float xp = save + h, xm = save - h;
-      x[i] = xp;
-      double lp = f (ctx);
-      x[i] = xm;
-      double lm = f (ctx);
-      x[i] = save;
-      /* The float steps are not exactly +-h; divide by what they were. */
-      double num = (lp - lm) / ((double) xp - (double) xm);
-      double d = num - grad[i];
-      diff2 += d * d;
-      num2 += num * num;
-      ana2 += (double) grad[i] * grad[i];
-    }
-  /* Leave the forward's outputs and caches as they were at x. */
-  f (ctx);
-  double denom = sqrt (num2) + sqrt (ana2);
-  return denom > 0.0 ? sqrt (diff2) / denom : 0.0;
-}
-
-static void
-check_grad (const char *what, Objective f, gpointer ctx, float *x, const float *grad,
-            gsize n, float h, double tol)
-{
-  double err = grad_error (f, ctx, x, grad, n, h);
-  g_test_message ("%s: relative error %.3g (tolerance %.3g)", what, err, tol);
-  if (!(err < tol))
-    g_error ("%s: gradient check failed, relative error %.3g >= %.3g", what, err, tol);
-  /* An all-zero gradient would pass trivially; every check here has a
-   * non-degenerate one. */
-  double n2 = dot_d (grad, grad, n);
-  g_assert_cmpfloat (n2, >, 0.0);
-}
-
-static double
-max_abs_diff (const float *a, const float *b, gsize n)
-{
-  double m = 0.0;
-  for (gsize i = 0; i < n; i++)
-    m = MAX (m, fabs ((double) a[i] - b[i]));
-  return m;
-}
-
-/* twice[i] == 2 * once[i] up to the rounding of a different summation
- * order (a kernel may add row by row into the gradient).  An overwriting
- * backward gives once[i] and fails. */
-static void
-assert_doubled (const float *twice, const float *once, gsize n)
-{
-  double scale = 0.0;
-  for (gsize i = 0; i < n; i++)
-    scale = MAX (scale, fabs (once[i]));
-  g_assert_cmpfloat (scale, >, 0.0);
-  for (gsize i = 0; i < n; i++)
-    g_assert_cmpfloat (fabs ((double) twice[i] - 2.0 * once[i]), <=, 1e-5 * scale);
-}
+#include "test-nn-support.h"
 
 /* ---- Dense -------------------------------------------------------------- */
-
-typedef struct
-{
-  int B, C, OC;
-  float *x, *w, *b, *out, *R;
-} LinearCtx;
-
-static double
-linear_obj (gpointer p)
-{
-  LinearCtx *c = p;
-  ps_linear_forward (c->out, c->x, c->w, c->b, c->B, c->C, c->OC);
-  return dot_d (c->out, c->R, (gsize) c->B * c->OC);
-}
-
-static LinearCtx
-linear_ctx_new (PsRng *rng, int B, int C, int OC)
-{
-  LinearCtx c = { B, C, OC };
-  c.x = randn (rng, (gsize) B * C, 1.f);
-  c.w = randn (rng, (gsize) OC * C, 0.5f);
-  c.b = randn (rng, OC, 0.5f);
-  c.out = TNEW (float, (gsize) B * OC);
-  c.R = randn (rng, (gsize) B * OC, 1.f);
-  return c;
-}
 
 static void
 test_linear_forward (void)
@@ -245,40 +103,6 @@ test_linear_null_grads (void)
 }
 
 /* ---- Convolution ------------------------------------------------------------ */
-
-typedef struct
-{
-  int B, C, H, W, OC, K, stride, pad, OH, OW;
-  float *x, *w, *b, *out, *R, *scratch;
-} ConvCtx;
-
-static ConvCtx
-conv_ctx_new (PsRng *rng, int B, int C, int H, int W, int OC, int K, int stride, int pad)
-{
-  ConvCtx c = { B, C, H, W, OC, K, stride, pad };
-  c.OH = ps_conv_out_size (H, K, stride, pad);
-  c.OW = ps_conv_out_size (W, K, stride, pad);
-  c.x = randn (rng, (gsize) B * C * H * W, 1.f);
-  c.w = randn (rng, (gsize) OC * C * K * K, 0.5f);
-  c.b = randn (rng, OC, 0.5f);
-  c.out = TNEW (float, (gsize) B * OC * c.OH * c.OW);
-  c.R = randn (rng, (gsize) B * OC * c.OH * c.OW, 1.f);
-  /* Filled with garbage: the kernels must not rely on zeroed scratch. */
-  gsize ns = 2 * (gsize) C * K * K * c.OH * c.OW;
-  c.scratch = TNEW (float, ns);
-  for (gsize i = 0; i < ns; i++)
-    c.scratch[i] = NAN;
-  return c;
-}
-
-static double
-conv_obj (gpointer p)
-{
-  ConvCtx *c = p;
-  ps_conv2d_forward (c->out, c->x, c->w, c->b, c->scratch, c->B, c->C, c->H, c->W,
-                     c->OC, c->K, c->stride, c->pad);
-  return dot_d (c->out, c->R, (gsize) c->B * c->OC * c->OH * c->OW);
-}
 
 /* B, C, H, W, OC, K, stride, pad */
 static const int conv_shapes[][8] = {
@@ -398,24 +222,6 @@ test_conv_backward (void)
 
 /* ---- Pooling and upsampling ---------------------------------------------------- */
 
-typedef struct
-{
-  int B, C, H, W, K, stride, OH, OW, max;
-  float *x, *out, *R;
-  int *argmax;
-} PoolCtx;
-
-static double
-pool_obj (gpointer p)
-{
-  PoolCtx *c = p;
-  if (c->max)
-    ps_maxpool_forward (c->out, c->argmax, c->x, c->B, c->C, c->H, c->W, c->K, c->stride);
-  else
-    ps_avgpool_forward (c->out, c->x, c->B, c->C, c->H, c->W, c->K, c->stride);
-  return dot_d (c->out, c->R, (gsize) c->B * c->C * c->OH * c->OW);
-}
-
 static void
 run_pool_check (int max, int B, int C, int H, int W, int K, int stride, guint64 seed)
 {
@@ -490,20 +296,6 @@ test_avgpool (void)
   run_pool_check (0, 2, 2, 7, 5, 3, 1, 24);
 }
 
-typedef struct
-{
-  int B, C, H, W, f;
-  float *x, *out, *R;
-} UpCtx;
-
-static double
-up_obj (gpointer p)
-{
-  UpCtx *c = p;
-  ps_upsample_forward (c->out, c->x, c->B, c->C, c->H, c->W, c->f);
-  return dot_d (c->out, c->R, (gsize) c->B * c->C * c->H * c->W * c->f * c->f);
-}
-
 static void
 test_upsample (void)
 {
@@ -529,24 +321,6 @@ test_upsample (void)
 }
 
 /* ---- Elementwise activations ------------------------------------------------------ */
-
-typedef void (*ActForward) (float *out, const float *inp, gsize n);
-typedef void (*ActBackward) (float *dinp, const float *dout, const float *inp_or_out, gsize n);
-
-typedef struct
-{
-  ActForward fwd;
-  float *x, *out, *R;
-  gsize n;
-} ActCtx;
-
-static double
-act_obj (gpointer p)
-{
-  ActCtx *c = p;
-  c->fwd (c->out, c->x, c->n);
-  return dot_d (c->out, c->R, c->n);
-}
 
 static void
 leaky_forward (float *out, const float *inp, gsize n)
@@ -701,41 +475,6 @@ test_act_sigmoid (void)
 
 /* ---- Row-wise ops ----------------------------------------------------------------- */
 
-typedef struct
-{
-  int B, C;
-  float *x, *out, *R;
-  /* layer norm */
-  float *gamma, *beta, *mean, *rstd;
-  /* l2 norm */
-  float *norm;
-  float eps;
-} RowCtx;
-
-static RowCtx
-row_ctx_new (PsRng *rng, int B, int C)
-{
-  RowCtx c = { B, C };
-  gsize n = (gsize) B * C;
-  c.x = randn (rng, n, 1.f);
-  c.out = TNEW (float, n);
-  c.R = randn (rng, n, 1.f);
-  c.gamma = randn (rng, C, 1.f);
-  c.beta = randn (rng, C, 1.f);
-  c.mean = TNEW (float, B);
-  c.rstd = TNEW (float, B);
-  c.norm = TNEW (float, B);
-  return c;
-}
-
-static double
-softmax_obj (gpointer p)
-{
-  RowCtx *c = p;
-  ps_softmax_forward (c->out, c->x, c->B, c->C);
-  return dot_d (c->out, c->R, (gsize) c->B * c->C);
-}
-
 static void
 test_softmax_forward (void)
 {
@@ -786,14 +525,6 @@ test_softmax_backward (void)
   check_grad ("softmax", softmax_obj, &c, c.x, dx, 5 * 9, 1e-2f, 1e-3);
 }
 
-static double
-layernorm_obj (gpointer p)
-{
-  RowCtx *c = p;
-  ps_layernorm_forward (c->out, c->mean, c->rstd, c->x, c->gamma, c->beta, c->B, c->C, c->eps);
-  return dot_d (c->out, c->R, (gsize) c->B * c->C);
-}
-
 static void
 test_layernorm (void)
 {
@@ -833,14 +564,6 @@ test_layernorm (void)
   g_assert_cmpmem (dx, sizeof (float) * 44, dx2, sizeof (float) * 44);
 }
 
-static double
-l2norm_obj (gpointer p)
-{
-  RowCtx *c = p;
-  ps_l2norm_forward (c->out, c->norm, c->x, c->B, c->C, c->eps);
-  return dot_d (c->out, c->R, (gsize) c->B * c->C);
-}
-
 static void
 test_l2norm (void)
 {
@@ -871,24 +594,6 @@ test_l2norm (void)
 }
 
 /* ---- Dropout ------------------------------------------------------------------------ */
-
-typedef struct
-{
-  float *x, *out, *mask, *R;
-  gsize n;
-  float p;
-} DropCtx;
-
-static double
-dropout_obj (gpointer ptr)
-{
-  DropCtx *c = ptr;
-  /* The same seed every call, so the finite differences see one mask. */
-  PsRng rng;
-  ps_rng_init (&rng, 60, 1);
-  ps_dropout_forward (c->out, c->mask, c->x, c->n, c->p, &rng);
-  return dot_d (c->out, c->R, c->n);
-}
 
 static void
 test_dropout (void)
@@ -939,20 +644,6 @@ test_dropout (void)
 
 /* ---- Time embedding --------------------------------------------------------------- */
 
-typedef struct
-{
-  int B, dim;
-  float *t, *out, *R;
-} EmbedCtx;
-
-static double
-embed_obj (gpointer p)
-{
-  EmbedCtx *c = p;
-  ps_time_embed_forward (c->out, c->t, c->B, c->dim, 1000.f);
-  return dot_d (c->out, c->R, (gsize) c->B * c->dim);
-}
-
 static void
 test_time_embed (void)
 {
@@ -989,22 +680,6 @@ test_time_embed (void)
 }
 
 /* ---- Losses -------------------------------------------------------------------------- */
-
-typedef struct
-{
-  int B, C;
-  float *logits, *target, *probs;
-  int *labels;
-  float smoothing, temperature;
-  gsize n;
-} LossCtx;
-
-static double
-xent_obj (gpointer p)
-{
-  LossCtx *c = p;
-  return ps_softmax_xent (NULL, NULL, c->logits, c->labels, c->B, c->C, c->smoothing);
-}
 
 static void
 test_xent_value (void)
@@ -1065,13 +740,6 @@ test_xent_grad (void)
     }
 }
 
-static double
-mse_obj (gpointer p)
-{
-  LossCtx *c = p;
-  return ps_mse_loss (NULL, c->logits, c->target, c->n);
-}
-
 static void
 test_mse (void)
 {
@@ -1090,13 +758,6 @@ test_mse (void)
   float *g = TNEW (float, 40);
   ps_mse_loss (g, c.logits, c.target, 40);
   check_grad ("mse", mse_obj, &c, c.logits, g, 40, 1e-2f, 1e-3);
-}
-
-static double
-kl_obj (gpointer p)
-{
-  LossCtx *c = p;
-  return ps_kl_loss (NULL, c->logits, c->target, c->B, c->C, c->temperature);
 }
 
 static void
@@ -1150,13 +811,6 @@ test_kl (void)
     c.logits[i] = 2.f * logf (c.target[i]) + 5.f;
   g_assert_cmpfloat_with_epsilon (ps_kl_loss (d, c.logits, c.target, 4, 6, 2.f), 0.0, 1e-5);
   g_assert_cmpfloat (max_abs_diff (d, (float[24]) { 0 }, 24), <, 1e-6);
-}
-
-static double
-bce_obj (gpointer p)
-{
-  LossCtx *c = p;
-  return ps_bce_logits_loss (NULL, c->logits, c->target, c->n);
 }
 
 static void
