@@ -1,6 +1,7 @@
 /* test-store.c: the SQLite run store: schema and pragmas, runs, metrics,
  * artifacts, checkpoints, crash recovery, refusing bad files without
- * touching them, concurrent writers, a full disk, merging, migrations. */
+ * touching them, concurrent writers, a full disk, merging, migrations.
+ * Fixtures are in test-store-support.c. */
 #define PS_STORE_COMPILATION 1 /* white-box: pragmas of the store's connection */
 
 #include <errno.h>
@@ -15,110 +16,7 @@
 #include <glib/gstdio.h>
 
 #include "ps-store.h"
-
-/* ---- Helpers ------------------------------------------------------- */
-
-typedef struct
-{
-  char *dir;
-  char *path;
-} Tmp;
-
-static void
-tmp_init (Tmp *t)
-{
-  t->dir = g_dir_make_tmp ("ps-store-XXXXXX", NULL);
-  g_assert_nonnull (t->dir);
-  t->path = g_build_filename (t->dir, "runs.sqlite", NULL);
-}
-
-static void
-remove_tree (const char *path)
-{
-  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      g_chmod (path, 0700);
-      GDir *d = g_dir_open (path, 0, NULL);
-      const char *name;
-      while (d && (name = g_dir_read_name (d)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          remove_tree (child);
-        }
-      if (d)
-        g_dir_close (d);
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
-}
-
-static void
-tmp_clear (Tmp *t)
-{
-  remove_tree (t->dir);
-  g_free (t->dir);
-  g_free (t->path);
-}
-
-static PsStore *
-open_ok (const char *path)
-{
-  g_autoptr (GError) error = NULL;
-  PsStore *s = ps_store_open (path, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (s);
-  return s;
-}
-
-static gint64
-new_run (PsStore *s, const char *name, const char *method, const char *dataset, guint64 seed)
-{
-  g_autoptr (GError) error = NULL;
-  gint64 id = ps_store_create_run (s, name, method, dataset, "{\"lr\": 0.1}", seed, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (id, >, 0);
-  return id;
-}
-
-/* A query on a separate raw connection, returning one integer. */
-static gint64
-query_int (const char *path, const char *sql)
-{
-  sqlite3 *db = NULL;
-  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
-  sqlite3_busy_timeout (db, 5000);
-  sqlite3_stmt *st = NULL;
-  g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &st, NULL), ==, SQLITE_OK);
-  g_assert_cmpint (sqlite3_step (st), ==, SQLITE_ROW);
-  gint64 v = sqlite3_column_int64 (st, 0);
-  sqlite3_finalize (st);
-  sqlite3_close (db);
-  return v;
-}
-
-static void
-exec_raw (const char *path, const char *sql)
-{
-  sqlite3 *db = NULL;
-  g_assert_cmpint (sqlite3_open (path, &db), ==, SQLITE_OK);
-  char *msg = NULL;
-  int rc = sqlite3_exec (db, sql, NULL, NULL, &msg);
-  if (rc != SQLITE_OK)
-    g_error ("%s: %s", sql, msg);
-  sqlite3_close (db);
-}
-
-static void
-add_rows (PsStore *s, gint64 run, const char *name, gint64 from, gint64 n)
-{
-  g_autofree PsMetricRow *rows = g_new0 (PsMetricRow, n);
-  for (gint64 i = 0; i < n; i++)
-    rows[i] = (PsMetricRow) { from + i, name, (double) (from + i) * 0.5, (double) i };
-  g_autoptr (GError) error = NULL;
-  g_assert_true (ps_store_add_metrics (s, run, rows, n, &error));
-  g_assert_no_error (error);
-}
+#include "test-store-support.h"
 
 /* ---- Schema -------------------------------------------------------- */
 
@@ -640,28 +538,8 @@ test_sigkill_mid_write (void)
   int fds[2];
   g_assert_cmpint (pipe (fds), ==, 0);
   const int batch = 200;
-  pid_t pid = fork ();
+  pid_t pid = fork_batch_writer (t.path, batch, fds);
   g_assert_cmpint (pid, >=, 0);
-  if (pid == 0)
-    {
-      close (fds[0]);
-      PsStore *c = ps_store_open (t.path, NULL);
-      gint64 id = c ? ps_store_create_run (c, "killed", "mlp", "moons", "{}", 0, NULL) : 0;
-      if (id <= 0 || !ps_store_set_status (c, id, PS_RUN_RUNNING, NULL, NULL))
-        _exit (2);
-      PsMetricRow *rows = g_new0 (PsMetricRow, batch);
-      for (gint64 k = 0;; k++)
-        {
-          for (int i = 0; i < batch; i++)
-            rows[i] = (PsMetricRow) { k * batch + i, "loss", (double) i, 0 };
-          if (!ps_store_add_metrics (c, id, rows, batch, NULL))
-            _exit (3);
-          /* Report each committed batch to the parent. */
-          char one = 1;
-          if (write (fds[1], &one, 1) != 1)
-            _exit (4);
-        }
-    }
   close (fds[1]);
   int seen = 0;
   char buf;
@@ -696,71 +574,6 @@ test_sigkill_mid_write (void)
 }
 
 /* ---- Bad files ----------------------------------------------------- */
-
-typedef struct
-{
-  char *bytes;
-  gsize len;
-  GStatBuf st;
-} Snapshot;
-
-static void
-snap_take (const char *path, Snapshot *s)
-{
-  g_assert_true (g_file_get_contents (path, &s->bytes, &s->len, NULL));
-  g_assert_cmpint (g_stat (path, &s->st), ==, 0);
-}
-
-/* A WAL-mode store read by a read-only connection gets empty -wal and
- * -shm files beside it (SQLite needs them to read); the file itself must
- * stay byte for byte and its -wal empty. */
-static void
-snap_check_and_clear (const char *path, Snapshot *s)
-{
-  g_autofree char *now = NULL;
-  gsize len = 0;
-  GStatBuf st;
-  g_assert_true (g_file_get_contents (path, &now, &len, NULL));
-  g_assert_cmpint (g_stat (path, &st), ==, 0);
-  g_assert_cmpmem (now, len, s->bytes, s->len);
-  g_assert_cmpint (st.st_mtim.tv_sec, ==, s->st.st_mtim.tv_sec);
-  g_assert_cmpint (st.st_mtim.tv_nsec, ==, s->st.st_mtim.tv_nsec);
-  g_autofree char *wal = g_strconcat (path, "-wal", NULL);
-  GStatBuf wst;
-  if (g_stat (wal, &wst) == 0)
-    g_assert_cmpint (wst.st_size, ==, 0);
-  g_free (s->bytes);
-}
-
-/* Opens `path`, expects PS_ERROR_STORE naming the file and containing
- * `needle`, and checks the file did not change. */
-static void
-expect_refused (const char *path, const char *needle)
-{
-  Snapshot snap;
-  snap_take (path, &snap);
-  g_autoptr (GError) error = NULL;
-  PsStore *s = ps_store_open (path, &error);
-  g_assert_null (s);
-  g_assert_error (error, PS_ERROR, PS_ERROR_STORE);
-  g_test_message ("refused: %s", error->message);
-  g_assert_nonnull (strstr (error->message, path));
-  g_assert_nonnull (strstr (error->message, needle));
-  g_assert_null (strchr (error->message, '\n'));
-  snap_check_and_clear (path, &snap);
-}
-
-static void
-make_store_with_data (const char *path)
-{
-  PsStore *s = open_ok (path);
-  for (int k = 0; k < 5; k++)
-    {
-      gint64 id = new_run (s, NULL, "mlp", "moons", k);
-      add_rows (s, id, "loss", 0, 2000);
-    }
-  ps_store_close (s); /* the last close checkpoints the WAL into the file */
-}
 
 static void
 test_bad_files (void)
@@ -911,37 +724,6 @@ test_becomes_read_only (void)
 
 /* ---- Two writers --------------------------------------------------- */
 
-typedef struct
-{
-  const char *path;
-  gint64 run;
-  const char *name;
-  int batches, per_batch;
-  gboolean ok;
-} Writer;
-
-static gpointer
-writer_thread (gpointer data)
-{
-  Writer *w = data;
-  PsStore *s = ps_store_open (w->path, NULL);
-  w->ok = s != NULL;
-  g_autofree PsMetricRow *rows = g_new0 (PsMetricRow, w->per_batch);
-  for (int b = 0; w->ok && b < w->batches; b++)
-    {
-      for (int i = 0; i < w->per_batch; i++)
-        rows[i] = (PsMetricRow) { (gint64) b * w->per_batch + i, w->name, i, 0 };
-      g_autoptr (GError) error = NULL;
-      if (!ps_store_add_metrics (s, w->run, rows, w->per_batch, &error))
-        {
-          g_printerr ("writer %s: %s\n", w->name, error->message);
-          w->ok = FALSE;
-        }
-    }
-  ps_store_close (s);
-  return NULL;
-}
-
 static void
 test_two_writers (void)
 {
@@ -1050,20 +832,6 @@ test_full_disk_rlimit (void)
 }
 
 /* ---- Merge --------------------------------------------------------- */
-
-static void
-fill_run (PsStore *s, gint64 id, int k)
-{
-  g_autoptr (GError) error = NULL;
-  add_rows (s, id, "loss", 0, 100 + k);
-  g_autoptr (GPtrArray) a = g_ptr_array_new_with_free_func ((GDestroyNotify) ps_array_unref);
-  float v[4] = { k, k + 1, k + 2, k + 3 };
-  g_ptr_array_add (a, ps_array_new_f32 ("prototypes", v, 2, 2));
-  g_assert_true (ps_store_add_artifacts (s, id, 50, a, &error));
-  g_autoptr (GBytes) b = g_bytes_new (v, sizeof v);
-  g_assert_true (ps_store_put_checkpoint (s, id, 50 + k, b, &error));
-  g_assert_no_error (error);
-}
 
 static void
 test_merge (void)
