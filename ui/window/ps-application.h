@@ -31,6 +31,8 @@ GSettings     *ps_application_get_settings (PsApplication *self);
 void           ps_style_init (GdkDisplay *display);
 /* Whether the dark variant is active. */
 gboolean       ps_style_is_dark (void);
+/* The figure theme matching the style. */
+#define ps_current_theme() (ps_style_is_dark () ? PS_THEME_DARK : PS_THEME_LIGHT)
 
 /* Looks the GSettings schema up in the installed schemas, then in the
  * build tree; NULL when neither has it.  Returns a new reference. */

@@ -8,18 +8,7 @@
 #include <string.h>
 
 #include "ps-application.h"
-
-typedef struct
-{
-  GArray *steps;   /* double */
-  GArray *values;  /* double */
-} Series;
-
-typedef struct
-{
-  char *label;
-  GArray *members; /* guint: indices into runs */
-} Group;
+#include "ps-run-figures.h"
 
 struct _PsCompareView
 {
@@ -32,91 +21,13 @@ struct _PsCompareView
   GtkFlowBox *curves_box;
   GtkGrid *table;
 
-  /* Owned. */
-  GPtrArray *runs;      /* PsRunInfo* */
-  GPtrArray *groups;    /* Group* */
-  GStrv metrics;        /* names every run has */
-  GPtrArray *series;    /* per metric: GPtrArray of Series* per run */
+  /* Owned: the runs, their groups of seeds and the metrics they share. */
+  PsRunSeries *series;
 };
 
 G_DEFINE_FINAL_TYPE (PsCompareView, ps_compare_view, GTK_TYPE_WIDGET)
 
-static void
-series_free (Series *s)
-{
-  if (s == NULL)
-    return;
-  g_array_unref (s->steps);
-  g_array_unref (s->values);
-  g_free (s);
-}
-
-static void
-group_free (Group *g)
-{
-  g_free (g->label);
-  g_array_unref (g->members);
-  g_free (g);
-}
-
 /* ---- Figures ------------------------------------------------------------ */
-
-static PsFigure *
-metric_figure (PsCompareView *self, guint m)
-{
-  PsFigure *fig = ps_figure_new ();
-  GPtrArray *per_run = g_ptr_array_index (self->series, m);
-
-  ps_figure_set_theme (fig, ps_style_is_dark () ? PS_THEME_DARK : PS_THEME_LIGHT);
-  ps_figure_set_title (fig, self->metrics[m]);
-  ps_figure_set_x_label (fig, "step");
-  ps_figure_set_show_legend (fig, TRUE);
-
-  for (guint g = 0; g < self->groups->len; g++)
-    {
-      Group *group = g_ptr_array_index (self->groups, g);
-      PsColor color = ps_palette_color ((int) g);
-      Series *first = g_ptr_array_index (per_run, g_array_index (group->members, guint, 0));
-
-      if (group->members->len == 1)
-        {
-          ps_figure_add_curve (fig, group->label, (double *) first->steps->data,
-                               (double *) first->values->data, first->steps->len, color,
-                               first->steps->len > 20 ? 0.6 : 0);
-          continue;
-        }
-      /* Runs that differ only by seed share their schedule: align them on
-       * the shortest and draw the mean with a +- std band. */
-      gsize len = first->steps->len;
-      for (guint k = 1; k < group->members->len; k++)
-        {
-          Series *s = g_ptr_array_index (per_run, g_array_index (group->members, guint, k));
-          len = MIN (len, s->steps->len);
-        }
-      g_autofree double *mean = g_new0 (double, MAX (len, 1));
-      g_autofree double *sd = g_new0 (double, MAX (len, 1));
-      double n = group->members->len;
-      for (guint k = 0; k < group->members->len; k++)
-        {
-          Series *s = g_ptr_array_index (per_run, g_array_index (group->members, guint, k));
-          for (gsize i = 0; i < len; i++)
-            mean[i] += g_array_index (s->values, double, i) / n;
-        }
-      for (guint k = 0; k < group->members->len; k++)
-        {
-          Series *s = g_ptr_array_index (per_run, g_array_index (group->members, guint, k));
-          for (gsize i = 0; i < len; i++)
-            {
-              double d = g_array_index (s->values, double, i) - mean[i];
-              sd[i] += d * d / MAX (n - 1, 1);
-            }
-        }
-      for (gsize i = 0; i < len; i++)
-        sd[i] = sqrt (sd[i]);
-      ps_figure_add_band (fig, group->label, (double *) first->steps->data, mean, sd, len, color);
-    }
-  return fig;
-}
 
 static void
 draw_metric (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpointer user_data)
@@ -124,9 +35,10 @@ draw_metric (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpointer 
   PsCompareView *self = PS_COMPARE_VIEW (user_data);
   guint m = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (area), "ps-metric"));
 
-  if (self->metrics == NULL || m >= g_strv_length (self->metrics))
+  if (self->series == NULL || m >= ps_run_series_get_n_metrics (self->series))
     return;
-  g_autoptr (PsFigure) fig = metric_figure (self, m);
+  g_autoptr (PsFigure) fig = ps_run_series_metric_figure (self->series, m, 0.6, ps_current_theme (),
+                                                          ps_run_series_get_metric (self->series, m));
   ps_figure_get_theme (fig)->background.a = 0;
   ps_figure_render (fig, cr, width, height);
 }
@@ -136,16 +48,17 @@ ps_compare_view_build_figure (PsCompareView *self)
 {
   g_return_val_if_fail (PS_IS_COMPARE_VIEW (self), NULL);
 
-  if (self->metrics == NULL || self->metrics[0] == NULL)
+  if (self->series == NULL || ps_run_series_get_n_metrics (self->series) == 0)
     return NULL;
-  return metric_figure (self, 0);
+  return ps_run_series_metric_figure (self->series, 0, 0.6, ps_current_theme (),
+                                      ps_run_series_get_metric (self->series, 0));
 }
 
 guint
 ps_compare_view_get_n_groups (PsCompareView *self)
 {
   g_return_val_if_fail (PS_IS_COMPARE_VIEW (self), 0);
-  return self->groups->len;
+  return self->series ? ps_run_series_get_n_groups (self->series) : 0;
 }
 
 /* ---- Table -------------------------------------------------------------- */
@@ -181,7 +94,7 @@ static void
 fill_table (PsCompareView *self, PsStore *store)
 {
   GtkWidget *child;
-  guint n = self->runs->len;
+  guint n = self->series ? ps_run_series_get_n_runs (self->series) : 0;
   g_autoptr (GPtrArray) parsed = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
   int row = 1;
@@ -194,7 +107,7 @@ fill_table (PsCompareView *self, PsStore *store)
   table_cell (self, 0, 0, "", TRUE);
   for (guint r = 0; r < n; r++)
     {
-      PsRunInfo *info = g_ptr_array_index (self->runs, r);
+      PsRunInfo *info = ps_run_series_get_run (self->series, r);
       JsonParser *parser = json_parser_new ();
       table_cell (self, r + 1, 0, info->name, TRUE);
       if (info->params_json == NULL || !json_parser_load_from_data (parser, info->params_json, -1, NULL))
@@ -217,7 +130,7 @@ fill_table (PsCompareView *self, PsStore *store)
       table_cell (self, 0, row, fixed[f], FALSE);
       for (guint r = 0; r < n; r++)
         {
-          PsRunInfo *info = g_ptr_array_index (self->runs, r);
+          PsRunInfo *info = ps_run_series_get_run (self->series, r);
           g_autofree char *seed = g_strdup_printf ("%" G_GUINT64_FORMAT, info->seed);
           table_cell (self, r + 1, row, f == 0 ? info->method : f == 1 ? info->dataset : seed, FALSE);
         }
@@ -247,7 +160,7 @@ fill_table (PsCompareView *self, PsStore *store)
   g_autoptr (GPtrArray) finals = g_ptr_array_new_with_free_func ((GDestroyNotify) g_hash_table_unref);
   for (guint r = 0; r < n; r++)
     {
-      PsRunInfo *info = g_ptr_array_index (self->runs, r);
+      PsRunInfo *info = ps_run_series_get_run (self->series, r);
       GHashTable *h = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
       g_auto (GStrv) mn = NULL;
       g_autofree double *mv = NULL;
@@ -279,10 +192,7 @@ clear (PsCompareView *self)
 {
   GtkWidget *child;
 
-  g_ptr_array_set_size (self->runs, 0);
-  g_ptr_array_set_size (self->groups, 0);
-  g_ptr_array_set_size (self->series, 0);
-  g_clear_pointer (&self->metrics, g_strfreev);
+  g_clear_pointer (&self->series, ps_run_series_free);
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->curves_box))))
     gtk_flow_box_remove (self->curves_box, child);
 }
@@ -293,13 +203,18 @@ ps_compare_view_set_runs (PsCompareView *self, PsStore *store, const gint64 *ids
   g_return_if_fail (PS_IS_COMPARE_VIEW (self));
 
   clear (self);
+  /* Runs deleted meanwhile are skipped rather than failing the view. */
+  g_autoptr (GArray) known = g_array_new (FALSE, FALSE, sizeof (gint64));
   for (guint i = 0; store && i < n; i++)
     {
-      PsRunInfo *info = ps_store_get_run (store, ids[i], NULL);
+      g_autoptr (PsRunInfo) info = ps_store_get_run (store, ids[i], NULL);
       if (info)
-        g_ptr_array_add (self->runs, info);
+        g_array_append_val (known, ids[i]);
     }
-  if (self->runs->len < 2)
+  if (store)
+    self->series = ps_run_series_load (store, (gint64 *) known->data, known->len, TRUE, NULL);
+  guint n_runs = self->series ? ps_run_series_get_n_runs (self->series) : 0;
+  if (n_runs < 2)
     {
       gtk_label_set_label (self->title_label, "Select two or more runs to compare them");
       gtk_label_set_label (self->subtitle_label, "");
@@ -307,67 +222,7 @@ ps_compare_view_set_runs (PsCompareView *self, PsStore *store, const gint64 *ids
       return;
     }
 
-  /* Group the runs whose record differs only by its seed. */
-  g_autoptr (GHashTable) by_key = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  for (guint r = 0; r < self->runs->len; r++)
-    {
-      PsRunInfo *info = g_ptr_array_index (self->runs, r);
-      g_autofree char *key = g_strdup_printf ("%s\n%s\n%s", info->method, info->dataset,
-                                              info->params_json ? info->params_json : "");
-      Group *g = g_hash_table_lookup (by_key, key);
-      if (g == NULL)
-        {
-          g = g_new0 (Group, 1);
-          g->members = g_array_new (FALSE, FALSE, sizeof (guint));
-          g_ptr_array_add (self->groups, g);
-          g_hash_table_insert (by_key, g_steal_pointer (&key), g);
-        }
-      g_array_append_val (g->members, r);
-    }
-  for (guint i = 0; i < self->groups->len; i++)
-    {
-      Group *g = g_ptr_array_index (self->groups, i);
-      PsRunInfo *first = g_ptr_array_index (self->runs, g_array_index (g->members, guint, 0));
-      g->label = g->members->len > 1 ? g_strdup_printf ("%s (%u seeds)", first->name, g->members->len)
-                                     : g_strdup (first->name);
-    }
-
-  /* The metrics every run has, in the first run's order. */
-  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
-  g_auto (GStrv) first_names = ps_store_metric_names (store, ((PsRunInfo *) g_ptr_array_index (self->runs, 0))->id, NULL);
-  for (guint i = 0; first_names && first_names[i]; i++)
-    {
-      gboolean shared = TRUE;
-      GPtrArray *per_run = g_ptr_array_new_with_free_func ((GDestroyNotify) series_free);
-      for (guint r = 0; r < self->runs->len && shared; r++)
-        {
-          g_autoptr (GArray) steps = NULL, values = NULL;
-          PsRunInfo *info = g_ptr_array_index (self->runs, r);
-          shared = ps_store_get_metric (store, info->id, first_names[i], &steps, &values, NULL)
-                   && steps->len > 1;
-          if (!shared)
-            break;
-          Series *s = g_new0 (Series, 1);
-          s->steps = g_array_sized_new (FALSE, FALSE, sizeof (double), steps->len);
-          for (guint j = 0; j < steps->len; j++)
-            {
-              double x = (double) g_array_index (steps, gint64, j);
-              g_array_append_val (s->steps, x);
-            }
-          s->values = g_array_ref (values);
-          g_ptr_array_add (per_run, s);
-        }
-      if (!shared)
-        {
-          g_ptr_array_unref (per_run);
-          continue;
-        }
-      g_strv_builder_add (builder, first_names[i]);
-      g_ptr_array_add (self->series, per_run);
-    }
-  self->metrics = g_strv_builder_end (builder);
-
-  for (guint m = 0; self->metrics[m]; m++)
+  for (guint m = 0; m < ps_run_series_get_n_metrics (self->series); m++)
     {
       GtkWidget *area = gtk_drawing_area_new ();
       gtk_widget_set_size_request (area, 340, 240);
@@ -377,9 +232,10 @@ ps_compare_view_set_runs (PsCompareView *self, PsStore *store, const gint64 *ids
       gtk_flow_box_append (self->curves_box, area);
     }
 
-  g_autofree char *title = g_strdup_printf ("Comparing %u runs", self->runs->len);
+  guint n_groups = ps_run_series_get_n_groups (self->series);
+  g_autofree char *title = g_strdup_printf ("Comparing %u runs", n_runs);
   g_autofree char *subtitle = g_strdup_printf ("%u group%s; runs that differ only by seed are drawn as mean ± std",
-                                               self->groups->len, self->groups->len == 1 ? "" : "s");
+                                               n_groups, n_groups == 1 ? "" : "s");
   gtk_label_set_label (self->title_label, title);
   gtk_label_set_label (self->subtitle_label, subtitle);
   fill_table (self, store);
@@ -401,10 +257,7 @@ ps_compare_view_finalize (GObject *object)
 {
   PsCompareView *self = PS_COMPARE_VIEW (object);
 
-  g_ptr_array_unref (self->runs);
-  g_ptr_array_unref (self->groups);
-  g_ptr_array_unref (self->series);
-  g_strfreev (self->metrics);
+  g_clear_pointer (&self->series, ps_run_series_free);
   G_OBJECT_CLASS (ps_compare_view_parent_class)->finalize (object);
 }
 
@@ -432,9 +285,6 @@ static void
 ps_compare_view_init (PsCompareView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
-  self->runs = g_ptr_array_new_with_free_func ((GDestroyNotify) ps_run_info_free);
-  self->groups = g_ptr_array_new_with_free_func ((GDestroyNotify) group_free);
-  self->series = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
 }
 
 GtkWidget *

@@ -3,6 +3,8 @@
 
 #include "ps-overview-view.h"
 
+#include "ps-run-figures.h"
+
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
@@ -11,12 +13,6 @@
 #include "ps-method.h"
 #include "ps-run-item.h"
 
-typedef struct
-{
-  char *name;
-  GArray *steps;   /* double */
-  GArray *values;  /* double */
-} Series;
 
 struct _PsOverviewView
 {
@@ -43,40 +39,13 @@ struct _PsOverviewView
   /* Owned. */
   gint64 run_id;
   char *run_name;
-  GPtrArray *series;   /* Series* */
+  PsRunSeries *series; /* the run's metric curves, or NULL */
   char *status_text;
 };
 
 G_DEFINE_FINAL_TYPE (PsOverviewView, ps_overview_view, GTK_TYPE_WIDGET)
 
-static void
-series_free (Series *s)
-{
-  g_free (s->name);
-  g_array_unref (s->steps);
-  g_array_unref (s->values);
-  g_free (s);
-}
-
-/* ---- Curves ----------------------------------------------------------- */
-
-static PsFigure *
-series_figure (PsOverviewView *self, Series *s, gboolean with_title)
-{
-  PsFigure *fig = ps_figure_new ();
-  double smoothing = gtk_adjustment_get_value (self->smoothing_adjustment);
-
-  ps_figure_set_theme (fig, ps_style_is_dark () ? PS_THEME_DARK : PS_THEME_LIGHT);
-  if (with_title)
-    ps_figure_set_title (fig, s->name);
-  ps_figure_set_x_label (fig, "step");
-  ps_figure_set_show_legend (fig, FALSE);
-  /* A series with a handful of evaluations is not smoothed: that would
-   * only blur the few points there are. */
-  ps_figure_add_curve (fig, s->name, (double *) s->steps->data, (double *) s->values->data,
-                       s->steps->len, (PsColor) { 0 }, s->steps->len > 20 ? smoothing : 0);
-  return fig;
-}
+#define N_SERIES(self) ((self)->series ? ps_run_series_get_n_metrics ((self)->series) : 0)
 
 static void
 draw_curve (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpointer user_data)
@@ -84,9 +53,12 @@ draw_curve (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpointer u
   PsOverviewView *self = PS_OVERVIEW_VIEW (user_data);
   guint index = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (area), "ps-series"));
 
-  if (self->series == NULL || index >= self->series->len)
+  if (index >= N_SERIES (self))
     return;
-  g_autoptr (PsFigure) fig = series_figure (self, g_ptr_array_index (self->series, index), TRUE);
+  g_autoptr (PsFigure) fig = ps_run_series_metric_figure (self->series, index,
+                                                          gtk_adjustment_get_value (self->smoothing_adjustment),
+                                                          ps_current_theme (),
+                                                          ps_run_series_get_metric (self->series, index));
   PsPlotTheme *theme = ps_figure_get_theme (fig);
   /* The card already has a background: let the figure's show through it. */
   theme->background.a = 0;
@@ -113,11 +85,11 @@ rebuild_curves (PsOverviewView *self)
 
   /* Keep the drawing areas when the number of series has not changed, so
    * a live reload only redraws. */
-  if (n_children != self->series->len)
+  if (n_children != N_SERIES (self))
     {
       while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->curves_box))))
         gtk_flow_box_remove (self->curves_box, child);
-      for (guint i = 0; i < self->series->len; i++)
+      for (guint i = 0; i < N_SERIES (self); i++)
         {
           GtkWidget *area = gtk_drawing_area_new ();
           gtk_widget_set_size_request (area, 320, 220);
@@ -129,8 +101,8 @@ rebuild_curves (PsOverviewView *self)
     }
   else
     smoothing_changed_cb (self);
-  gtk_widget_set_visible (GTK_WIDGET (self->no_curves_label), self->series->len == 0);
-  gtk_widget_set_visible (GTK_WIDGET (self->curves_box), self->series->len > 0);
+  gtk_widget_set_visible (GTK_WIDGET (self->no_curves_label), N_SERIES (self) == 0);
+  gtk_widget_set_visible (GTK_WIDGET (self->curves_box), N_SERIES (self) > 0);
 }
 
 /* ---- Grids ------------------------------------------------------------ */
@@ -263,31 +235,12 @@ fill_metrics (PsOverviewView *self, const PsRunInfo *info)
 static void
 load_series (PsOverviewView *self)
 {
-  g_ptr_array_set_size (self->series, 0);
+  g_clear_pointer (&self->series, ps_run_series_free);
   if (self->store == NULL || self->run_id == 0)
     return;
-
-  g_auto (GStrv) names = ps_store_metric_names (self->store, self->run_id, NULL);
-  for (guint i = 0; names && names[i]; i++)
-    {
-      g_autoptr (GArray) steps = NULL;
-      g_autoptr (GArray) values = NULL;
-      /* A single value (a final evaluation) is a number, not a curve: the
-       * final-metrics card shows it. */
-      if (!ps_store_get_metric (self->store, self->run_id, names[i], &steps, &values, NULL)
-          || steps->len < 2)
-        continue;
-      Series *s = g_new0 (Series, 1);
-      s->name = g_strdup (names[i]);
-      s->steps = g_array_sized_new (FALSE, FALSE, sizeof (double), steps->len);
-      for (guint j = 0; j < steps->len; j++)
-        {
-          double x = (double) g_array_index (steps, gint64, j);
-          g_array_append_val (s->steps, x);
-        }
-      s->values = g_array_ref (values);
-      g_ptr_array_add (self->series, s);
-    }
+  /* A single value (a final evaluation) is a number, not a curve: the
+   * final-metrics card shows it, and ps_run_series_load leaves it out. */
+  self->series = ps_run_series_load (self->store, &self->run_id, 1, FALSE, NULL);
 }
 
 void
@@ -300,7 +253,7 @@ ps_overview_view_reload (PsOverviewView *self)
     info = ps_store_get_run (self->store, self->run_id, NULL);
   if (info == NULL)
     {
-      g_ptr_array_set_size (self->series, 0);
+      g_clear_pointer (&self->series, ps_run_series_free);
       rebuild_curves (self);
       gtk_label_set_label (self->title_label, "");
       gtk_label_set_label (self->subtitle_label, "");
@@ -386,26 +339,13 @@ ps_overview_view_build_figure (PsOverviewView *self)
 {
   g_return_val_if_fail (PS_IS_OVERVIEW_VIEW (self), NULL);
 
-  if (self->series->len == 0)
+  if (N_SERIES (self) == 0)
     return NULL;
-  if (self->series->len == 1)
-    return series_figure (self, g_ptr_array_index (self->series, 0), TRUE);
-
-  /* Every series in one figure, with a legend naming them. */
-  PsFigure *fig = ps_figure_new ();
-  double smoothing = gtk_adjustment_get_value (self->smoothing_adjustment);
-  g_autofree char *title = g_strdup_printf ("%s: training curves", self->run_name ? self->run_name : "run");
-
-  ps_figure_set_title (fig, title);
-  ps_figure_set_x_label (fig, "step");
-  ps_figure_set_show_legend (fig, TRUE);
-  for (guint i = 0; i < self->series->len; i++)
-    {
-      Series *s = g_ptr_array_index (self->series, i);
-      ps_figure_add_curve (fig, s->name, (double *) s->steps->data, (double *) s->values->data,
-                           s->steps->len, (PsColor) { 0 }, s->steps->len > 20 ? smoothing : 0);
-    }
-  return fig;
+  g_autofree char *title = N_SERIES (self) == 1
+                               ? g_strdup (ps_run_series_get_metric (self->series, 0))
+                               : g_strdup_printf ("%s: training curves", self->run_name ? self->run_name : "run");
+  return ps_run_series_all_figure (self->series, gtk_adjustment_get_value (self->smoothing_adjustment),
+                                   ps_current_theme (), title);
 }
 
 /* ---- GObject ----------------------------------------------------------- */
@@ -424,7 +364,7 @@ ps_overview_view_finalize (GObject *object)
 {
   PsOverviewView *self = PS_OVERVIEW_VIEW (object);
 
-  g_ptr_array_unref (self->series);
+  g_clear_pointer (&self->series, ps_run_series_free);
   g_free (self->run_name);
   g_free (self->status_text);
   G_OBJECT_CLASS (ps_overview_view_parent_class)->finalize (object);
@@ -463,7 +403,6 @@ static void
 ps_overview_view_init (PsOverviewView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
-  self->series = g_ptr_array_new_with_free_func ((GDestroyNotify) series_free);
   ps_overview_view_reload (self);
 }
 

@@ -21,20 +21,10 @@ struct _PsScatterView
 {
   GtkWidget parent_instance;
 
-  /* Data (owned). */
+  /* Data (owned); n, x and y alias data's for brevity. */
+  PsScatterData *data;
   gsize n;
-  float *x, *y;                 /* [n] drawn coordinates */
-  gint32 *labels;               /* [n] or NULL */
-  gint32 *predictions;          /* [n] or NULL */
-  float *scores;                /* [n] or NULL: `scores`, else `confidence` */
-  char *score_name;
-  gboolean projected;
-  gsize n_protos;
-  float *proto_x, *proto_y;     /* [n_protos] */
-  gint32 *proto_labels;         /* [n_protos] or NULL */
-  float *field;                 /* [G, G, C] or NULL */
-  guint field_g, field_c;
-  float extent[4];
+  float *x, *y;                 /* [n] drawn coordinates (borrowed from data) */
   char **class_names;
   PsPointGrid *grid;
 
@@ -85,21 +75,11 @@ invalidate (PsScatterView *self)
 static void
 clear_data (PsScatterView *self)
 {
+  g_clear_pointer (&self->data, ps_scatter_data_free);
   self->n = 0;
-  g_clear_pointer (&self->x, g_free);
-  g_clear_pointer (&self->y, g_free);
-  g_clear_pointer (&self->labels, g_free);
-  g_clear_pointer (&self->predictions, g_free);
-  g_clear_pointer (&self->scores, g_free);
-  g_clear_pointer (&self->score_name, g_free);
-  g_clear_pointer (&self->proto_x, g_free);
-  g_clear_pointer (&self->proto_y, g_free);
-  g_clear_pointer (&self->proto_labels, g_free);
-  g_clear_pointer (&self->field, g_free);
+  self->x = self->y = NULL;
   g_clear_pointer (&self->selected, g_free);
   g_clear_pointer (&self->grid, ps_point_grid_free);
-  self->n_protos = 0;
-  self->projected = FALSE;
   self->hover = -1;
 }
 
@@ -129,108 +109,20 @@ fit_range (PsScatterView *self)
   self->have_range = TRUE;
 }
 
-gboolean
-ps_scatter_view_set_snapshot (PsScatterView *self, GPtrArray *arrays, gboolean keep_view,
-                              GError **error)
+/* Takes `data`; keeps the selection when `keep_view` and the number of
+ * points is unchanged. */
+static void
+set_data (PsScatterView *self, PsScatterData *data, gboolean keep_view)
 {
-  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), FALSE);
-  g_return_val_if_fail (arrays != NULL, FALSE);
-
-  PsArray *points = ps_snapshot_find (arrays, "points");
-  PsArray *emb = ps_snapshot_find (arrays, "embedding");
-  PsArray *src = NULL;
-
-  gboolean have_points = points && points->ndim == 2 && points->shape[1] == 2;
-  gboolean have_emb = emb && emb->ndim == 2 && emb->shape[1] >= 1;
-  if (have_points && !(self->prefer_embedding && have_emb))
-    src = points;
-  else if (have_emb)
-    src = emb;
-  if (src == NULL || src->shape[0] == 0)
-    {
-      g_set_error (error, PS_ERROR, PS_ERROR_NOT_FOUND,
-                   "The snapshot has neither 2-D points nor an embedding to draw");
-      return FALSE;
-    }
-
   gsize old_n = self->n;
   g_autoptr (GArray) old_selection = g_array_copy (self->selection);
-  gsize n = src->shape[0], d = src->shape[1];
-  g_autofree float *flat = ps_snapshot_copy_f32 (src, n * d);
-  if (flat == NULL)
-    {
-      g_set_error (error, PS_ERROR, PS_ERROR_FORMAT, "The snapshot's %s array is malformed", src->kind);
-      return FALSE;
-    }
+  gsize n = data->n;
 
   clear_data (self);
+  self->data = data;
   self->n = n;
-  self->x = g_new (float, n);
-  self->y = g_new (float, n);
-  g_autofree double *mean = NULL, *axes = NULL;
-  if (d == 2)
-    for (gsize i = 0; i < n; i++)
-      {
-        self->x[i] = flat[2 * i];
-        self->y[i] = flat[2 * i + 1];
-      }
-  else if (d == 1)
-    for (gsize i = 0; i < n; i++)
-      {
-        self->x[i] = flat[i];
-        self->y[i] = 0;
-      }
-  else
-    {
-      mean = g_new (double, d);
-      axes = g_new (double, 2 * d);
-      ps_pca2_fit (flat, n, d, mean, axes);
-      ps_pca2_apply (mean, axes, d, flat, n, self->x, self->y);
-      self->projected = TRUE;
-    }
-
-  self->labels = ps_snapshot_copy_i32 (ps_snapshot_find (arrays, "labels"), n);
-  self->predictions = ps_snapshot_copy_i32 (ps_snapshot_find (arrays, "predictions"), n);
-  PsArray *scores = ps_snapshot_find (arrays, "scores");
-  self->scores = ps_snapshot_copy_f32 (scores, n);
-  self->score_name = g_strdup (self->scores ? "score" : "confidence");
-  if (self->scores == NULL)
-    self->scores = ps_snapshot_copy_f32 (ps_snapshot_find (arrays, "confidence"), n);
-
-  /* Prototypes are drawn only in the space they live in: the embedding's
-   * projection, or the data plane when both are 2-D. */
-  PsArray *protos = ps_snapshot_find (arrays, "prototypes");
-  if (protos && protos->ndim == 2 && protos->shape[0] > 0 && protos->shape[1] == d
-      && (src == emb || emb == NULL || emb->shape[1] == 2))
-    {
-      gsize k = protos->shape[0];
-      g_autofree float *p = ps_snapshot_copy_f32 (protos, k * d);
-      self->n_protos = k;
-      self->proto_x = g_new (float, k);
-      self->proto_y = g_new (float, k);
-      if (self->projected)
-        ps_pca2_apply (mean, axes, d, p, k, self->proto_x, self->proto_y);
-      else
-        for (gsize i = 0; i < k; i++)
-          {
-            self->proto_x[i] = p[i * d];
-            self->proto_y[i] = d > 1 ? p[i * d + 1] : 0;
-          }
-      self->proto_labels = ps_snapshot_copy_i32 (ps_snapshot_find (arrays, "prototype_labels"), k);
-    }
-
-  PsArray *field = ps_snapshot_find (arrays, "decision_field");
-  PsArray *ext = ps_snapshot_find (arrays, "field_extent");
-  if (!self->projected && src == points && field && ext && field->ndim == 3
-      && field->shape[0] == field->shape[1] && ps_array_n_elements (ext) == 4)
-    {
-      self->field_g = field->shape[0];
-      self->field_c = field->shape[2];
-      self->field = ps_snapshot_copy_f32 (field, ps_array_n_elements (field));
-      g_autofree float *e = ps_snapshot_copy_f32 (ext, 4);
-      memcpy (self->extent, e, sizeof self->extent);
-    }
-
+  self->x = data->x;
+  self->y = data->y;
   self->grid = ps_point_grid_new (self->x, self->y, n);
   self->selected = g_new0 (guint8, n);
   if (keep_view && old_n == n)
@@ -247,6 +139,19 @@ ps_scatter_view_set_snapshot (PsScatterView *self, GPtrArray *arrays, gboolean k
   if (!keep_view || !self->have_range)
     fit_range (self);
   invalidate (self);
+}
+
+gboolean
+ps_scatter_view_set_snapshot (PsScatterView *self, GPtrArray *arrays, gboolean keep_view,
+                              GError **error)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), FALSE);
+  g_return_val_if_fail (arrays != NULL, FALSE);
+
+  PsScatterData *data = ps_scatter_data_new_from_snapshot (arrays, self->prefer_embedding, error);
+  if (data == NULL)
+    return FALSE;
+  set_data (self, data, keep_view);
   return TRUE;
 }
 
@@ -325,7 +230,7 @@ gboolean
 ps_scatter_view_is_projected (PsScatterView *self)
 {
   g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), FALSE);
-  return self->projected;
+  return self->data != NULL && self->data->projection != PS_PROJECTION_NONE;
 }
 
 guint
@@ -337,8 +242,6 @@ ps_scatter_view_get_texture_builds (PsScatterView *self)
 
 /* ---- The figure ------------------------------------------------------- */
 
-static const char *const correctness_names[] = { "correct", "wrong", NULL };
-
 PsFigure *
 ps_scatter_view_build_figure (PsScatterView *self, const char *title)
 {
@@ -346,111 +249,16 @@ ps_scatter_view_build_figure (PsScatterView *self, const char *title)
 
   if (self->n == 0)
     return NULL;
-
-  PsFigure *fig = ps_figure_new ();
-  ps_figure_set_theme (fig, ps_style_is_dark () ? PS_THEME_DARK : PS_THEME_LIGHT);
-  if (title)
-    ps_figure_set_title (fig, title);
-  /* A projection keeps distances honest with equal units on both axes;
-   * input-space data fill the plot instead. */
-  ps_figure_set_equal_aspect (fig, self->projected);
-  ps_figure_set_x_label (fig, self->projected ? "PC 1" : "x₁");
-  ps_figure_set_y_label (fig, self->projected ? "PC 2" : "x₂");
-  if (self->have_range)
-    {
-      ps_figure_set_x_range (fig, self->x0, self->x1);
-      ps_figure_set_y_range (fig, self->y0, self->y1);
-    }
-
-  if (self->field)
-    ps_figure_add_regions (fig, self->field_g, self->field_g, self->extent[0], self->extent[1],
-                           self->extent[2], self->extent[3], NULL, NULL, self->field,
-                           self->field_c, TRUE);
-
-  PsScatterSpec spec = { 0 };
-  g_autofree gint32 *correct = NULL;
-  g_autofree guint8 *dimmed = NULL;
-  guint n_classes = 0;
-
-  spec.x = self->x;
-  spec.y = self->y;
-  spec.n = self->n;
-  switch (self->color_by)
-    {
-    case PS_COLOR_BY_PREDICTION:
-      spec.labels = self->predictions ? self->predictions : self->labels;
-      break;
-    case PS_COLOR_BY_CORRECTNESS:
-      if (self->labels && self->predictions)
-        {
-          correct = g_new (gint32, self->n);
-          for (gsize i = 0; i < self->n; i++)
-            correct[i] = self->labels[i] < 0 ? -1 : self->labels[i] != self->predictions[i];
-          spec.labels = correct;
-        }
-      break;
-    case PS_COLOR_BY_SCORE:
-      spec.scores = self->scores;
-      spec.colormap = PS_COLORMAP_VIRIDIS;
-      if (self->scores)
-        {
-          double lo = INFINITY, hi = -INFINITY;
-          for (gsize i = 0; i < self->n; i++)
-            if (isfinite (self->scores[i]))
-              {
-                lo = MIN (lo, self->scores[i]);
-                hi = MAX (hi, self->scores[i]);
-              }
-          if (isfinite (lo))
-            {
-              spec.score_min = lo;
-              spec.score_max = hi;
-              ps_figure_set_colorbar (fig, PS_COLORMAP_VIRIDIS, lo, hi, self->score_name);
-            }
-        }
-      break;
-    case PS_COLOR_BY_CLASS:
-    default:
-      spec.labels = self->labels;
-      break;
-    }
-  if (spec.labels == NULL && spec.scores == NULL)
-    spec.labels = self->labels;
-
-  if (self->selection->len > 0)
-    {
-      dimmed = g_new (guint8, self->n);
-      for (gsize i = 0; i < self->n; i++)
-        dimmed[i] = !self->selected[i];
-      spec.dimmed = dimmed;
-    }
-  spec.radius = self->n > 20000 ? 1.5 : self->n > 3000 ? 2.2 : 3.2;
-  ps_figure_add_scatter (fig, &spec);
-
-  if (self->n_protos > 0)
-    ps_figure_add_prototypes (fig, self->proto_x, self->proto_y, self->n_protos,
-                              self->proto_labels, NULL);
-
-  if (spec.labels == correct && correct != NULL)
-    ps_figure_set_class_names (fig, correctness_names, 2);
-  else if (spec.labels != NULL)
-    {
-      gint32 max = -1;
-      for (gsize i = 0; i < self->n; i++)
-        max = MAX (max, spec.labels[i]);
-      n_classes = (guint) (max + 1);
-      if (self->class_names && g_strv_length (self->class_names) >= n_classes)
-        ps_figure_set_class_names (fig, (const char *const *) self->class_names, n_classes);
-      else if (n_classes > 0 && n_classes <= 20)
-        {
-          g_auto (GStrv) names = g_new0 (char *, n_classes + 1);
-          for (guint c = 0; c < n_classes; c++)
-            names[c] = g_strdup_printf ("class %u", c);
-          ps_figure_set_class_names (fig, (const char *const *) names, n_classes);
-        }
-    }
-  ps_figure_set_show_legend (fig, spec.labels != NULL && n_classes <= 20);
-  return fig;
+  PsScatterFigureOptions options = {
+    .color_by = self->color_by,
+    .theme = ps_style_is_dark () ? PS_THEME_DARK : PS_THEME_LIGHT,
+    .title = title,
+    .class_names = (const char *const *) self->class_names,
+    .selected = self->selection->len > 0 ? self->selected : NULL,
+    .have_range = self->have_range,
+    .x0 = self->x0, .x1 = self->x1, .y0 = self->y0, .y1 = self->y1,
+  };
+  return ps_scatter_data_figure (self->data, &options);
 }
 
 /* ---- Drawing ------------------------------------------------------------ */
@@ -882,18 +690,18 @@ ps_scatter_view_query_tooltip (GtkWidget *widget, int x, int y, gboolean keyboar
   if (i < 0)
     return FALSE;
   g_string_append_printf (s, "<b>Sample %" G_GSSIZE_FORMAT "</b>", i);
-  if (self->labels)
+  if (self->data->labels)
     {
-      gint32 c = self->labels[i];
+      gint32 c = self->data->labels[i];
       const char *name = self->class_names && c >= 0 && (guint) c < g_strv_length (self->class_names)
                              ? self->class_names[c] : NULL;
       g_autofree char *esc = name ? g_markup_escape_text (name, -1) : NULL;
       g_string_append_printf (s, "\nclass %d%s%s%s", c, esc ? " (" : "", esc ? esc : "", esc ? ")" : "");
     }
-  if (self->predictions)
-    g_string_append_printf (s, "\npredicted %d", self->predictions[i]);
-  if (self->scores)
-    g_string_append_printf (s, "\n%s %.3f", self->score_name, self->scores[i]);
+  if (self->data->predictions)
+    g_string_append_printf (s, "\npredicted %d", self->data->predictions[i]);
+  if (self->data->scores)
+    g_string_append_printf (s, "\n%s %.3f", self->data->score_name, self->data->scores[i]);
   g_string_append_printf (s, "\n(%.3g, %.3g)", self->x[i], self->y[i]);
   gtk_tooltip_set_markup (tooltip, s->str);
   return TRUE;

@@ -17,16 +17,9 @@
 #include <gtk/gtk.h>
 
 #include "ps-plot.h"
+#include "ps-scatter-data.h"
 
 G_BEGIN_DECLS
-
-typedef enum
-{
-  PS_COLOR_BY_CLASS,
-  PS_COLOR_BY_PREDICTION,
-  PS_COLOR_BY_CORRECTNESS,
-  PS_COLOR_BY_SCORE,       /* `scores`, else `confidence` */
-} PsColorBy;
 
 #define PS_TYPE_SCATTER_VIEW (ps_scatter_view_get_type ())
 G_DECLARE_FINAL_TYPE (PsScatterView, ps_scatter_view, PS, SCATTER_VIEW, GtkWidget)
