@@ -354,6 +354,20 @@ test_optim_clip (void)
   g_assert_cmpfloat_with_epsilon (norm, 50.f, 1e-4);
   g_assert_cmpfloat_with_epsilon (sqrtf (p[0] * p[0] + p[1] * p[1]), 2.f, 1e-5);
   ps_optim_free (opt);
+
+  /* Adam without clipping measures the norm inside its update loop (the
+   * vector part and the tail): it must be the same norm, and the gradients
+   * must stay unscaled. */
+  float q[10] = { 0 }, gq[10];
+  for (int i = 0; i < 10; i++)
+    gq[i] = (float) (i + 1);
+  ps_optim_config_init (&cfg, PS_OPTIM_ADAM, 0.1f);
+  opt = ps_optim_new (&cfg, 10);
+  norm = ps_optim_step (opt, q, gq);
+  g_assert_cmpfloat_with_epsilon (norm, sqrtf (385.f), 1e-4);
+  g_assert_cmpfloat_with_epsilon (opt->last_grad_norm, sqrtf (385.f), 1e-4);
+  g_assert_cmpfloat (gq[9], ==, 10.f);
+  ps_optim_free (opt);
 }
 
 static void
