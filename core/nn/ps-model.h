@@ -107,8 +107,8 @@ const PsLayerInfo *ps_model_layer (PsModel *m, int i);
 /* A one-line description of layer i ("linear 784->256"); free with g_free. */
 char       *ps_model_describe_layer (PsModel *m, int i);
 
-/* Training mode enables dropout; evaluation mode (the default after
- * creation is training) makes dropout the identity. */
+/* Training mode (a new model's mode) enables dropout; evaluation mode
+ * makes dropout the identity. */
 void     ps_model_set_training (PsModel *m, gboolean training);
 gboolean ps_model_get_training (PsModel *m);
 /* The dropout stream (seeded by ps_model_init); saved with checkpoints. */
