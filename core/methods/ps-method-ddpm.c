@@ -306,6 +306,62 @@ ddpm_gaussian_metrics (DdpmModel *m, PsMetrics *out, const float *noise, int n, 
   ps_gmm_free (fit);
 }
 
+/* The diffusion classifier: argmin over classes of the class-conditional
+ * denoising error, with the same (t, eps) draws for every class; accuracy
+ * on (at most 300) held-out rows after 1, 4, 16 and 32 draws. */
+static void
+ddpm_classifier_metrics (DdpmModel *m, PsMetrics *out)
+{
+  const int D = m->D, C = (int) m->data->n_classes;
+  guint nt;
+  g_autofree guint *rows = ps_split_indices (m->data, PS_SPLIT_TEST, TRUE, &nt);
+  int n = (int) MIN (nt, 300u);
+  if (n == 0 || C < 2)
+    return;
+  g_autofree float *x0 = g_new (float, (gsize) n * D);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < D; j++)
+      x0[(gsize) i * D + j] = m->data->x[(gsize) rows[i] * D + j] * m->scale + m->shift;
+  g_autofree double *sum = g_new0 (double, (gsize) n * C);
+  g_autofree float *noise = g_new (float, (gsize) n * D);
+  g_autofree float *err = g_new (float, n);
+  g_autofree int *t = g_new (int, n);
+  g_autofree int *cls = g_new (int, n);
+  PsRng rng;
+  ps_rng_init (&rng, 2718, 9);
+  gboolean swapped = ps_model_swap_ema (m->den->net);
+  for (int r = 1; r <= 32; r++)
+    {
+      ps_rng_fill_normal (&rng, noise, (gsize) n * D, 0.f, 1.f);
+      for (int i = 0; i < n; i++)
+        t[i] = (int) ps_rng_below (&rng, (guint32) m->sched->T);
+      for (int c = 0; c < C; c++)
+        {
+          for (int i = 0; i < n; i++)
+            cls[i] = c;
+          ps_denoiser_errors (m->den, m->sched, err, x0, noise, t, cls, n);
+          for (int i = 0; i < n; i++)
+            sum[(gsize) i * C + c] += err[i];
+        }
+      if (r == 1 || r == 4 || r == 16 || r == 32)
+        {
+          int correct = 0;
+          for (int i = 0; i < n; i++)
+            {
+              int best = 0;
+              for (int c = 1; c < C; c++)
+                if (sum[(gsize) i * C + c] < sum[(gsize) i * C + best])
+                  best = c;
+              correct += best == m->data->y[rows[i]];
+            }
+          g_autofree char *key = g_strdup_printf ("diffcls_acc_%d", r);
+          ps_metrics_set (out, key, (double) correct / n);
+        }
+    }
+  if (swapped)
+    ps_model_swap_ema (m->den->net);
+}
+
 static PsMetrics *
 ddpm_evaluate (gpointer p)
 {
@@ -399,6 +455,8 @@ ddpm_evaluate (gpointer p)
         }
     }
   ddpm_gaussian_metrics (m, out, noise, n, ref, nref);
+  if (m->conditional)
+    ddpm_classifier_metrics (m, out);
   return out;
 }
 
