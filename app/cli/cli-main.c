@@ -13,6 +13,16 @@ typedef struct
   const char *usage;
 } CliCommand;
 
+#ifndef PS_HAVE_PLOT
+/* Without the ui option there is no Cairo figure library to draw with. */
+int
+cli_cmd_plot (int argc, char **argv)
+{
+  cli_fail ("plot: this protoscope-cli was built without Cairo (configure with -Dui=true)");
+  return CLI_EXIT_FAIL;
+}
+#endif
+
 static const CliCommand commands[] = {
   { "datasets", cli_cmd_datasets, "datasets                     list the built-in datasets" },
   { "methods",  cli_cmd_methods,  "methods [ID]                 list methods and their parameters" },
@@ -31,6 +41,9 @@ static const CliCommand commands[] = {
   { "cancel",   cli_cmd_cancel,   "cancel RUN                   ask a running run (any process) to stop" },
   { "compare",  cli_cmd_compare,  "compare RUN RUN ...          final metrics and differing parameters" },
   { "merge",    cli_cmd_merge,    "merge OTHER.sqlite           copy runs from another store" },
+  { "plot",     cli_cmd_plot,     "plot RUN [RUN...] --view curves|embedding|compare --out FILE.{png,svg,pdf}\n"
+                                  "      [--metric NAME] [--step N] [--color-by class|prediction|correct|score]\n"
+                                  "      [--width W --height H --scale S] [--theme light|dark] [--db FILE]" },
 };
 
 void

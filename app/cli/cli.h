@@ -35,6 +35,10 @@ int cli_cmd_cancel   (int argc, char **argv);
 int cli_cmd_compare  (int argc, char **argv);
 int cli_cmd_merge    (int argc, char **argv);
 
+/* Figures of stored runs (cli-plot.c, built with the ui option; without
+ * it the command reports that Cairo is missing). */
+int cli_cmd_plot     (int argc, char **argv);
+
 /* ps_dataset_open_spec with the standard split (see ps-dataset.h);
  * `out` receives a new reference. */
 gboolean cli_prepare_dataset (const char *name_or_path, const char *labels_path,
