@@ -8,6 +8,9 @@ extern const PsMethod ps_method_palm;
 extern const PsMethod ps_method_ddpm;
 extern const PsMethod ps_method_protopnet;
 extern const PsMethod ps_method_stprotopnet;
+extern const PsMethod ps_method_teen;
+extern const PsMethod ps_method_fewshot;
+extern const PsMethod ps_method_fedrecon;
 
 static const PsMethod * const ps_method_list[] = {
   &ps_method_mlp,
@@ -16,5 +19,8 @@ static const PsMethod * const ps_method_list[] = {
   &ps_method_ddpm,
   &ps_method_protopnet,
   &ps_method_stprotopnet,
+  &ps_method_teen,
+  &ps_method_fewshot,
+  &ps_method_fedrecon,
   NULL,
 };
