@@ -56,7 +56,7 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) vCPUs, load $(cut -d' ' -f1-3
 field() { sed -n "s/.*\<$1=\([^ ]*\).*/\1/p"; }
 faster() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 
-best_ours="" best_sk=""
+best_ours="" best_sk="" pca_ours="" pca_sk=""
 npy="$TMP/rows.npy"
 for t in $THREADS; do
   extra=()
@@ -69,14 +69,24 @@ for t in $THREADS; do
   if [ -z "$best_sk" ] || faster "$(echo "$sk" | field tsne_sec)" "$(echo "$best_sk" | field tsne_sec)"; then
     best_sk="$sk"
   fi
+  # PCA's best thread count need not be t-SNE's.
+  if [ -z "$pca_ours" ] || faster "$(echo "$ours" | field pca_sec)" "$(echo "$pca_ours" | field pca_sec)"; then
+    pca_ours="$ours"
+  fi
+  if [ -z "$pca_sk" ] || faster "$(echo "$sk" | field pca_sec)" "$(echo "$pca_sk" | field pca_sec)"; then
+    pca_sk="$sk"
+  fi
 done
 
+row() { printf '%-8s %3s %8s %8s %8s %8s %7s\n' "$(echo "$1" | field impl)" "$(echo "$1" | field threads)" \
+    "$(echo "$1" | field pca_sec)" "$(echo "$1" | field pca_cpu)" \
+    "$(echo "$1" | field tsne_sec)" "$(echo "$1" | field tsne_cpu)" "$(echo "$1" | field trust)"; }
 printf '%-8s %3s %8s %8s %8s %8s %7s\n' impl thr pca_s pca_cpu tsne_s tsne_cpu trust
-for line in "$best_ours" "$best_sk"; do
-  printf '%-8s %3s %8s %8s %8s %8s %7s\n' "$(echo "$line" | field impl)" "$(echo "$line" | field threads)" \
-    "$(echo "$line" | field pca_sec)" "$(echo "$line" | field pca_cpu)" \
-    "$(echo "$line" | field tsne_sec)" "$(echo "$line" | field tsne_cpu)" "$(echo "$line" | field trust)"
-done
-ratio() { awk -v a="$(echo "$best_ours" | field "$1")" -v b="$(echo "$best_sk" | field "$1")" 'BEGIN { printf "%.3f", a / b }'; }
-echo "ratio ours/sklearn: tsne wall $(ratio tsne_sec), tsne cpu $(ratio tsne_cpu), pca wall $(ratio pca_sec), pca cpu $(ratio pca_cpu)"
+while read -r line; do row "$line"; done < "$LOG"
+ratio() { awk -v a="$(echo "$1" | field "$3")" -v b="$(echo "$2" | field "$3")" 'BEGIN { printf "%.3f", a / b }'; }
+echo "best t-SNE: ours $(echo "$best_ours" | field threads) thread(s), sklearn $(echo "$best_sk" | field threads);" \
+  "best PCA: ours $(echo "$pca_ours" | field threads), sklearn $(echo "$pca_sk" | field threads)"
+echo "ratio ours/sklearn: tsne wall $(ratio "$best_ours" "$best_sk" tsne_sec), tsne cpu $(ratio "$best_ours" "$best_sk" tsne_cpu)," \
+  "pca wall $(ratio "$pca_ours" "$pca_sk" pca_sec), pca cpu $(ratio "$pca_ours" "$pca_sk" pca_cpu)"
+echo "trustworthiness T(10): ours $(echo "$best_ours" | field trust), sklearn $(echo "$best_sk" | field trust)"
 echo "goals: tsne <= 0.3 at trustworthiness >= sklearn's; pca <= 1"
