@@ -6,6 +6,7 @@ extern const PsMethod ps_method_mlp;
 extern const PsMethod ps_method_protonet;
 extern const PsMethod ps_method_palm;
 extern const PsMethod ps_method_ddpm;
+extern const PsMethod ps_method_consistency;
 extern const PsMethod ps_method_protopnet;
 extern const PsMethod ps_method_stprotopnet;
 extern const PsMethod ps_method_teen;
@@ -17,6 +18,7 @@ static const PsMethod * const ps_method_list[] = {
   &ps_method_protonet,
   &ps_method_palm,
   &ps_method_ddpm,
+  &ps_method_consistency,
   &ps_method_protopnet,
   &ps_method_stprotopnet,
   &ps_method_teen,
