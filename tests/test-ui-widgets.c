@@ -1,5 +1,6 @@
 /* test-ui-widgets.c: every widget of the window is created, used a little
  * and finalized without leaks (g_assert_finalize_object). */
+#include <glib/gstdio.h>
 #include <gtk/gtk.h>
 #include <math.h>
 #include <string.h>
@@ -305,6 +306,116 @@ test_embedding_view (void)
   g_assert_finalize_object (view);
 }
 
+static gboolean
+tsne_reported (gpointer data)
+{
+  return ps_embedding_view_get_tsne_iteration (PS_EMBEDDING_VIEW (data)) > 0;
+}
+
+static gboolean
+tsne_finished (gpointer data)
+{
+  return !ps_embedding_view_is_tsne_running (PS_EMBEDDING_VIEW (data));
+}
+
+/* A store in a temporary directory with one run holding `arrays` at step 1. */
+static PsStore *
+store_with_snapshot (GPtrArray *arrays, char **dir_out, gint64 *run_out)
+{
+  g_autoptr (GError) error = NULL;
+  *dir_out = g_dir_make_tmp ("ps-ui-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *path = g_build_filename (*dir_out, "runs.sqlite", NULL);
+  PsStore *store = ps_store_open (path, &error);
+  g_assert_no_error (error);
+  *run_out = ps_store_create_run (store, "emb", "mlp", "moons", "{}", 0, &error);
+  g_assert_no_error (error);
+  g_assert_true (ps_store_add_artifacts (store, *run_out, 1, arrays, &error));
+  return store;
+}
+
+static void
+remove_store (PsStore *store, char *dir)
+{
+  g_autofree char *path = g_strdup (ps_store_path (store));
+  ps_store_close (store);
+  g_remove (path);
+  g_autofree char *wal = g_strconcat (path, "-wal", NULL), *shm = g_strconcat (path, "-shm", NULL);
+  g_remove (wal);
+  g_remove (shm);
+  g_rmdir (dir);
+  g_free (dir);
+}
+
+/* t-SNE in the embedding view: starts on a worker thread, reports layouts
+ * that replace the PCA one, stops on request keeping the last layout, and
+ * runs to the end when left alone.  2-D data are never re-projected. */
+static void
+test_embedding_tsne (void)
+{
+  g_autoptr (GPtrArray) arrays = moons_like_snapshot (400, FALSE, 8);
+  char *dir = NULL;
+  gint64 run = 0;
+  PsStore *store = store_with_snapshot (arrays, &dir, &run);
+  GtkWidget *window = gtk_window_new ();
+  GtkWidget *view = ps_embedding_view_new ();
+  PsEmbeddingView *ev = PS_EMBEDDING_VIEW (view);
+  PsScatterView *scatter = ps_embedding_view_get_scatter (ev);
+
+  gtk_window_set_default_size (GTK_WINDOW (window), 800, 600);
+  gtk_window_set_child (GTK_WINDOW (window), view);
+  gtk_window_present (GTK_WINDOW (window));
+  ps_embedding_view_set_run (ev, store, run);
+  g_assert_cmpint (ps_scatter_view_get_projection (scatter), ==, PS_PROJECTION_PCA);
+  g_autofree float *pca_x = g_memdup2 (ps_scatter_view_get_x (scatter), 400 * sizeof (float));
+
+  /* Start, see a first layout, stop: the layout stays, nothing changes after. */
+  ps_embedding_view_set_tsne_iterations (ev, 300);
+  ps_embedding_view_set_projection (ev, PS_PROJECTION_TSNE);
+  g_assert_true (ps_embedding_view_is_tsne_running (ev));
+  g_assert_true (wait_for (tsne_reported, view, 60));
+  g_assert_cmpint (ps_scatter_view_get_projection (scatter), ==, PS_PROJECTION_TSNE);
+  g_assert_true (memcmp (pca_x, ps_scatter_view_get_x (scatter), 400 * sizeof (float)) != 0);
+  ps_embedding_view_cancel_tsne (ev);
+  g_assert_false (ps_embedding_view_is_tsne_running (ev));
+  guint stopped_at = ps_embedding_view_get_tsne_iteration (ev);
+  g_autofree float *kept = g_memdup2 (ps_scatter_view_get_x (scatter), 400 * sizeof (float));
+  /* Reports queued before the stop must be dropped. */
+  gint64 until = g_get_monotonic_time () + G_USEC_PER_SEC / 2;
+  while (g_get_monotonic_time () < until)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_cmpuint (ps_embedding_view_get_tsne_iteration (ev), ==, stopped_at);
+  g_assert_cmpmem (kept, 400 * sizeof (float), ps_scatter_view_get_x (scatter), 400 * sizeof (float));
+  g_assert_cmpint (ps_scatter_view_get_projection (scatter), ==, PS_PROJECTION_TSNE);
+
+  /* Back to PCA restores the projection; t-SNE again runs to the end. */
+  ps_embedding_view_set_projection (ev, PS_PROJECTION_PCA);
+  g_assert_cmpint (ps_scatter_view_get_projection (scatter), ==, PS_PROJECTION_PCA);
+  g_assert_cmpmem (pca_x, 400 * sizeof (float), ps_scatter_view_get_x (scatter), 400 * sizeof (float));
+  ps_embedding_view_set_projection (ev, PS_PROJECTION_TSNE);
+  g_assert_true (wait_for (tsne_finished, view, 120));
+  g_assert_cmpuint (ps_embedding_view_get_tsne_iteration (ev), ==, 300);
+  wait_frame (view);
+
+  /* A run whose embedding is 2-D is shown as is: no source to re-project. */
+  g_autoptr (GPtrArray) flat = moons_like_snapshot (50, FALSE, 2);
+  char *dir2 = NULL;
+  gint64 run2 = 0;
+  PsStore *store2 = store_with_snapshot (flat, &dir2, &run2);
+  ps_embedding_view_set_run (ev, store2, run2);
+  g_assert_false (ps_embedding_view_is_tsne_running (ev));
+  g_assert_cmpint (ps_scatter_view_get_projection (scatter), ==, PS_PROJECTION_NONE);
+  g_assert_null (ps_scatter_view_get_source (scatter, NULL));
+
+  /* Destroying the view while a job runs drops its reports. */
+  ps_embedding_view_set_run (ev, store, run);
+  g_assert_true (ps_embedding_view_is_tsne_running (ev));
+  gtk_window_destroy (GTK_WINDOW (window));
+  drain ();
+  remove_store (store, dir);
+  remove_store (store2, dir2);
+}
+
 static void
 test_new_run_dialog (void)
 {
@@ -377,6 +488,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ui/widgets/scatter-view", test_scatter_view);
   g_test_add_func ("/ui/widgets/overview-view", test_overview_view);
   g_test_add_func ("/ui/widgets/embedding-view", test_embedding_view);
+  g_test_add_func ("/ui/widgets/embedding-tsne", test_embedding_tsne);
   g_test_add_func ("/ui/widgets/compare-view", test_compare_view);
   g_test_add_func ("/ui/widgets/new-run-dialog", test_new_run_dialog);
   g_test_add_func ("/ui/widgets/window", test_window);

@@ -3,6 +3,8 @@
 
 #include "ps-embedding-view.h"
 
+#include "ps-tsne-job.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -23,6 +25,10 @@ struct _PsEmbeddingView
   GtkWidget *box;
   GtkDropDown *color_dropdown;
   GtkDropDown *space_dropdown;
+  GtkDropDown *projection_dropdown;
+  GtkWidget *tsne_box;
+  GtkProgressBar *tsne_progress;
+  GtkWidget *tsne_cancel;
   GtkLabel *info_label;
   PsScatterView *scatter;
   GtkAdjustment *timeline_adjustment;
@@ -55,6 +61,14 @@ struct _PsEmbeddingView
   gboolean model_tried;
   GCancellable *model_cancel;
   gboolean updating_timeline;
+  /* t-SNE of the shown embedding: the job (NULL when none runs), the
+   * last layout it reported (kept visible while a newer one computes). */
+  PsTsneJob *tsne_job;
+  float *tsne_layout;       /* [tsne_n, 2] or NULL */
+  gsize tsne_n;
+  guint tsne_iteration, tsne_n_iter, tsne_iterations;
+  gboolean tsne_fit;
+  char *tsne_status;
 };
 
 G_DEFINE_FINAL_TYPE (PsEmbeddingView, ps_embedding_view, GTK_TYPE_WIDGET)
@@ -649,6 +663,146 @@ selection_changed_cb (PsEmbeddingView *self)
 
 /* ---- Snapshots ---------------------------------------------------------- */
 
+/* ---- t-SNE --------------------------------------------------------------- */
+
+static void update_info (PsEmbeddingView *self);
+
+static gboolean
+want_tsne (PsEmbeddingView *self)
+{
+  return gtk_drop_down_get_selected (self->projection_dropdown) == 1;
+}
+
+static void
+stop_tsne (PsEmbeddingView *self)
+{
+  g_clear_pointer (&self->tsne_job, ps_tsne_job_cancel);
+  gtk_widget_set_visible (self->tsne_box, FALSE);
+}
+
+static void
+tsne_update_cb (gpointer user_data, const float *xy, guint n, guint iteration, guint n_iter,
+                gboolean done, const GError *error)
+{
+  PsEmbeddingView *self = PS_EMBEDDING_VIEW (user_data);
+
+  g_clear_pointer (&self->tsne_status, g_free);
+  if (error != NULL)
+    self->tsne_status = g_strdup_printf ("t-SNE failed: %s", error->message);
+  else
+    {
+      g_free (self->tsne_layout);
+      self->tsne_layout = g_memdup2 (xy, (gsize) n * 2 * sizeof (float));
+      self->tsne_n = n;
+      self->tsne_iteration = iteration;
+      self->tsne_n_iter = n_iter;
+      /* The layout grows a lot during the schedule: keep it in view until
+       * the person pans or zooms (then tsne_fit is cleared). */
+      ps_scatter_view_set_layout (self->scatter, xy, n, PS_PROJECTION_TSNE, self->tsne_fit);
+      g_autofree char *text = g_strdup_printf ("%u / %u", iteration, n_iter);
+      gtk_progress_bar_set_fraction (self->tsne_progress, n_iter ? (double) iteration / n_iter : 0);
+      gtk_progress_bar_set_text (self->tsne_progress, text);
+    }
+  if (done)
+    stop_tsne (self);
+  update_info (self);
+}
+
+/* Lays out the shown embedding by t-SNE in the background, showing the
+ * last layout of the same points meanwhile. */
+static void
+start_tsne (PsEmbeddingView *self)
+{
+  gsize d = 0, n = ps_scatter_view_get_n_points (self->scatter);
+  const float *source = ps_scatter_view_get_source (self->scatter, &d);
+
+  stop_tsne (self);
+  g_clear_pointer (&self->tsne_status, g_free);
+  if (source == NULL || n < 4)
+    return;
+  if (self->tsne_layout && self->tsne_n == n)
+    ps_scatter_view_set_layout (self->scatter, self->tsne_layout, n, PS_PROJECTION_TSNE, FALSE);
+  self->tsne_fit = TRUE;
+  self->tsne_iteration = 0;
+  self->tsne_job = ps_tsne_job_start (source, (guint) n, (guint) d, self->tsne_iterations, 0, 50,
+                                      tsne_update_cb, self);
+  gtk_progress_bar_set_fraction (self->tsne_progress, 0);
+  gtk_progress_bar_set_text (self->tsne_progress, "starting");
+  gtk_widget_set_visible (self->tsne_box, TRUE);
+}
+
+static void
+tsne_cancel_cb (PsEmbeddingView *self)
+{
+  if (self->tsne_job == NULL)
+    return;
+  stop_tsne (self);
+  g_clear_pointer (&self->tsne_status, g_free);
+  self->tsne_status = g_strdup_printf ("t-SNE stopped at iteration %u", self->tsne_iteration);
+  update_info (self);
+}
+
+static void show_arrays (PsEmbeddingView *self, GPtrArray *arrays, gint64 step, gboolean keep_view);
+
+static void
+projection_changed_cb (PsEmbeddingView *self)
+{
+  if (want_tsne (self))
+    start_tsne (self);
+  else
+    {
+      stop_tsne (self);
+      g_clear_pointer (&self->tsne_status, g_free);
+      if (self->arrays != NULL)
+        {
+          g_autoptr (GPtrArray) arrays = g_ptr_array_ref (self->arrays);
+          show_arrays (self, arrays, self->shown_step, TRUE);
+        }
+    }
+  update_info (self);
+}
+
+static void
+scatter_view_moved_cb (PsEmbeddingView *self)
+{
+  self->tsne_fit = FALSE;
+}
+
+void
+ps_embedding_view_set_projection (PsEmbeddingView *self, PsProjection projection)
+{
+  g_return_if_fail (PS_IS_EMBEDDING_VIEW (self));
+  gtk_drop_down_set_selected (self->projection_dropdown, projection == PS_PROJECTION_TSNE ? 1 : 0);
+}
+
+void
+ps_embedding_view_cancel_tsne (PsEmbeddingView *self)
+{
+  g_return_if_fail (PS_IS_EMBEDDING_VIEW (self));
+  tsne_cancel_cb (self);
+}
+
+gboolean
+ps_embedding_view_is_tsne_running (PsEmbeddingView *self)
+{
+  g_return_val_if_fail (PS_IS_EMBEDDING_VIEW (self), FALSE);
+  return self->tsne_job != NULL;
+}
+
+guint
+ps_embedding_view_get_tsne_iteration (PsEmbeddingView *self)
+{
+  g_return_val_if_fail (PS_IS_EMBEDDING_VIEW (self), 0);
+  return self->tsne_iteration;
+}
+
+void
+ps_embedding_view_set_tsne_iterations (PsEmbeddingView *self, guint n_iter)
+{
+  g_return_if_fail (PS_IS_EMBEDDING_VIEW (self));
+  self->tsne_iterations = n_iter;
+}
+
 static void
 update_info (PsEmbeddingView *self)
 {
@@ -658,11 +812,17 @@ update_info (PsEmbeddingView *self)
 
   PsArray *pts = find_array (self->arrays, "points");
   gtk_widget_set_visible (GTK_WIDGET (self->space_dropdown), pts != NULL && emb != NULL);
+  /* Precomputed 2-D coordinates are never re-projected: the choice of
+   * projection shows only for a wider embedding. */
+  gtk_widget_set_visible (GTK_WIDGET (self->projection_dropdown),
+                          ps_scatter_view_get_source (self->scatter, NULL) != NULL);
+  PsProjection proj = ps_scatter_view_get_projection (self->scatter);
   if (n == 0)
     text = g_strdup ("");
-  else if (ps_scatter_view_is_projected (self->scatter) && emb)
-    text = g_strdup_printf ("%" G_GSIZE_FORMAT " points · PCA of the %" G_GSIZE_FORMAT "-D embedding",
-                            n, emb->shape[1]);
+  else if (proj != PS_PROJECTION_NONE && emb)
+    text = g_strdup_printf ("%" G_GSIZE_FORMAT " points · %s of the %" G_GSIZE_FORMAT "-D embedding%s%s",
+                            n, proj == PS_PROJECTION_TSNE ? "t-SNE" : "PCA", emb->shape[1],
+                            self->tsne_status ? " · " : "", self->tsne_status ? self->tsne_status : "");
   else
     text = g_strdup_printf ("%" G_GSIZE_FORMAT " points · input space", n);
   gtk_label_set_label (self->info_label, text);
@@ -695,8 +855,12 @@ show_arrays (PsEmbeddingView *self, GPtrArray *arrays, gint64 step, gboolean kee
   for (guint i = 0; i < arrays->len; i++)
     g_ptr_array_add (self->arrays, ps_array_ref (g_ptr_array_index (arrays, i)));
   self->shown_step = step;
+  /* A running t-SNE lays out the previous data: drop it. */
+  stop_tsne (self);
   if (!ps_scatter_view_set_snapshot (self->scatter, self->arrays, keep_view, &error))
     ps_scatter_view_clear (self->scatter);
+  if (want_tsne (self))
+    start_tsne (self);
   update_info (self);
   update_step_label (self);
   update_explanation (self);
@@ -737,6 +901,10 @@ ps_embedding_view_set_run (PsEmbeddingView *self, PsStore *store, gint64 run_id)
   g_clear_pointer (&self->image_data, ps_dataset_unref);
   self->image_data_tried = FALSE;
   drop_model (self);
+  stop_tsne (self);
+  g_clear_pointer (&self->tsne_layout, g_free);
+  g_clear_pointer (&self->tsne_status, g_free);
+  self->tsne_n = 0;
   if (self->run_id != 0)
     {
       g_autoptr (PsRunInfo) info = ps_store_get_run (store, run_id, NULL);
@@ -916,6 +1084,7 @@ ps_embedding_view_dispose (GObject *object)
   PsEmbeddingView *self = PS_EMBEDDING_VIEW (object);
 
   drop_model (self);
+  stop_tsne (self);
   gtk_widget_dispose_template (GTK_WIDGET (self), PS_TYPE_EMBEDDING_VIEW);
   G_OBJECT_CLASS (ps_embedding_view_parent_class)->dispose (object);
 }
@@ -929,6 +1098,8 @@ ps_embedding_view_finalize (GObject *object)
   g_clear_pointer (&self->arrays, g_ptr_array_unref);
   g_free (self->explain_text);
   g_free (self->dataset_name);
+  g_free (self->tsne_layout);
+  g_free (self->tsne_status);
   g_clear_pointer (&self->image_data, ps_dataset_unref);
   drop_model (self);
   G_OBJECT_CLASS (ps_embedding_view_parent_class)->finalize (object);
@@ -950,6 +1121,12 @@ ps_embedding_view_class_init (PsEmbeddingViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, color_dropdown);
   gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, space_dropdown);
   gtk_widget_class_bind_template_callback (widget_class, space_changed_cb);
+  gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, projection_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, tsne_box);
+  gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, tsne_progress);
+  gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, tsne_cancel);
+  gtk_widget_class_bind_template_callback (widget_class, projection_changed_cb);
+  gtk_widget_class_bind_template_callback (widget_class, tsne_cancel_cb);
   gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, info_label);
   gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, scatter);
   gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, timeline_adjustment);
@@ -974,6 +1151,7 @@ ps_embedding_view_init (PsEmbeddingView *self)
   self->steps = g_array_new (FALSE, FALSE, sizeof (gint64));
   self->shown_step = -1;
   update_step_label (self);
+  g_signal_connect_swapped (self->scatter, "view-changed", G_CALLBACK (scatter_view_moved_cb), self);
 }
 
 GtkWidget *

@@ -43,4 +43,16 @@ guint          ps_embedding_view_get_n_neighbours (PsEmbeddingView *self);
  * panel shows the method's own explanation. */
 gboolean       ps_embedding_view_has_model (PsEmbeddingView *self);
 
+/* Projection of a wide embedding: PCA (instant) or t-SNE (a worker
+ * thread reporting its layout every 50 iterations; progress and a stop
+ * button in the toolbar; the last layout stays visible).  Data whose
+ * coordinates are already 2-D ignore it. */
+void           ps_embedding_view_set_projection (PsEmbeddingView *self, PsProjection projection);
+void           ps_embedding_view_cancel_tsne (PsEmbeddingView *self);
+gboolean       ps_embedding_view_is_tsne_running (PsEmbeddingView *self);
+/* The iteration of the last layout shown (0 before the first report). */
+guint          ps_embedding_view_get_tsne_iteration (PsEmbeddingView *self);
+/* Iterations of later t-SNE runs (0: core's default, 1000). */
+void           ps_embedding_view_set_tsne_iterations (PsEmbeddingView *self, guint n_iter);
+
 G_END_DECLS

@@ -56,6 +56,7 @@ struct _PsScatterView
 enum
 {
   SIGNAL_SELECTION_CHANGED,
+  SIGNAL_VIEW_CHANGED,
   N_SIGNALS
 };
 
@@ -153,6 +154,47 @@ ps_scatter_view_set_snapshot (PsScatterView *self, GPtrArray *arrays, gboolean k
     return FALSE;
   set_data (self, data, keep_view);
   return TRUE;
+}
+
+void
+ps_scatter_view_set_layout (PsScatterView *self, const float *xy, gsize n, PsProjection projection,
+                            gboolean fit)
+{
+  g_return_if_fail (PS_IS_SCATTER_VIEW (self));
+  g_return_if_fail (xy != NULL);
+
+  if (self->data == NULL || n != self->n)
+    return;
+  ps_scatter_data_set_layout (self->data, xy, projection);
+  /* The hit-testing grid indexes the coordinates: rebuild it. */
+  g_clear_pointer (&self->grid, ps_point_grid_free);
+  self->grid = ps_point_grid_new (self->x, self->y, self->n);
+  if (fit || !self->have_range)
+    fit_range (self);
+  invalidate (self);
+}
+
+PsProjection
+ps_scatter_view_get_projection (PsScatterView *self)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), PS_PROJECTION_NONE);
+  return self->data ? self->data->projection : PS_PROJECTION_NONE;
+}
+
+const float *
+ps_scatter_view_get_source (PsScatterView *self, gsize *d)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), NULL);
+  if (d)
+    *d = self->data ? self->data->d : 0;
+  return self->data ? self->data->source : NULL;
+}
+
+const gint64 *
+ps_scatter_view_get_sample_index (PsScatterView *self)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), NULL);
+  return self->data ? self->data->sample_index : NULL;
 }
 
 void
@@ -498,6 +540,25 @@ zoom_about (PsScatterView *self, double factor, double cx, double cy)
   self->y1 = v.y1;
   self->view = v;
   invalidate (self);
+  g_signal_emit (self, signals[SIGNAL_VIEW_CHANGED], 0);
+}
+
+void
+ps_scatter_view_pan (PsScatterView *self, double dx, double dy)
+{
+  g_return_if_fail (PS_IS_SCATTER_VIEW (self));
+
+  if (!self->have_range || self->view.pw <= 0)
+    return;
+  PsPlotView v = self->view;
+  ps_plot_view_pan (&v, dx, dy);
+  self->x0 = v.x0;
+  self->x1 = v.x1;
+  self->y0 = v.y0;
+  self->y1 = v.y1;
+  self->view = v;
+  invalidate (self);
+  g_signal_emit (self, signals[SIGNAL_VIEW_CHANGED], 0);
 }
 
 void
@@ -609,6 +670,7 @@ drag_update_cb (GtkGestureDrag *gesture, double dx, double dy, PsScatterView *se
   self->y0 = self->drag_range[2] + ddy;
   self->y1 = self->drag_range[3] + ddy;
   invalidate (self);
+  g_signal_emit (self, signals[SIGNAL_VIEW_CHANGED], 0);
 }
 
 static void
@@ -770,6 +832,10 @@ ps_scatter_view_class_init (PsScatterViewClass *klass)
 
   signals[SIGNAL_SELECTION_CHANGED] =
       g_signal_new ("selection-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                    0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  /* The person panned or zoomed. */
+  signals[SIGNAL_VIEW_CHANGED] =
+      g_signal_new ("view-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                     0, NULL, NULL, NULL, G_TYPE_NONE, 0);
   gtk_widget_class_set_css_name (widget_class, "scatterview");
 }

@@ -11,6 +11,9 @@
  * Pan: drag.  Zoom: scroll, pinch, + / - / 0 keys.  Click selects the
  * nearest point (PsPointGrid); Shift-drag selects a box, Ctrl-drag a lasso;
  * Escape clears.
+ *
+ * Signals: "selection-changed"; "view-changed" when the person pans or
+ * zooms.
  */
 #pragma once
 
@@ -42,7 +45,18 @@ gsize      ps_scatter_view_get_n_points (PsScatterView *self);
 /* The 2-D coordinates drawn (borrowed, [n] each), NULL when empty. */
 const float *ps_scatter_view_get_x      (PsScatterView *self);
 const float *ps_scatter_view_get_y      (PsScatterView *self);
-/* TRUE when the coordinates are a PCA projection of the embedding. */
+/* Replaces the drawn coordinates by a layout xy [n, 2] of the same points
+ * (t-SNE of the source); `fit` refits the visible range.  Ignored when n
+ * differs from the points shown. */
+void       ps_scatter_view_set_layout   (PsScatterView *self, const float *xy, gsize n,
+                                         PsProjection projection, gboolean fit);
+PsProjection ps_scatter_view_get_projection (PsScatterView *self);
+/* The high-dimensional rows behind a projection ([n, d], borrowed), or
+ * NULL when the coordinates are the data's own. */
+const float *ps_scatter_view_get_source (PsScatterView *self, gsize *d);
+/* The dataset row of each point ([n], borrowed) or NULL. */
+const gint64 *ps_scatter_view_get_sample_index (PsScatterView *self);
+/* TRUE when the coordinates are a projection (PCA or t-SNE) of the embedding. */
 gboolean   ps_scatter_view_is_projected (PsScatterView *self);
 
 /* Selection: point indices (into the snapshot's rows), ascending. */
@@ -56,6 +70,8 @@ gboolean   ps_scatter_view_point_to_widget (PsScatterView *self, gsize i, double
 void       ps_scatter_view_zoom_fit     (PsScatterView *self);
 /* Zooms by `factor` (> 1 in) about the widget centre. */
 void       ps_scatter_view_zoom         (PsScatterView *self, double factor);
+/* Pans by a displacement in widget pixels (as a drag would). */
+void       ps_scatter_view_pan          (PsScatterView *self, double dx, double dy);
 
 /* The figure as shown (visible range, colours, regions, prototypes,
  * legend), for export.  NULL when empty.  Free with ps_figure_free. */
