@@ -12,6 +12,7 @@ extern const PsMethod ps_method_stprotopnet;
 extern const PsMethod ps_method_teen;
 extern const PsMethod ps_method_fewshot;
 extern const PsMethod ps_method_fedrecon;
+extern const PsMethod ps_method_cbc;
 
 static const PsMethod * const ps_method_list[] = {
   &ps_method_mlp,
@@ -24,5 +25,6 @@ static const PsMethod * const ps_method_list[] = {
   &ps_method_teen,
   &ps_method_fewshot,
   &ps_method_fedrecon,
+  &ps_method_cbc,
   NULL,
 };
