@@ -324,6 +324,29 @@ test_delete_undo (Fixture *f, gconstpointer data)
 
 /* ---- Compare ------------------------------------------------------------ */
 
+/* The samples selected in `to` are exactly those selected in `from`
+ * (by dataset row when the snapshots carry sample_index). */
+static void
+assert_linked (PsScatterView *from, PsScatterView *to, gsize expect)
+{
+  gsize n_from = 0, n_to = 0;
+  const guint32 *a = ps_scatter_view_get_selection (from, &n_from);
+  const guint32 *b = ps_scatter_view_get_selection (to, &n_to);
+  const gint64 *ia = ps_scatter_view_get_sample_index (from);
+  const gint64 *ib = ps_scatter_view_get_sample_index (to);
+
+  g_assert_cmpuint (n_from, ==, expect);
+  g_assert_cmpuint (n_to, ==, n_from);
+  for (gsize k = 0; k < n_to; k++)
+    {
+      gint64 id = ib ? ib[b[k]] : b[k];
+      gboolean found = FALSE;
+      for (gsize j = 0; j < n_from && !found; j++)
+        found = (ia ? ia[a[j]] : a[j]) == id;
+      g_assert_true (found);
+    }
+}
+
 static void
 test_compare_seeds (Fixture *f, gconstpointer data)
 {
@@ -347,6 +370,24 @@ test_compare_seeds (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   g_assert_true (ps_window_export_figure (f->window, svg, &error));
   g_assert_no_error (error);
+
+  /* Their embeddings side by side, selection linked by sample. */
+  g_assert_cmpuint (ps_compare_view_get_n_embeddings (compare), ==, 2);
+  PsScatterView *left = ps_compare_view_get_embedding (compare, 0);
+  PsScatterView *right = ps_compare_view_get_embedding (compare, 1);
+  gsize n_left = ps_scatter_view_get_n_points (left);
+  g_assert_cmpuint (n_left, >, 20);
+  guint32 pick[5] = { 1, 3, 7, 11, 19 };
+  ps_scatter_view_select (left, pick, 5);
+  assert_linked (left, right, 5);
+  /* And back the other way, replacing the first selection. */
+  guint32 pick2[2] = { 0, 2 };
+  ps_scatter_view_select (right, pick2, 2);
+  assert_linked (right, left, 2);
+  ps_scatter_view_select (right, NULL, 0);
+  gsize n_after = 1;
+  ps_scatter_view_get_selection (left, &n_after);
+  g_assert_cmpuint (n_after, ==, 0);
 
   /* Back to one run: the Compare page goes away. */
   ps_run_list_select_run (ps_window_get_run_list (f->window), a);

@@ -9,6 +9,7 @@
 
 #include "ps-application.h"
 #include "ps-run-figures.h"
+#include "ps-scatter-view.h"
 
 struct _PsCompareView
 {
@@ -20,9 +21,13 @@ struct _PsCompareView
   GtkLabel *subtitle_label;
   GtkFlowBox *curves_box;
   GtkGrid *table;
+  GtkWidget *embeddings_card;
+  GtkBox *embeddings_box;
 
   /* Owned: the runs, their groups of seeds and the metrics they share. */
   PsRunSeries *series;
+  GPtrArray *scatters;  /* PsScatterView* (borrowed from embeddings_box), one per run with a snapshot */
+  gboolean linking;     /* a linked selection is being propagated */
 };
 
 G_DEFINE_FINAL_TYPE (PsCompareView, ps_compare_view, GTK_TYPE_WIDGET)
@@ -185,6 +190,104 @@ fill_table (PsCompareView *self, PsStore *store)
     }
 }
 
+/* ---- Embeddings side by side ------------------------------------------ */
+
+/* The sample ids of a scatter's points: the dataset rows when the
+ * snapshot says which they are, else the row order. */
+static gint64
+sample_id (PsScatterView *scatter, guint32 i)
+{
+  const gint64 *index = ps_scatter_view_get_sample_index (scatter);
+  return index ? index[i] : (gint64) i;
+}
+
+static void
+scatter_selection_cb (PsScatterView *source, PsCompareView *self)
+{
+  if (self->linking)
+    return;
+  gsize n_sel = 0;
+  const guint32 *sel = ps_scatter_view_get_selection (source, &n_sel);
+  g_autoptr (GHashTable) wanted = g_hash_table_new (g_int64_hash, g_int64_equal);
+  g_autofree gint64 *ids = g_new (gint64, MAX (n_sel, 1));
+  for (gsize k = 0; k < n_sel; k++)
+    {
+      ids[k] = sample_id (source, sel[k]);
+      g_hash_table_add (wanted, &ids[k]);
+    }
+
+  /* Select the same samples in every other run; guard against the
+   * selection-changed signals this emits coming back here. */
+  self->linking = TRUE;
+  for (guint v = 0; v < self->scatters->len; v++)
+    {
+      PsScatterView *other = g_ptr_array_index (self->scatters, v);
+      if (other == source)
+        continue;
+      g_autoptr (GArray) pick = g_array_new (FALSE, FALSE, sizeof (guint32));
+      gsize n = ps_scatter_view_get_n_points (other);
+      for (guint32 i = 0; i < n && n_sel > 0; i++)
+        {
+          gint64 id = sample_id (other, i);
+          if (g_hash_table_contains (wanted, &id))
+            g_array_append_val (pick, i);
+        }
+      ps_scatter_view_select (other, (guint32 *) pick->data, pick->len);
+    }
+  self->linking = FALSE;
+}
+
+static void
+fill_embeddings (PsCompareView *self, PsStore *store)
+{
+  GtkWidget *child;
+
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->embeddings_box))))
+    gtk_box_remove (self->embeddings_box, child);
+  g_ptr_array_set_size (self->scatters, 0);
+  guint n_runs = self->series ? ps_run_series_get_n_runs (self->series) : 0;
+  /* Beyond four panels each is too narrow to read. */
+  for (guint r = 0; store && r < n_runs && self->scatters->len < 4; r++)
+    {
+      PsRunInfo *info = ps_run_series_get_run (self->series, r);
+      g_autoptr (GPtrArray) arrays = ps_store_get_artifacts (store, info->id, -1, NULL);
+      if (arrays == NULL || arrays->len == 0)
+        continue;
+      GtkWidget *scatter = ps_scatter_view_new ();
+      if (!ps_scatter_view_set_snapshot (PS_SCATTER_VIEW (scatter), arrays, FALSE, NULL))
+        {
+          g_object_ref_sink (scatter);
+          g_object_unref (scatter);
+          continue;
+        }
+      GtkWidget *column = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
+      GtkWidget *label = gtk_label_new (info->name);
+      gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_MIDDLE);
+      gtk_widget_add_css_class (label, "run-name");
+      gtk_box_append (GTK_BOX (column), label);
+      gtk_box_append (GTK_BOX (column), scatter);
+      gtk_box_append (self->embeddings_box, column);
+      g_signal_connect (scatter, "selection-changed", G_CALLBACK (scatter_selection_cb), self);
+      g_ptr_array_add (self->scatters, scatter);
+    }
+  gtk_widget_set_visible (self->embeddings_card, self->scatters->len >= 2);
+}
+
+guint
+ps_compare_view_get_n_embeddings (PsCompareView *self)
+{
+  g_return_val_if_fail (PS_IS_COMPARE_VIEW (self), 0);
+  return self->scatters->len;
+}
+
+PsScatterView *
+ps_compare_view_get_embedding (PsCompareView *self, guint index)
+{
+  g_return_val_if_fail (PS_IS_COMPARE_VIEW (self), NULL);
+  g_return_val_if_fail (index < self->scatters->len, NULL);
+  return g_ptr_array_index (self->scatters, index);
+}
+
 /* ---- Loading ------------------------------------------------------------- */
 
 static void
@@ -195,6 +298,7 @@ clear (PsCompareView *self)
   g_clear_pointer (&self->series, ps_run_series_free);
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->curves_box))))
     gtk_flow_box_remove (self->curves_box, child);
+  fill_embeddings (self, NULL);
 }
 
 void
@@ -238,6 +342,7 @@ ps_compare_view_set_runs (PsCompareView *self, PsStore *store, const gint64 *ids
                                                n_groups, n_groups == 1 ? "" : "s");
   gtk_label_set_label (self->title_label, title);
   gtk_label_set_label (self->subtitle_label, subtitle);
+  fill_embeddings (self, store);
   fill_table (self, store);
 }
 
@@ -258,6 +363,7 @@ ps_compare_view_finalize (GObject *object)
   PsCompareView *self = PS_COMPARE_VIEW (object);
 
   g_clear_pointer (&self->series, ps_run_series_free);
+  g_ptr_array_unref (self->scatters);
   G_OBJECT_CLASS (ps_compare_view_parent_class)->finalize (object);
 }
 
@@ -277,6 +383,8 @@ ps_compare_view_class_init (PsCompareViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, PsCompareView, subtitle_label);
   gtk_widget_class_bind_template_child (widget_class, PsCompareView, curves_box);
   gtk_widget_class_bind_template_child (widget_class, PsCompareView, table);
+  gtk_widget_class_bind_template_child (widget_class, PsCompareView, embeddings_card);
+  gtk_widget_class_bind_template_child (widget_class, PsCompareView, embeddings_box);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
   gtk_widget_class_set_css_name (widget_class, "compareview");
 }
@@ -285,6 +393,7 @@ static void
 ps_compare_view_init (PsCompareView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->scatters = g_ptr_array_new ();
 }
 
 GtkWidget *

@@ -2,13 +2,15 @@
  *
  * One figure per metric the runs share, with a curve per run; runs that
  * differ only by their seed are drawn as one mean +- std band.  Below, a
- * table of the parameters that differ and of the final metrics.
+ * row of the runs' embeddings with linked selection, and a table of the
+ * parameters that differ and of the final metrics.
  */
 #pragma once
 
 #include <gtk/gtk.h>
 
 #include "ps-plot.h"
+#include "ps-scatter-view.h"
 #include "ps-store.h"
 
 G_BEGIN_DECLS
@@ -24,5 +26,10 @@ void       ps_compare_view_set_runs (PsCompareView *self, PsStore *store,
 guint      ps_compare_view_get_n_groups (PsCompareView *self);
 /* The figure of the first shared metric (the key metric when shared), or NULL. */
 PsFigure  *ps_compare_view_build_figure (PsCompareView *self);
+/* The embeddings side by side: one scatter per run with a snapshot (at
+ * most four), their selections linked by sample (`sample_index`, else
+ * the row): selecting in one selects the same samples in the others. */
+guint          ps_compare_view_get_n_embeddings (PsCompareView *self);
+PsScatterView *ps_compare_view_get_embedding    (PsCompareView *self, guint index);
 
 G_END_DECLS
