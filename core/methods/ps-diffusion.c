@@ -182,6 +182,7 @@ ps_denoiser_free (PsDenoiser *d)
   g_free (d->dout);
   g_free (d->aux);
   g_free (d->cls);
+  g_free (d->emb_table);
   g_free (d);
 }
 
@@ -204,8 +205,18 @@ ps_denoiser_build_input (PsDenoiser *d, const float *x, int n, const float *t, c
 {
   denoiser_reserve (d, n);
   const int D = d->D, E = d->emb_dim, W = d->in_size;
-  /* The embedding of one t is the same for every row at a sampling step:
-   * compute it once and copy when all t agree. */
+  /* Integer timesteps (training and every sampler) read a table computed
+   * once: the sines and cosines would otherwise cost about as much as the
+   * small network itself.  Other values are computed per row. */
+  if (E > 0 && d->emb_table == NULL)
+    {
+      d->emb_table = g_new (float, (gsize) PS_DENOISER_EMB_TABLE * E);
+      for (int k = 0; k < PS_DENOISER_EMB_TABLE; k++)
+        {
+          float tk = (float) k;
+          ps_time_embed_forward (d->emb_table + (gsize) k * E, &tk, 1, E, 10000.f);
+        }
+    }
   g_autofree float *emb = g_new (float, (gsize) MAX (E, 1) * 2);
   float last_t = NAN;
   for (int i = 0; i < n; i++)
@@ -214,12 +225,18 @@ ps_denoiser_build_input (PsDenoiser *d, const float *x, int n, const float *t, c
       memcpy (row, x + (gsize) i * D, D * sizeof (float));
       if (E > 0)
         {
-          if (t[i] != last_t)
+          float ti = t[i];
+          if (ti >= 0.f && ti < PS_DENOISER_EMB_TABLE && ti == floorf (ti))
+            memcpy (row + D, d->emb_table + (gsize) ti * E, E * sizeof (float));
+          else
             {
-              ps_time_embed_forward (emb, t + i, 1, E, 10000.f);
-              last_t = t[i];
+              if (ti != last_t)
+                {
+                  ps_time_embed_forward (emb, t + i, 1, E, 10000.f);
+                  last_t = ti;
+                }
+              memcpy (row + D, emb, E * sizeof (float));
             }
-          memcpy (row + D, emb, E * sizeof (float));
         }
       if (d->n_classes > 0)
         {

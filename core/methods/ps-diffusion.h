@@ -88,7 +88,10 @@ typedef struct
   float *dout;      /* [cap, D] */
   float *aux;       /* [cap, D] */
   int *cls;         /* [cap] */
+  float *emb_table; /* [PS_DENOISER_EMB_TABLE, emb_dim]: embeddings of integer t, lazily */
 } PsDenoiser;
+
+#define PS_DENOISER_EMB_TABLE 4096
 
 /* An MLP "in-hidden-D" where `hidden` is a spec tail such as
  * "128s-128s-128s" (SiLU).  Weights are zero until ps_model_init. */
