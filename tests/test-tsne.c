@@ -137,6 +137,11 @@ test_trust_reference (void)
   double bad = ps_trustworthiness (x, n, d, y, 2, n / 2, NULL, &error);
   g_assert_error (error, PS_ERROR, PS_ERROR_PARAM);
   g_assert_true (isnan (bad));
+  g_clear_error (&error);
+  y[7] = NAN;
+  bad = ps_trustworthiness (x, n, d, y, 2, 5, NULL, &error);
+  g_assert_error (error, PS_ERROR, PS_ERROR_VALUE);
+  g_assert_true (isnan (bad));
 }
 
 /* Ties in distance are ranked by index, as a stable argsort does. */

@@ -853,6 +853,11 @@ ps_trustworthiness (const float *x, guint n, guint d, const float *y, guint dy, 
                    "trustworthiness: k = %u needs 1 <= k < n / 2 (n = %u)", k, n);
       return NAN;
     }
+  if (!ps_all_finite (x, (gsize) n * d) || !ps_all_finite (y, (gsize) n * dy))
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_VALUE, "trustworthiness: NaN or infinite values");
+      return NAN;
+    }
   g_autofree guint32 *nbr = g_new (guint32, (gsize) n * k);
   if (!ps_knn_exact (nbr, NULL, y, n, dy, k, cancel))
     goto cancelled;

@@ -71,7 +71,8 @@ void    ps_tsne_free (PsTsne *tsne);
  * non-finite layout fails with PS_ERROR_DIVERGED.  Failures return NAN. */
 double ps_tsne_step (PsTsne *tsne, guint k, GError **error);
 
-/* The KL divergence of the current layout, computed now. */
+/* The KL divergence of the current layout, computed now (one gradient
+ * evaluation; not while ps_tsne_step runs on another thread). */
 double ps_tsne_kl (PsTsne *tsne);
 
 guint    ps_tsne_get_n          (PsTsne *tsne);
@@ -132,7 +133,8 @@ gboolean ps_knn_exact (guint32 *nbr, float *dist2, const float *x, guint n, guin
  * where r(i, j) is the rank of j among i's neighbours in x (1 = nearest;
  * equal distances ranked by index).  Exact: distances in x come from
  * GEMM row blocks, O(n^2 (d + k)).  Returns NAN with PS_ERROR_PARAM
- * unless 1 <= k < n / 2, PS_ERROR_CANCELLED when cancelled. */
+ * unless 1 <= k < n / 2, PS_ERROR_VALUE for non-finite values,
+ * PS_ERROR_CANCELLED when cancelled. */
 double ps_trustworthiness (const float *x, guint n, guint d, const float *y, guint dy, guint k,
                            const gint *cancel, GError **error);
 
