@@ -32,10 +32,11 @@ static const PsParamSpec cbc_params[] = {
     "Radii (input units, L2) at which certified accuracy is reported" },
 };
 
+/* The PsCbc comes first, so a test may read the model through it. */
 typedef struct
 {
-  PsDataset *data;
   PsCbc cbc;
+  PsDataset *data;
   PsRng rng;
   guint *train_idx;
   guint n_train;

@@ -216,6 +216,7 @@ fewshot_evaluate (gpointer p)
   ps_metrics_set (out, "acc_inductive", mi);
   ps_metrics_set (out, "acc_inductive_ci95", ci_i);
   ps_metrics_set (out, "gain", mt - mi);
+  ps_metrics_set (out, "base_acc", ps_novel_net_base_acc (m));
   return out;
 }
 

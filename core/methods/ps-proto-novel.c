@@ -305,3 +305,32 @@ ps_soft_kmeans (float *protos, float *w, const float *sup, const int *sup_y, int
   ps_proto_similarity (w, qry, protos, Q, K, E, PS_SIM_NEG_SQEUCLID);
   ps_proto_assign_softmax (w, w, Q, K, temperature);
 }
+
+double
+ps_novel_net_base_acc (PsNovelNet *m)
+{
+  PsDataset *ds = m->b.data;
+  const int C = (int) m->b.oc.n_id, E = m->b.E;
+  ps_novel_net_base_protos (m, FALSE);
+  guint n;
+  g_autofree guint *all = ps_split_indices (ds, ps_novel_net_eval_split (m), TRUE, &n);
+  guint nb = 0;
+  for (guint i = 0; i < n; i++)
+    if (m->novel_slot[ds->y[all[i]]] < 0)
+      all[nb++] = all[i];
+  if (nb == 0)
+    return NAN;
+  g_autofree float *z = ps_novel_net_embed (m, all, nb);
+  g_autofree float *d = g_new (float, (gsize) nb * C);
+  ps_proto_similarity (d, z, m->base_protos, (int) nb, C, E, PS_SIM_NEG_SQEUCLID);
+  guint ok = 0;
+  for (guint i = 0; i < nb; i++)
+    {
+      int b = 0;
+      for (int c = 1; c < C; c++)
+        if (d[(gsize) i * C + c] > d[(gsize) i * C + b])
+          b = c;
+      ok += m->b.oc.cls[b] == ds->y[all[i]];
+    }
+  return (double) ok / nb;
+}

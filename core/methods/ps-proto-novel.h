@@ -35,6 +35,9 @@ void     ps_novel_net_clear (PsNovelNet *m);
 void     ps_novel_net_step  (PsNovelNet *m, PsStepInfo *info);
 /* Recomputes base_protos from the training bank (unit rows when `unit`). */
 void     ps_novel_net_base_protos (PsNovelNet *m, gboolean unit);
+/* Accuracy of the nearest base class mean on the base classes' evaluation
+ * rows: what training on the base classes achieves. */
+double   ps_novel_net_base_acc (PsNovelNet *m);
 /* Rows of `split` whose class is novel, with their novel slots in *slot
  * (both g_free'd by the caller). */
 guint   *ps_novel_net_rows  (PsNovelNet *m, PsSplit split, int **slot, guint *n);

@@ -1,0 +1,442 @@
+/* test-proto2.c: the second set of prototype methods: StableCBC's
+ * certified radius under attack, TEEN's calibration, transductive soft
+ * k-means, federated prototype merging, each method learning, snapshots
+ * and exact resume. */
+#include <math.h>
+#include <string.h>
+
+#include "ps-base.h"
+#include "ps-dataset.h"
+#include "ps-method.h"
+#include "ps-proto-head.h"
+#include "ps-proto-novel.h"
+#include "ps-cbc.h"
+
+/* ---- Helpers --------------------------------------------------------------- */
+
+static PsDataset *
+load_digits (void)
+{
+  g_autoptr (GError) error = NULL;
+  PsDataset *ds = ps_dataset_load_builtin ("digits", 0, 0, 0, &error);
+  g_assert_no_error (error);
+  ps_dataset_assign_split (ds, 0.1, 0.2, 0);
+  return ds;
+}
+
+static gpointer
+create (const char *id, PsDataset *ds, guint64 seed, const char * const *sets)
+{
+  const PsMethod *m = ps_method_find (id);
+  g_assert_nonnull (m);
+  g_autoptr (PsParams) p = ps_method_default_params (m);
+  g_autoptr (GError) error = NULL;
+  for (const char * const *s = sets; s && *s; s++)
+    {
+      g_assert_true (ps_params_set_string (p, *s, &error));
+      g_assert_no_error (error);
+    }
+  gpointer model = m->create (m, p, ds, seed, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (model);
+  return model;
+}
+
+static void
+train (const PsMethod *m, gpointer model, guint64 n)
+{
+  for (guint64 s = 0; s < n; s++)
+    {
+      PsStepInfo info = { .step = s, .total_steps = n };
+      g_autoptr (GError) error = NULL;
+      g_assert_true (m->step (model, &info, &error));
+      g_assert_true (isfinite (info.loss));
+      if (info.done)
+        break;
+    }
+}
+
+static double
+metric (const PsMethod *m, gpointer model, const char *name)
+{
+  g_autoptr (PsMetrics) mt = m->evaluate (model);
+  double v = NAN;
+  g_assert_true (ps_metrics_get (mt, name, &v));
+  return v;
+}
+
+static PsArray *
+find_kind (GPtrArray *arrays, const char *kind)
+{
+  for (guint i = 0; i < arrays->len; i++)
+    if (g_strcmp0 (((PsArray *) arrays->pdata[i])->kind, kind) == 0)
+      return arrays->pdata[i];
+  return NULL;
+}
+
+/* ---- CBC ---------------------------------------------------------------------- */
+
+/* Trains CBC on moons and attacks every test point inside its certified
+ * radius: 32 random directions at 0.999 r, and 10 steps of projected
+ * gradient ascent on the runner-up's margin inside the ball.  No attack may
+ * change the prediction.  The same attacks at 3 r must flip some points,
+ * which shows the attacks have teeth and the radii are not trivially
+ * small. */
+static void
+test_cbc_radius (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PsDataset) ds = ps_dataset_generate_2d ("moons", 600, 0.15, 3, &error);
+  g_assert_no_error (error);
+  ps_dataset_assign_split (ds, 0.1, 0.3, 0);
+  const PsMethod *m = ps_method_find ("cbc");
+  const char *sets[] = { "epochs=40", NULL };
+  gpointer model = create ("cbc", ds, 1, sets);
+  train (m, model, m->total_steps (model));
+  g_assert_cmpfloat (metric (m, model, "test_acc"), >, 0.85);
+  /* The model's fields are reached through the public struct, which is
+   * the first member of the method's state. */
+  const PsCbc *cb = model;
+  const int C = cb->C, D = cb->D;
+  PsRng rng;
+  ps_rng_init (&rng, 9, 1);
+  int n_attacked = 0, n_flipped_outside = 0;
+  for (guint i = 0; i < ds->n; i++)
+    {
+      if (ds->split[i] != PS_SPLIT_TEST)
+        continue;
+      const float *x = ds->x + (gsize) i * D;
+      float rad;
+      int pred;
+      ps_cbc_certified_radius (cb, &rad, &pred, x, 1);
+      if (rad <= 0)
+        continue;
+      for (int scale = 0; scale < 2; scale++)
+        {
+          float eps = scale == 0 ? 0.999f * rad : 3.f * rad;
+          gboolean flipped = FALSE;
+          float xa[2], probs[8];
+          for (int t = 0; t < 32; t++)
+            {
+              float dx = ps_rng_normal (&rng), dy = ps_rng_normal (&rng);
+              float nrm = sqrtf (dx * dx + dy * dy);
+              xa[0] = x[0] + eps * dx / nrm;
+              xa[1] = x[1] + eps * dy / nrm;
+              ps_cbc_forward (cb, probs, NULL, xa, 1);
+              int b = 0;
+              for (int c = 1; c < C; c++)
+                if (probs[c] > probs[b])
+                  b = c;
+              flipped |= b != pred;
+            }
+          /* Projected gradient ascent on p(other) - p(pred). */
+          int other = 1 - pred;
+          xa[0] = x[0];
+          xa[1] = x[1];
+          for (int it = 0; it < 10; it++)
+            {
+              float g[2];
+              ps_cbc_margin_grad (cb, g, xa, other, pred);
+              float gn = sqrtf (g[0] * g[0] + g[1] * g[1]) + 1e-12f;
+              xa[0] += 0.3f * eps * g[0] / gn;
+              xa[1] += 0.3f * eps * g[1] / gn;
+              float dx = xa[0] - x[0], dy = xa[1] - x[1], dn = sqrtf (dx * dx + dy * dy);
+              if (dn > eps)
+                {
+                  xa[0] = x[0] + dx * eps / dn;
+                  xa[1] = x[1] + dy * eps / dn;
+                }
+              ps_cbc_forward (cb, probs, NULL, xa, 1);
+              flipped |= (probs[other] > probs[pred]);
+            }
+          if (scale == 0)
+            {
+              g_assert_false (flipped);
+              n_attacked++;
+            }
+          else
+            n_flipped_outside += flipped;
+        }
+    }
+  g_test_message ("cbc: %d points attacked inside their radius; %d flipped at 3x the radius",
+                  n_attacked, n_flipped_outside);
+  g_assert_cmpint (n_attacked, >, 100);
+  g_assert_cmpint (n_flipped_outside, >, 0);
+  /* Certified accuracy falls with the radius and starts at the accuracy. */
+  g_autoptr (PsMetrics) mt = m->evaluate (model);
+  double a0, a1, a2, acc;
+  g_assert_true (ps_metrics_get (mt, "acc_r0.0", &a0));
+  g_assert_true (ps_metrics_get (mt, "acc_r0.1", &a1));
+  g_assert_true (ps_metrics_get (mt, "acc_r0.25", &a2));
+  g_assert_true (ps_metrics_get (mt, "test_acc", &acc));
+  g_assert_cmpfloat (a0, <=, acc);
+  g_assert_cmpfloat (a1, <=, a0);
+  g_assert_cmpfloat (a2, <=, a1);
+  g_assert_cmpfloat (a1, >, 0.3);
+  /* Snapshot: radius as scores named certified_radius. */
+  g_autoptr (GPtrArray) snap = m->snapshot (model);
+  PsArray *sn = find_kind (snap, "score_name");
+  g_assert_nonnull (sn);
+  gsize nb;
+  const char *name = ps_array_data (sn, &nb);
+  g_assert_cmpmem (name, nb, "certified_radius", 16);
+  g_assert_nonnull (find_kind (snap, "scores"));
+  g_assert_nonnull (find_kind (snap, "prototypes"));
+  g_assert_nonnull (find_kind (snap, "decision_field"));
+  g_assert_nonnull (find_kind (snap, "reasoning_positive"));
+  m->free (model);
+}
+
+static void
+test_cbc_learns (void)
+{
+  g_autoptr (PsDataset) ds = load_digits ();
+  const PsMethod *m = ps_method_find ("cbc");
+  const char *sets[] = { "epochs=15", NULL };
+  gpointer model = create ("cbc", ds, 0, sets);
+  double before = metric (m, model, "test_acc");
+  train (m, model, m->total_steps (model));
+  double after = metric (m, model, "test_acc");
+  g_test_message ("cbc on digits: test_acc %.3f untrained (components at samples), %.3f trained",
+                  before, after);
+  g_assert_cmpfloat (after, >, 0.88);
+  g_assert_cmpfloat (after, >, before + 0.03);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PsExplanation) ex = m->explain (model, 5, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (ex->evidence->len, ==, 20);
+  m->free (model);
+}
+
+/* ---- TEEN ---------------------------------------------------------------------- */
+
+static void
+test_teen_calibrate_hand (void)
+{
+  /* Two unit base prototypes e1, e2; a novel prototype e3.  With a cold
+   * temperature toward e1 (cos 0.6 vs 0), delta is about e1. */
+  float base[2 * 3] = { 1, 0, 0, 0, 1, 0 };
+  float novel[3] = { 0.6f, 0, 0.8f };
+  float out[3];
+  ps_teen_calibrate (out, novel, 1, base, 2, 3, 0.f, 16.f);
+  g_assert_cmpmem (out, sizeof out, novel, sizeof novel);
+  ps_teen_calibrate (out, novel, 1, base, 2, 3, 0.5f, 100.f);
+  g_assert_cmpfloat_with_epsilon (out[0], 0.5f * 0.6f + 0.5f, 1e-5);
+  g_assert_cmpfloat_with_epsilon (out[1], 0.f, 1e-5);
+  g_assert_cmpfloat_with_epsilon (out[2], 0.4f, 1e-5);
+  /* A warm temperature spreads the weight: w = softmax (tau (0.6, 0)). */
+  ps_teen_calibrate (out, novel, 1, base, 2, 3, 1.f, 1.f);
+  double w1 = exp (0.6) / (exp (0.6) + 1), w2 = 1 - w1, n = sqrt (w1 * w1 + w2 * w2);
+  g_assert_cmpfloat_with_epsilon (out[0], w1 / n, 1e-5);
+  g_assert_cmpfloat_with_epsilon (out[1], w2 / n, 1e-5);
+}
+
+/* 1-shot TEEN on digits (base 0-5, novel 6-9), three seeds: calibration
+ * raises new-class accuracy over the plain few-shot means. */
+static void
+test_teen_improves (void)
+{
+  g_autoptr (PsDataset) ds = load_digits ();
+  const PsMethod *m = ps_method_find ("teen");
+  const char *sets[] = { "epochs=20", "n_shot=1", "shift_weight=0.5", "softmax_t=4", NULL };
+  double cal = 0, raw = 0, untrained = 0;
+  for (int s = 0; s < 3; s++)
+    {
+      gpointer model = create ("teen", ds, s, sets);
+      if (s == 0)
+        untrained = metric (m, model, "test_acc");
+      train (m, model, m->total_steps (model));
+      g_autoptr (PsMetrics) mt = m->evaluate (model);
+      double a, b;
+      g_assert_true (ps_metrics_get (mt, "novel_acc", &a));
+      g_assert_true (ps_metrics_get (mt, "novel_acc_uncal", &b));
+      cal += a / 3;
+      raw += b / 3;
+      if (s == 0)
+        {
+          double acc;
+          g_assert_true (ps_metrics_get (mt, "base_acc", &acc));
+          g_assert_cmpfloat (acc, >, 0.9);
+          g_autoptr (GPtrArray) snap = m->snapshot (model);
+          g_assert_nonnull (find_kind (snap, "prototypes_uncalibrated"));
+          PsArray *pl = find_kind (snap, "prototype_labels");
+          g_assert_cmpuint (pl->shape[0], ==, 10);
+        }
+      m->free (model);
+    }
+  g_test_message ("teen 1-shot: novel accuracy %.3f calibrated vs %.3f uncalibrated", cal, raw);
+  g_assert_cmpfloat (cal, >, raw + 0.03);
+  g_assert_cmpfloat (cal, >, 0.3);
+  (void) untrained;
+}
+
+/* ---- Transductive few-shot ------------------------------------------------------ */
+
+static void
+test_soft_kmeans_hand (void)
+{
+  /* Two clusters at (0,0) and (4,0); one support each sits on the far
+   * side of its cluster.  Soft k-means pulls the prototypes to the
+   * cluster centres, which a nearest-support rule gets wrong for the
+   * queries in between. */
+  float sup[2 * 2] = { -1.5f, 0, 5.5f, 0 };
+  int sy[2] = { 0, 1 };
+  float q[8 * 2] = { -0.5f, 0, 0, 0.5f, 0.5f, 0, 1.9f, 0,
+                     3.5f, 0, 4, -0.5f, 4.5f, 0, 2.1f, 0 };
+  float protos[4], w[16];
+  ps_soft_kmeans (protos, w, sup, sy, 2, q, 8, 2, 2, 0.5f, 20);
+  /* Mean of the support and its four queries. */
+  g_assert_cmpfloat (fabs (protos[0] - (-1.5f + 1.9f) / 5), <, 0.2);
+  g_assert_cmpfloat (fabs (protos[2] - (5.5f + 14.1f) / 5), <, 0.2);
+  for (int i = 0; i < 8; i++)
+    g_assert_cmpfloat (w[i * 2 + (i < 4 ? 0 : 1)], >, 0.5);
+  /* Zero rounds leave the support means. */
+  ps_soft_kmeans (protos, w, sup, sy, 2, q, 8, 2, 2, 0.5f, 0);
+  g_assert_cmpfloat (protos[0], ==, -1.5f);
+  g_assert_cmpfloat (protos[2], ==, 5.5f);
+}
+
+static void
+test_fewshot_learns (void)
+{
+  g_autoptr (PsDataset) ds = load_digits ();
+  const PsMethod *m = ps_method_find ("fewshot");
+  const char *sets[] = { "epochs=20", "episodes=200", NULL };
+  double ind = 0, tra = 0, before = 0, base0 = 0, base1 = 0;
+  for (int s = 0; s < 3; s++)
+    {
+      gpointer model = create ("fewshot", ds, s, sets);
+      before += metric (m, model, "acc_inductive") / 3;
+      base0 += metric (m, model, "base_acc") / 3;
+      train (m, model, m->total_steps (model));
+      g_autoptr (PsMetrics) mt = m->evaluate (model);
+      double a, b;
+      g_assert_true (ps_metrics_get (mt, "acc_inductive", &a));
+      g_assert_true (ps_metrics_get (mt, "acc_transductive", &b));
+      ind += a / 3;
+      tra += b / 3;
+      base1 += metric (m, model, "base_acc") / 3;
+      m->free (model);
+    }
+  g_test_message ("fewshot 4-way 1-shot on digits 6-9: inductive %.3f, transductive %.3f "
+                  "(untrained inductive %.3f, mean of 3 seeds)", ind, tra, before);
+  g_assert_cmpfloat (tra, >, ind);
+  /* A random MLP over digit pixels is already as good a 1-shot embedding
+   * for the novel digits as the trained one (the training does not
+   * transfer here), so learning is judged on the base classes. */
+  g_test_message ("fewshot: base-class accuracy %.3f untrained, %.3f trained", base0, base1);
+  g_assert_cmpfloat (base1, >, 0.93);
+  g_assert_cmpfloat (base1, >, base0 + 0.03);
+}
+
+/* ---- FedRecon ---------------------------------------------------------------------- */
+
+static void
+test_fed_merge_hand (void)
+{
+  /* Client 0 saw class 0 three times with mean 1, client 1 once with mean
+   * 5: merged (3 + 5) / 4 = 2.  Class 1 only client 1; class 2 nobody. */
+  float client[2 * 3 * 1] = { 1, 0, 0, 5, 7, 0 };
+  double n[2 * 3] = { 3, 0, 0, 1, 2, 0 };
+  float merged[3];
+  double count[3];
+  ps_fed_merge (merged, count, client, n, 2, 3, 1);
+  g_assert_cmpfloat (merged[0], ==, 2.f);
+  g_assert_cmpfloat (merged[1], ==, 7.f);
+  g_assert_cmpfloat (merged[2], ==, 0.f);
+  g_assert_cmpfloat (count[0], ==, 4);
+  g_assert_cmpfloat (count[2], ==, 0);
+}
+
+static void
+test_fedrecon_learns (void)
+{
+  g_autoptr (PsDataset) ds = load_digits ();
+  const PsMethod *m = ps_method_find ("fedrecon");
+  const char *sets[] = { "epochs=20", NULL };
+  gpointer model = create ("fedrecon", ds, 0, sets);
+  double before = metric (m, model, "test_acc");
+  train (m, model, m->total_steps (model));
+  g_autoptr (PsMetrics) mt = m->evaluate (model);
+  double acc, novel, alone, err, seen;
+  g_assert_true (ps_metrics_get (mt, "test_acc", &acc));
+  g_assert_true (ps_metrics_get (mt, "novel_acc", &novel));
+  g_assert_true (ps_metrics_get (mt, "client_alone_acc", &alone));
+  g_assert_true (ps_metrics_get (mt, "merge_error", &err));
+  g_assert_true (ps_metrics_get (mt, "classes_seen", &seen));
+  g_test_message ("fedrecon: test_acc %.3f (untrained %.3f), novel %.3f, one client alone %.3f, "
+                  "merge error %.2g", acc, before, novel, alone, err);
+  g_assert_cmpfloat (acc, >, before + 0.05);
+  g_assert_cmpfloat (err, <, 1e-4);
+  g_assert_cmpfloat (seen, ==, 10);
+  g_assert_cmpfloat (acc, >, 0.8);
+  g_assert_cmpfloat (alone, <, acc - 0.05);
+  g_autoptr (GPtrArray) snap = m->snapshot (model);
+  g_assert_nonnull (find_kind (snap, "prototype_counts"));
+  m->free (model);
+}
+
+/* ---- Exact resume --------------------------------------------------------------------- */
+
+static void
+resume_exact (const char *id, PsDataset *ds, const char * const *sets)
+{
+  const PsMethod *m = ps_method_find (id);
+  gpointer straight = create (id, ds, 3, sets);
+  guint64 total = m->total_steps (straight);
+  train (m, straight, total);
+  gpointer first = create (id, ds, 3, sets);
+  guint64 half = total / 2 + 3;
+  train (m, first, half);
+  g_autoptr (GBytes) ck = m->save (first);
+  m->free (first);
+  gpointer resumed = create (id, ds, 3, sets);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (m->load (resumed, ck, &error));
+  g_assert_no_error (error);
+  train (m, resumed, total - half);
+  g_autoptr (GBytes) s1 = m->save (straight), s2 = m->save (resumed);
+  g_assert_true (g_bytes_equal (s1, s2));
+  g_autoptr (PsMetrics) m1 = m->evaluate (straight), m2 = m->evaluate (resumed);
+  g_autofree char *j1 = ps_metrics_to_json (m1), *j2 = ps_metrics_to_json (m2);
+  g_assert_cmpstr (j1, ==, j2);
+  gpointer other = create (id, ds, 4, sets);
+  train (m, other, total);
+  g_autoptr (GBytes) s3 = m->save (other);
+  g_assert_false (g_bytes_equal (s1, s3));
+  g_autoptr (GBytes) cut = g_bytes_new_from_bytes (ck, 0, g_bytes_get_size (ck) - 7);
+  g_assert_false (m->load (resumed, cut, &error));
+  g_assert_error (error, PS_ERROR, PS_ERROR_FORMAT);
+  m->free (straight);
+  m->free (resumed);
+  m->free (other);
+}
+
+static void
+test_resume (void)
+{
+  g_autoptr (PsDataset) ds = load_digits ();
+  const char *net[] = { "epochs=2", NULL };
+  const char *fs[] = { "epochs=2", "episodes=20", NULL };
+  resume_exact ("teen", ds, net);
+  resume_exact ("fewshot", ds, fs);
+  resume_exact ("fedrecon", ds, net);
+  const char *cbc[] = { "epochs=3", "batch_size=50", NULL };
+  resume_exact ("cbc", ds, cbc);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/proto2/cbc/radius-attack", test_cbc_radius);
+  g_test_add_func ("/proto2/cbc/learns", test_cbc_learns);
+  g_test_add_func ("/proto2/teen/calibrate-hand", test_teen_calibrate_hand);
+  g_test_add_func ("/proto2/teen/improves", test_teen_improves);
+  g_test_add_func ("/proto2/fewshot/soft-kmeans-hand", test_soft_kmeans_hand);
+  g_test_add_func ("/proto2/fewshot/learns", test_fewshot_learns);
+  g_test_add_func ("/proto2/fedrecon/merge-hand", test_fed_merge_hand);
+  g_test_add_func ("/proto2/fedrecon/learns", test_fedrecon_learns);
+  g_test_add_func ("/proto2/resume", test_resume);
+  return g_test_run ();
+}
