@@ -24,6 +24,19 @@ fi
 ninja -C "$BUILD" bench/bench-diffusion >/dev/null
 export OMP_WAIT_POLICY=PASSIVE
 
+# OpenBLAS 0.3.21 falls back to its generic "Prescott" kernels on some
+# newer CPUs; pick the matching kernel family for both sides (as
+# run-nn.sh does) unless the caller chose one.
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+  flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
+  case "$flags" in
+    *avx512_bf16*) export OPENBLAS_CORETYPE=Cooperlake ;;
+    *avx512f*) export OPENBLAS_CORETYPE=SkylakeX ;;
+    *avx2*) export OPENBLAS_CORETYPE=Haswell ;;
+  esac
+fi
+echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-default}; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 "$BUILD/bench/bench-diffusion" --dump-data "$TMP/data.f32"
