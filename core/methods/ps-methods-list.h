@@ -13,6 +13,7 @@ extern const PsMethod ps_method_teen;
 extern const PsMethod ps_method_fewshot;
 extern const PsMethod ps_method_fedrecon;
 extern const PsMethod ps_method_cbc;
+extern const PsMethod ps_method_gpc;
 
 static const PsMethod * const ps_method_list[] = {
   &ps_method_mlp,
@@ -26,5 +27,6 @@ static const PsMethod * const ps_method_list[] = {
   &ps_method_fewshot,
   &ps_method_fedrecon,
   &ps_method_cbc,
+  &ps_method_gpc,
   NULL,
 };
