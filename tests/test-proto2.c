@@ -1,8 +1,9 @@
 /* test-proto2.c: the second set of prototype methods: StableCBC's
  * certified radius under attack, TEEN's calibration, transductive soft
- * k-means, federated prototype merging, each method learning, snapshots
- * and exact resume. */
+ * k-means, federated prototype merging, GPC's estimate of K from below
+ * and above, each method learning, snapshots and exact resume. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ps-base.h"
@@ -376,6 +377,74 @@ test_fedrecon_learns (void)
   m->free (model);
 }
 
+/* ---- GPC ---------------------------------------------------------------------------- */
+
+/* On the 8-Gaussian ring with no labels, the estimated K moves toward 8
+ * from 2 and from 16, and the per-step history records the walk. */
+static void
+test_gpc_k_moves (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PsDataset) ds = ps_dataset_generate_2d ("ring", 1600, -1, 5, &error);
+  g_assert_no_error (error);
+  ps_dataset_assign_split (ds, 0.1, 0.2, 0);
+  const PsMethod *m = ps_method_find ("gpc");
+  const int starts[2] = { 2, 16 };
+  for (int t = 0; t < 2; t++)
+    {
+      g_autofree char *k = g_strdup_printf ("k_init=%d", starts[t]);
+      const char *sets[] = { "new_classes=all", k, "iterations=45", NULL };
+      gpointer model = create ("gpc", ds, 1, sets);
+      train (m, model, m->total_steps (model));
+      g_autoptr (PsMetrics) mt = m->evaluate (model);
+      double kest, acc;
+      g_assert_true (ps_metrics_get (mt, "k_est", &kest));
+      g_assert_true (ps_metrics_get (mt, "acc_all", &acc));
+      g_test_message ("gpc on ring (K = 8) from K = %d: K = %.0f, accuracy %.3f", starts[t], kest,
+                      acc);
+      g_assert_cmpfloat (fabs (kest - 8), <, abs (starts[t] - 8));
+      g_assert_cmpfloat (fabs (kest - 8), <=, 1);
+      g_assert_cmpfloat (acc, >, 0.85);
+      g_autoptr (GPtrArray) snap = m->snapshot (model);
+      PsArray *ev = find_kind (snap, "events");
+      PsArray *kh = find_kind (snap, "k_history");
+      g_assert_nonnull (ev);
+      g_assert_nonnull (kh);
+      g_assert_cmpuint (ev->shape[0], >, 0);
+      g_assert_cmpuint (kh->shape[0], ==, 45);
+      PsArray *cm = find_kind (snap, "cluster_means"), *cc = find_kind (snap, "cluster_cov");
+      g_assert_cmpuint (cm->shape[0], ==, (gsize) kest);
+      g_assert_cmpuint (cc->ndim, ==, 3);
+      m->free (model);
+    }
+}
+
+/* GCD on digits (old 0-4 half labelled, new 5-9): a trained mixture beats
+ * the one it starts from, and old classes come out near perfect. */
+static void
+test_gpc_learns (void)
+{
+  g_autoptr (PsDataset) ds = load_digits ();
+  const PsMethod *m = ps_method_find ("gpc");
+  const char *sets[] = { "k_init=20", "iterations=30", NULL };
+  gpointer model = create ("gpc", ds, 0, sets);
+  double before = metric (m, model, "acc_all");
+  train (m, model, m->total_steps (model));
+  g_autoptr (PsMetrics) mt = m->evaluate (model);
+  double all, old_acc, new_acc, k;
+  g_assert_true (ps_metrics_get (mt, "acc_all", &all));
+  g_assert_true (ps_metrics_get (mt, "acc_old", &old_acc));
+  g_assert_true (ps_metrics_get (mt, "acc_new", &new_acc));
+  g_assert_true (ps_metrics_get (mt, "k_est", &k));
+  g_test_message ("gpc on digits from K = 20: all %.3f (start %.3f), old %.3f, new %.3f, K = %.0f",
+                  all, before, old_acc, new_acc, k);
+  g_assert_cmpfloat (all, >, before + 0.1);
+  g_assert_cmpfloat (old_acc, >, 0.9);
+  g_assert_cmpfloat (new_acc, >, 0.6);
+  g_assert_cmpfloat (k, <, 20);
+  m->free (model);
+}
+
 /* ---- Exact resume --------------------------------------------------------------------- */
 
 static void
@@ -423,6 +492,8 @@ test_resume (void)
   resume_exact ("fedrecon", ds, net);
   const char *cbc[] = { "epochs=3", "batch_size=50", NULL };
   resume_exact ("cbc", ds, cbc);
+  const char *gpc[] = { "k_init=12", "iterations=12", NULL };
+  resume_exact ("gpc", ds, gpc);
 }
 
 int
@@ -437,6 +508,8 @@ main (int argc, char **argv)
   g_test_add_func ("/proto2/fewshot/learns", test_fewshot_learns);
   g_test_add_func ("/proto2/fedrecon/merge-hand", test_fed_merge_hand);
   g_test_add_func ("/proto2/fedrecon/learns", test_fedrecon_learns);
+  g_test_add_func ("/proto2/gpc/k-moves", test_gpc_k_moves);
+  g_test_add_func ("/proto2/gpc/learns", test_gpc_learns);
   g_test_add_func ("/proto2/resume", test_resume);
   return g_test_run ();
 }
