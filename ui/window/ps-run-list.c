@@ -603,6 +603,13 @@ ps_run_list_set_filter_text (PsRunList *self, const char *text)
   update_count (self);
 }
 
+GtkWidget *
+ps_run_list_get_runs_widget (PsRunList *self)
+{
+  g_return_val_if_fail (PS_IS_RUN_LIST (self), NULL);
+  return GTK_WIDGET (self->column_view);
+}
+
 void
 ps_run_list_focus_filter (PsRunList *self)
 {

@@ -30,6 +30,8 @@ void        ps_run_list_select_runs    (PsRunList *self, const gint64 *ids, guin
 PsRunItem  *ps_run_list_find           (PsRunList *self, gint64 id, guint *position);
 void        ps_run_list_set_filter_text (PsRunList *self, const char *text);
 void        ps_run_list_focus_filter   (PsRunList *self);
+/* The list of runs itself (the window's initial focus). */
+GtkWidget  *ps_run_list_get_runs_widget (PsRunList *self);
 /* The number of rows the filter lets through. */
 guint       ps_run_list_get_n_visible  (PsRunList *self);
 void        ps_run_list_set_context_menu (PsRunList *self, GMenuModel *menu);

@@ -659,6 +659,12 @@ static void
 ps_window_realize (GtkWidget *widget)
 {
   GTK_WIDGET_CLASS (ps_window_parent_class)->realize (widget);
+  /* Start with the focus on the list of runs, not in the filter entry: a
+   * focused entry blinks its cursor with a tick callback, which repaints
+   * the window every frame while it sits idle (on a software renderer
+   * that is a full frame each time and stalls the main loop). */
+  gtk_window_set_focus (GTK_WINDOW (widget),
+                        ps_run_list_get_runs_widget (ps_window_get_run_list (PS_WINDOW (widget))));
   if (g_getenv ("PS_DEBUG_FRAMES"))
     {
       g_signal_connect (gtk_widget_get_frame_clock (widget), "after-paint",
