@@ -46,6 +46,8 @@ fixture_setup (Fixture *f, gconstpointer data)
   f->window = ps_window_new (NULL, NULL);
   g_object_ref (f->window);
   gtk_window_set_default_size (GTK_WINDOW (f->window), 1200, 800);
+  if (g_getenv ("PS_SCREENSHOT_DIR"))
+    gtk_window_set_default_size (GTK_WINDOW (f->window), 1600, 1000);
   g_assert_true (ps_window_open_store (f->window, f->store));
   gtk_window_present (GTK_WINDOW (f->window));
 }
@@ -322,6 +324,53 @@ test_delete_undo (Fixture *f, gconstpointer data)
   g_assert_null (ps_run_list_find (list, run, NULL));
 }
 
+static void
+painted_cb (GdkFrameClock *clock, guint *count)
+{
+  (*count)++;
+}
+
+static gboolean
+painted_once (gpointer data)
+{
+  return *(guint *) data > 0;
+}
+
+/* Queues a redraw of `widget` and waits until a frame has been painted. */
+static void
+wait_painted (GtkWidget *widget)
+{
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (widget);
+  guint count = 0;
+  gulong id = g_signal_connect (clock, "after-paint", G_CALLBACK (painted_cb), &count);
+
+  gtk_widget_queue_draw (widget);
+  g_assert_true (wait_for (painted_once, &count, 20));
+  g_signal_handler_disconnect (clock, id);
+}
+
+/* With PS_SCREENSHOT_DIR set, saves the window as it is painted to
+ * <dir>/<name> (how docs/screenshots/ are kept current). */
+static void
+maybe_screenshot (GtkWidget *widget, const char *name)
+{
+  const char *dir = g_getenv ("PS_SCREENSHOT_DIR");
+  if (dir == NULL)
+    return;
+  int w = gtk_widget_get_width (widget), h = gtk_widget_get_height (widget);
+  g_autoptr (GdkPaintable) paintable = gtk_widget_paintable_new (widget);
+  GtkSnapshot *snapshot = gtk_snapshot_new ();
+  gdk_paintable_snapshot (paintable, snapshot, w, h);
+  g_autoptr (GskRenderNode) node = gtk_snapshot_free_to_node (snapshot);
+  if (node == NULL)
+    return;
+  GskRenderer *renderer = gtk_native_get_renderer (gtk_widget_get_native (widget));
+  g_autoptr (GdkTexture) texture = gsk_renderer_render_texture (renderer, node,
+                                                                &GRAPHENE_RECT_INIT (0, 0, w, h));
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  gdk_texture_save_to_png (texture, path);
+}
+
 /* ---- Compare ------------------------------------------------------------ */
 
 /* The samples selected in `to` are exactly those selected in `from`
@@ -380,6 +429,20 @@ test_compare_seeds (Fixture *f, gconstpointer data)
   guint32 pick[5] = { 1, 3, 7, 11, 19 };
   ps_scatter_view_select (left, pick, 5);
   assert_linked (left, right, 5);
+  if (g_getenv ("PS_SCREENSHOT_DIR"))
+    {
+      /* A lasso-sized selection reads better in a picture. */
+      g_autoptr (GArray) many = g_array_new (FALSE, FALSE, sizeof (guint32));
+      const float *lx = ps_scatter_view_get_x (left);
+      for (guint32 i = 0; i < n_left; i++)
+        if (lx[i] > 0.5f)
+          g_array_append_val (many, i);
+      ps_scatter_view_select (left, (guint32 *) many->data, many->len);
+      gtk_widget_queue_draw (GTK_WIDGET (f->window));
+      wait_painted (GTK_WIDGET (f->window));
+      maybe_screenshot (GTK_WIDGET (f->window), "compare-side-by-side.png");
+      ps_scatter_view_select (left, pick, 5);
+    }
   /* And back the other way, replacing the first selection. */
   guint32 pick2[2] = { 0, 2 };
   ps_scatter_view_select (right, pick2, 2);
@@ -392,6 +455,40 @@ test_compare_seeds (Fixture *f, gconstpointer data)
   /* Back to one run: the Compare page goes away. */
   ps_run_list_select_run (ps_window_get_run_list (f->window), a);
   g_assert_cmpuint (ps_compare_view_get_n_groups (compare), ==, 0);
+}
+
+/* ---- t-SNE of a trained run's embedding ------------------------------ */
+
+static gboolean
+tsne_done (gpointer data)
+{
+  PsEmbeddingView *view = data;
+  return !ps_embedding_view_is_tsne_running (view) && ps_embedding_view_get_tsne_iteration (view) > 0;
+}
+
+static void
+test_tsne (Fixture *f, gconstpointer data)
+{
+  if (ps_method_find ("mlp") == NULL)
+    {
+      g_test_skip ("no mlp method in this build");
+      return;
+    }
+  finished_run (f);
+  PsEmbeddingView *view = ps_window_get_embedding_view (f->window);
+  PsScatterView *scatter = ps_embedding_view_get_scatter (view);
+  g_assert_true (wait_for (scatter_drawn, scatter, 30));
+
+  /* Asking for t-SNE on 2-D data switches to the model's embedding (the
+   * data's own coordinates are never re-projected). */
+  ps_embedding_view_set_tsne_iterations (view, 250);
+  ps_embedding_view_set_projection (view, PS_PROJECTION_TSNE);
+  g_assert_true (ps_embedding_view_is_tsne_running (view));
+  g_assert_true (wait_for (tsne_done, view, 120));
+  g_assert_cmpint (ps_scatter_view_get_projection (scatter), ==, PS_PROJECTION_TSNE);
+  g_assert_cmpuint (ps_embedding_view_get_tsne_iteration (view), ==, 250);
+  wait_painted (GTK_WIDGET (f->window));
+  maybe_screenshot (GTK_WIDGET (f->window), "tsne.png");
 }
 
 /* ---- Export ---------------------------------------------------------------- */
@@ -492,6 +589,9 @@ main (int argc, char **argv)
   g_setenv ("GSK_RENDERER", "cairo", TRUE);
   gtk_test_init (&argc, &argv, NULL);
   ps_style_init (gdk_display_get_default ());
+  /* Screenshots catch no stack transition half way. */
+  if (g_getenv ("PS_SCREENSHOT_DIR"))
+    g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE, NULL);
 
   g_test_add ("/ui/window/new-run-flow", Fixture, NULL, fixture_setup, test_new_run_flow, fixture_teardown);
   g_test_add ("/ui/window/select-explains", Fixture, NULL, fixture_setup, test_select_explains, fixture_teardown);
@@ -499,6 +599,7 @@ main (int argc, char **argv)
   g_test_add ("/ui/window/bad-npy", Fixture, NULL, fixture_setup, test_bad_npy, fixture_teardown);
   g_test_add ("/ui/window/delete-undo", Fixture, NULL, fixture_setup, test_delete_undo, fixture_teardown);
   g_test_add ("/ui/window/compare-seeds", Fixture, NULL, fixture_setup, test_compare_seeds, fixture_teardown);
+  g_test_add ("/ui/window/tsne", Fixture, NULL, fixture_setup, test_tsne, fixture_teardown);
   g_test_add ("/ui/window/export", Fixture, NULL, fixture_setup, test_export, fixture_teardown);
   return g_test_run ();
 }

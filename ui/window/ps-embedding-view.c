@@ -772,6 +772,13 @@ void
 ps_embedding_view_set_projection (PsEmbeddingView *self, PsProjection projection)
 {
   g_return_if_fail (PS_IS_EMBEDDING_VIEW (self));
+
+  /* t-SNE lays out the model's embedding: when 2-D data are shown and the
+   * snapshot also has a wider embedding, switch to it first. */
+  PsArray *emb = self->arrays ? find_array (self->arrays, "embedding") : NULL;
+  if (projection == PS_PROJECTION_TSNE && ps_scatter_view_get_source (self->scatter, NULL) == NULL
+      && emb != NULL && emb->ndim == 2 && emb->shape[1] > 2)
+    gtk_drop_down_set_selected (self->space_dropdown, 1);
   gtk_drop_down_set_selected (self->projection_dropdown, projection == PS_PROJECTION_TSNE ? 1 : 0);
 }
 
