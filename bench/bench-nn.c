@@ -2,6 +2,10 @@
  * seconds per epoch and test accuracy (the counterpart of bench_nn_torch.py).
  *
  *   bench-nn --net mlp|cnn [--epochs N] [--threads N] [--batch N] [--seed S]
+ *            [--max-batches N]
+ *
+ * --max-batches stops each epoch after N batches (for quick profiling runs;
+ * the reported time then covers only those batches).
  *
  * One line per epoch:
  *   net=mlp impl=ours threads=1 epoch=1 sec=1.234 loss=0.5123 test_acc=0.8421
@@ -30,7 +34,7 @@ int
 main (int argc, char **argv)
 {
   const char *net = "mlp";
-  int epochs = 1, threads = 1, batch = 128;
+  int epochs = 1, threads = 1, batch = 128, max_batches = 0;
   guint64 seed = 0;
   for (int i = 1; i < argc; i++)
     {
@@ -42,12 +46,14 @@ main (int argc, char **argv)
         threads = atoi (argv[++i]);
       else if (i + 1 < argc && strcmp (argv[i], "--batch") == 0)
         batch = atoi (argv[++i]);
+      else if (i + 1 < argc && strcmp (argv[i], "--max-batches") == 0)
+        max_batches = atoi (argv[++i]);
       else if (i + 1 < argc && strcmp (argv[i], "--seed") == 0)
         seed = g_ascii_strtoull (argv[++i], NULL, 10);
       else
         {
           fprintf (stderr, "usage: %s --net mlp|cnn [--epochs N] [--threads N] [--batch N] "
-                   "[--seed S]\n", argv[0]);
+                   "[--seed S] [--max-batches N]\n", argv[0]);
           return 2;
         }
     }
@@ -91,6 +97,8 @@ main (int argc, char **argv)
       int n_batches = 0;
       for (guint s = 0; s < n; s += batch)
         {
+          if (max_batches > 0 && n_batches >= max_batches)
+            break;
           int B = (int) MIN ((guint) batch, n - s);
           for (int i = 0; i < B; i++)
             {

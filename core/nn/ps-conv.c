@@ -332,6 +332,45 @@ order_key (float x)
   return i ^ ((i >> 31) & 0x7fffffff);
 }
 
+/* The 2x2 stride-2 pool of CNNs, written out: the four candidates of a
+ * window are compared in row-major order with strict ">" on the same
+ * integer keys as the general loop, so it returns exactly what that loop
+ * returns (ties to the first maximum), at a fraction of the cost (the
+ * general loop's index arithmetic dominated it: 17-19% of a CNN epoch). */
+static void
+maxpool2x2_plane (float *restrict o, int *restrict am, const float *restrict x,
+                  int H, int W, int OH, int OW)
+{
+  (void) H;
+  for (int oh = 0; oh < OH; oh++)
+    {
+      const float *r0 = x + (gsize) 2 * oh * W;
+      const float *r1 = r0 + W;
+      float *orow = o + (gsize) oh * OW;
+      int *arow = am != NULL ? am + (gsize) oh * OW : NULL;
+      int base = 2 * oh * W;
+      for (int ow = 0; ow < OW; ow++)
+        {
+          int i0 = 2 * ow;
+          int32_t k0 = order_key (r0[i0]), k1 = order_key (r0[i0 + 1]);
+          int32_t k2 = order_key (r1[i0]), k3 = order_key (r1[i0 + 1]);
+          int best = base + i0;
+          int32_t bk = k0;
+          int gt = k1 > bk;
+          best = gt ? base + i0 + 1 : best;
+          bk = gt ? k1 : bk;
+          gt = k2 > bk;
+          best = gt ? base + W + i0 : best;
+          bk = gt ? k2 : bk;
+          gt = k3 > bk;
+          best = gt ? base + W + i0 + 1 : best;
+          orow[ow] = x[best];
+          if (arow != NULL)
+            arow[ow] = best;
+        }
+    }
+}
+
 void
 ps_maxpool_forward (float *out, int *argmax, const float *inp,
                     int B, int C, int H, int W, int K, int stride)
@@ -339,6 +378,13 @@ ps_maxpool_forward (float *out, int *argmax, const float *inp,
   g_return_if_fail (K > 0 && stride > 0);
   int OH = ps_conv_out_size (H, K, stride, 0);
   int OW = ps_conv_out_size (W, K, stride, 0);
+  if (K == 2 && stride == 2)
+    {
+      for (gsize bc = 0; bc < (gsize) B * C; bc++)
+        maxpool2x2_plane (out + bc * OH * OW, argmax != NULL ? argmax + bc * OH * OW : NULL,
+                          inp + bc * H * W, H, W, OH, OW);
+      return;
+    }
   for (gsize bc = 0; bc < (gsize) B * C; bc++)
     {
       const float *x = inp + bc * H * W;
@@ -387,6 +433,38 @@ ps_maxpool_backward (float *dinp, const float *dout, const int *argmax,
       const int *am = argmax + bc * OH * OW;
       for (int p = 0; p < OH * OW; p++)
         dx[am[p]] += d[p];
+    }
+}
+
+void
+ps_maxpool_relu_backward_set (float *dinp, const float *dout, const int *argmax,
+                              const float *act, int B, int C, int H, int W, int K, int stride)
+{
+  g_return_if_fail (K > 0 && stride == K);
+  int OH = ps_conv_out_size (H, K, stride, 0);
+  int OW = ps_conv_out_size (W, K, stride, 0);
+  for (gsize bc = 0; bc < (gsize) B * C; bc++)
+    {
+      float *dx = dinp + bc * H * W;
+      const float *a = act + bc * H * W;
+      const float *d = dout + bc * OH * OW;
+      const int *am = argmax + bc * OH * OW;
+      /* One plane at a time, so the zeroing and the scatter stay in L1
+       * (a whole-batch memset first would stream the tensor twice).  The
+       * windows do not overlap, so each input takes at most one value:
+       * the ReLU's selection (its output > 0 exactly where its input is)
+       * is applied to that value as a bit mask. */
+      memset (dx, 0, sizeof (float) * H * W);
+      for (int p = 0; p < OH * OW; p++)
+        {
+          int j = am[p];
+          int32_t ai;
+          uint32_t g;
+          memcpy (&ai, a + j, 4);
+          memcpy (&g, d + p, 4);
+          g &= (uint32_t) -(int32_t) (ai > 0);
+          memcpy (dx + j, &g, 4);
+        }
     }
 }
 

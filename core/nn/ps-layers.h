@@ -55,6 +55,14 @@ void ps_maxpool_forward  (float *out, int *argmax, const float *inp,
                           int B, int C, int H, int W, int K, int stride);
 void ps_maxpool_backward (float *dinp, const float *dout, const int *argmax,
                           int B, int C, int H, int W, int K, int stride);
+/* The backward of a ReLU followed by a max-pool whose windows do not
+ * overlap (stride == K), in one pass: dinp[B,C,H,W] is OVERWRITTEN (not
+ * added) with the gradient at the ReLU's input, given act[B,C,H,W], the
+ * ReLU's output (= the pool's input), and the pool's dout and argmax.
+ * Equals ps_maxpool_backward into zeros followed by ps_relu_backward. */
+void ps_maxpool_relu_backward_set (float *dinp, const float *dout, const int *argmax,
+                                   const float *act, int B, int C, int H, int W, int K,
+                                   int stride);
 void ps_avgpool_forward  (float *out, const float *inp, int B, int C, int H, int W, int K, int stride);
 void ps_avgpool_backward (float *dinp, const float *dout, int B, int C, int H, int W, int K, int stride);
 /* Nearest-neighbour upsampling by an integer factor: out[B,C,H*f,W*f]. */

@@ -36,6 +36,8 @@ struct _PsModel
   float *loss_probs;       /* [max_batch, out_size] */
   float *scratch;          /* conv im2col scratch */
   gsize scratch_size;
+  float *chain;            /* one image's conv output gradient (fused backward) */
+  gsize chain_size;
   int first_param_layer;   /* lowest layer with parameters, or n_layers */
 
   int B;                   /* batch of the last forward */
@@ -354,6 +356,7 @@ plan (PsModel *m)
   m->in_size = (gsize) m->in_c * m->in_h * m->in_w;
   m->max_size = m->in_size;
   m->scratch_size = 0;
+  m->chain_size = 0;
   m->first_param_layer = m->n_layers;
 
   for (int i = 0; i < m->n_layers; i++)
@@ -374,6 +377,7 @@ plan (PsModel *m)
             l->n_weight = (gsize) l->out_c * l->in_c * l->k * l->k;
             l->n_bias = l->out_c;
             m->scratch_size = MAX (m->scratch_size, 2 * cols);
+            m->chain_size = MAX (m->chain_size, l->out_size);
           }
           break;
         case PS_LAYER_LAYERNORM:
@@ -451,6 +455,7 @@ ps_model_new (const char *spec, GError **error)
   m->params = ps_alloc0 (MAX (m->n_params, 1) * sizeof (float));
   m->grads = ps_alloc0 (MAX (m->n_params, 1) * sizeof (float));
   m->scratch = ps_alloc0 (MAX (m->scratch_size, 1) * sizeof (float));
+  m->chain = ps_alloc0 (MAX (m->chain_size, 1) * sizeof (float));
   m->training = TRUE;
   ps_rng_init (&m->rng, 0, 0x64726f70);
   ensure_batch (m, 32);
@@ -466,6 +471,7 @@ ps_model_free (PsModel *m)
   ps_free (m->params);
   ps_free (m->grads);
   ps_free (m->scratch);
+  ps_free (m->chain);
   ps_optim_free (m->optim);
   g_free (m->layers);
   g_free (m->spec);
@@ -595,6 +601,49 @@ aux_ptr (PsModel *m, int i)
   return m->acts + m->layers[i].aux_off * m->max_batch;
 }
 
+/* The number of layers from i on that run image by image as one block:
+ * a convolution, then a ReLU, then a max-pool (each later one optional).
+ * Taking one image through the whole block while its conv output is still
+ * in cache, instead of each layer through the whole batch, saves two
+ * passes over the largest tensors of a CNN; every kernel computes each
+ * image independently, so the results are the same bits. */
+static int
+conv_block_len (const PsModel *m, int i)
+{
+  if (m->layers[i].kind != PS_LAYER_CONV)
+    return 1;
+  if (i + 1 >= m->n_layers || m->layers[i + 1].kind != PS_LAYER_RELU)
+    return 1;
+  if (i + 2 >= m->n_layers || m->layers[i + 2].kind != PS_LAYER_MAXPOOL)
+    return 2;
+  return 3;
+}
+
+static void
+conv_block_forward (PsModel *m, int i, int len, const float *in, int B)
+{
+  const PsLayerInfo *c = &m->layers[i];
+  const float *w = m->params + c->param_off;
+  const float *bias = w + c->n_weight;
+  float *conv_out = out_ptr (m, i);
+  float *relu_out = out_ptr (m, i + 1);
+  const PsLayerInfo *p = len > 2 ? &m->layers[i + 2] : NULL;
+  float *pool_out = p != NULL ? out_ptr (m, i + 2) : NULL;
+  int *argmax = p != NULL ? (int *) aux_ptr (m, i + 2) : NULL;
+  for (int b = 0; b < B; b++)
+    {
+      float *co = conv_out + (gsize) b * c->out_size;
+      float *ro = relu_out + (gsize) b * c->out_size;
+      ps_conv2d_forward (co, in + (gsize) b * c->in_size, w, bias, m->scratch, 1, c->in_c,
+                         c->in_h, c->in_w, c->out_c, c->k, c->stride, c->pad);
+      ps_relu_forward (ro, co, c->out_size);
+      if (p != NULL)
+        ps_maxpool_forward (pool_out + (gsize) b * p->out_size,
+                            argmax + (gsize) b * p->aux_size, ro, 1, p->in_c, p->in_h,
+                            p->in_w, p->k, p->stride);
+    }
+}
+
 const float *
 ps_model_forward (PsModel *m, const float *x, int B)
 {
@@ -615,6 +664,14 @@ ps_model_forward (PsModel *m, const float *x, int B)
       const float *bias = w + l->n_weight;
       gsize n = (gsize) B * l->out_size;
       float *aux = aux_ptr (m, i);
+
+      int block = conv_block_len (m, i);
+      if (block > 1)
+        {
+          conv_block_forward (m, i, block, in, B);
+          i += block - 1;
+          continue;
+        }
 
       switch (l->kind)
         {
@@ -702,6 +759,51 @@ relu_backward_overwrite (float *restrict dinp, const float *restrict dout,
     }
 }
 
+/* Whether layers i-2, i-1, i form a conv, ReLU, non-overlapping max-pool
+ * block whose backward can run image by image (see conv_block_len). */
+static gboolean
+conv_block_backward_ok (const PsModel *m, int i, int stop)
+{
+  if (i - 2 < stop || m->layers[i].kind != PS_LAYER_MAXPOOL
+      || m->layers[i].k != m->layers[i].stride)
+    return FALSE;
+  return m->layers[i - 1].kind == PS_LAYER_RELU && m->layers[i - 2].kind == PS_LAYER_CONV;
+}
+
+/* Back through max-pool i, ReLU i-1 and convolution i-2, one image at a
+ * time: the pool and ReLU gradients of one image go into a small scratch
+ * that stays in cache for the convolution's backward, and the
+ * convolution's input gradient is zeroed one image at a time.  The
+ * per-image order of the weight-gradient sums is the batched kernel's. */
+static void
+conv_block_backward (PsModel *m, int i, const float *g, float *dinp, gboolean want_params)
+{
+  const int B = m->B;
+  const PsLayerInfo *p = &m->layers[i];
+  const PsLayerInfo *c = &m->layers[i - 2];
+  const float *act = out_ptr (m, i - 1);
+  const int *argmax = (const int *) aux_ptr (m, i);
+  const float *in = i - 2 == 0 ? m->x : out_ptr (m, i - 3);
+  const float *w = m->params + c->param_off;
+  float *dw = want_params ? m->grads + c->param_off : NULL;
+  float *db = dw != NULL ? dw + c->n_weight : NULL;
+  for (int b = 0; b < B; b++)
+    {
+      ps_maxpool_relu_backward_set (m->chain, g + (gsize) b * p->out_size,
+                                    argmax + (gsize) b * p->aux_size,
+                                    act + (gsize) b * p->in_size, 1, p->in_c, p->in_h,
+                                    p->in_w, p->k, p->stride);
+      float *dx = NULL;
+      if (dinp != NULL)
+        {
+          dx = dinp + (gsize) b * c->in_size;
+          memset (dx, 0, c->in_size * sizeof (float));
+        }
+      ps_conv2d_backward (dx, dw, db, m->chain, in + (gsize) b * c->in_size, w, m->scratch, 1,
+                          c->in_c, c->in_h, c->in_w, c->out_c, c->k, c->stride, c->pad);
+    }
+}
+
 void
 ps_model_backward (PsModel *m, const float *dout, PsBackwardFlags flags)
 {
@@ -738,6 +840,18 @@ ps_model_backward (PsModel *m, const float *dout, PsBackwardFlags flags)
         }
 
       int next = cur == 0 ? 1 : 0;
+      if (conv_block_backward_ok (m, i, stop))
+        {
+          const gboolean conv_dinp = i - 2 > stop || want_input;
+          float *dx = conv_dinp ? (i - 2 == 0 ? m->dinput : m->dbuf[next]) : NULL;
+          conv_block_backward (m, i, g, dx, want_params);
+          if (dx == NULL)
+            break;
+          g = dx;
+          cur = i - 2 == 0 ? -1 : next;
+          i -= 2;
+          continue;
+        }
       float *dinp = NULL;
       if (need_dinp)
         {
