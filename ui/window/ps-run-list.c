@@ -50,6 +50,17 @@ G_DEFINE_FINAL_TYPE (PsRunList, ps_run_list, GTK_TYPE_WIDGET)
 
 typedef void (*CellUpdate) (GtkWidget *cell, PsRunItem *item);
 
+/* Sets a tooltip only when it changes: setting one makes GTK ask the X
+ * server where the pointer is (a synchronous round trip), and cells are
+ * updated on every progress event of a training run. */
+static void
+set_tooltip (GtkWidget *widget, const char *text)
+{
+  const char *old = gtk_widget_get_tooltip_text (widget);
+  if (g_strcmp0 (old, text) != 0)
+    gtk_widget_set_tooltip_text (widget, text);
+}
+
 static void
 update_name (GtkWidget *cell, PsRunItem *item)
 {
@@ -58,7 +69,7 @@ update_name (GtkWidget *cell, PsRunItem *item)
   const char *t = ps_run_item_get_tags (item);
 
   gtk_label_set_label (GTK_LABEL (name), ps_run_item_get_name (item));
-  gtk_widget_set_tooltip_text (cell, ps_run_item_get_name (item));
+  set_tooltip (cell, ps_run_item_get_name (item));
   gtk_label_set_label (GTK_LABEL (tags), t ? t : "");
   gtk_widget_set_visible (tags, t != NULL && *t != '\0');
 }
@@ -105,7 +116,7 @@ update_status (GtkWidget *cell, PsRunItem *item)
   gtk_widget_set_visible (bar, status == PS_RUN_RUNNING || status == PS_RUN_PAUSED);
 
   const PsRunInfo *info = ps_run_item_get_info (item);
-  gtk_widget_set_tooltip_text (cell, status == PS_RUN_FAILED && info->error ? info->error : text);
+  set_tooltip (cell, status == PS_RUN_FAILED && info->error ? info->error : text);
 }
 
 static GtkWidget *
@@ -141,7 +152,7 @@ update_metric (GtkWidget *cell, PsRunItem *item)
       g_autofree char *s = g_strdup_printf ("%.4g", v);
       gtk_label_set_label (GTK_LABEL (cell), s);
     }
-  gtk_widget_set_tooltip_text (cell, name);
+  set_tooltip (cell, name);
 }
 
 static GtkWidget *
@@ -173,7 +184,7 @@ static void
 update_dataset (GtkWidget *cell, PsRunItem *item)
 {
   gtk_label_set_label (GTK_LABEL (cell), ps_run_item_get_dataset (item));
-  gtk_widget_set_tooltip_text (cell, ps_run_item_get_dataset (item));
+  set_tooltip (cell, ps_run_item_get_dataset (item));
 }
 
 static void
@@ -194,7 +205,7 @@ update_created (GtkWidget *cell, PsRunItem *item)
     text = g_date_time_format (then, "%b %e");
   full = g_date_time_format (then, "%Y-%m-%d %H:%M:%S");
   gtk_label_set_label (GTK_LABEL (cell), text);
-  gtk_widget_set_tooltip_text (cell, full);
+  set_tooltip (cell, full);
 }
 
 static void
