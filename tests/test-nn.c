@@ -285,6 +285,130 @@ test_maxpool (void)
   run_pool_check (1, 1, 2, 7, 7, 3, 2, 22);   /* leftover border */
 }
 
+/* The plain definition of max-pooling with argmax (ties to the first
+ * maximum in row-major order), the oracle for the kernel's 2x2 fast path.
+ * The kernel compares total-order keys, in which -0 lies below +0, so the
+ * oracle does too. */
+static void
+maxpool_naive (float *out, int *argmax, const float *x, int B, int C, int H, int W, int K,
+               int stride)
+{
+  int OH = ps_conv_out_size (H, K, stride, 0), OW = ps_conv_out_size (W, K, stride, 0);
+  for (int bc = 0; bc < B * C; bc++)
+    for (int oh = 0; oh < OH; oh++)
+      for (int ow = 0; ow < OW; ow++)
+        {
+          int best = -1;
+          for (int kh = 0; kh < K; kh++)
+            for (int kw = 0; kw < K; kw++)
+              {
+                int idx = (oh * stride + kh) * W + ow * stride + kw;
+                float v = x[bc * H * W + idx], bv = best < 0 ? 0.f : x[bc * H * W + best];
+                if (best < 0 || v > bv || (v == bv && signbit (bv) && !signbit (v)))
+                  best = idx;
+              }
+          out[(bc * OH + oh) * OW + ow] = x[bc * H * W + best];
+          argmax[(bc * OH + oh) * OW + ow] = best;
+        }
+}
+
+static void
+test_maxpool_fast (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 31, 0);
+  /* Odd and even planes (7x9 leaves a row and a column outside every
+   * window); values on a coarse grid, so ties are frequent, and of both
+   * signs, including -0 next to +0. */
+  const int shapes[][4] = { { 2, 3, 6, 8 }, { 1, 2, 7, 9 }, { 3, 1, 28, 28 } };
+  for (guint t = 0; t < G_N_ELEMENTS (shapes); t++)
+    {
+      int B = shapes[t][0], C = shapes[t][1], H = shapes[t][2], W = shapes[t][3];
+      int OH = H / 2, OW = W / 2;
+      gsize nx = (gsize) B * C * H * W, no = (gsize) B * C * OH * OW;
+      float *x = TNEW (float, nx);
+      for (gsize i = 0; i < nx; i++)
+        x[i] = (float) ((int) ps_rng_below (&rng, 7) - 3) * 0.5f;
+      x[0] = -0.f;
+      x[1] = 0.f;
+      float *out = TNEW (float, no), *expect = TNEW (float, no);
+      int *am = TNEW (int, no), *expect_am = TNEW (int, no);
+      ps_maxpool_forward (out, am, x, B, C, H, W, 2, 2);
+      maxpool_naive (expect, expect_am, x, B, C, H, W, 2, 2);
+      g_assert_cmpmem (am, no * sizeof (int), expect_am, no * sizeof (int));
+      g_assert_cmpmem (out, no * sizeof (float), expect, no * sizeof (float));
+      /* A NULL argmax (inference) gives the same values. */
+      float *out2 = TNEW (float, no);
+      ps_maxpool_forward (out2, NULL, x, B, C, H, W, 2, 2);
+      g_assert_cmpmem (out2, no * sizeof (float), expect, no * sizeof (float));
+    }
+}
+
+typedef struct
+{
+  int B, C, H, W, K;
+  float *x, *act, *out, *R;
+  int *argmax;
+} PoolReluCtx;
+
+/* sum R * maxpool(relu(x)) */
+static double
+pool_relu_obj (gpointer p)
+{
+  PoolReluCtx *c = p;
+  gsize nx = (gsize) c->B * c->C * c->H * c->W;
+  int OH = c->H / c->K, OW = c->W / c->K;
+  ps_relu_forward (c->act, c->x, nx);
+  ps_maxpool_forward (c->out, c->argmax, c->act, c->B, c->C, c->H, c->W, c->K, c->K);
+  return dot_d (c->out, c->R, (gsize) c->B * c->C * OH * OW);
+}
+
+static void
+test_maxpool_relu_backward (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 32, 0);
+  const int cases[][5] = { { 2, 3, 6, 6, 2 }, { 1, 2, 7, 5, 2 }, { 2, 2, 7, 7, 3 } };
+  for (guint t = 0; t < G_N_ELEMENTS (cases); t++)
+    {
+      PoolReluCtx c = { cases[t][0], cases[t][1], cases[t][2], cases[t][3], cases[t][4] };
+      int OH = c.H / c.K, OW = c.W / c.K;
+      gsize nx = (gsize) c.B * c.C * c.H * c.W, no = (gsize) c.B * c.C * OH * OW;
+      /* Distinct values 0.05 apart, none within 0.025 of the ReLU's kink:
+       * a step of 1e-2 changes neither a window's maximum nor a sign. */
+      guint *perm = TNEW (guint, nx);
+      ps_rng_permutation (&rng, perm, nx);
+      c.x = TNEW (float, nx);
+      for (gsize i = 0; i < nx; i++)
+        c.x[i] = 0.05f * (float) perm[i] - 0.05f * (float) (nx * 3 / 4) + 0.025f;
+      c.act = TNEW (float, nx);
+      c.out = TNEW (float, no);
+      c.argmax = TNEW (int, no);
+      c.R = randn (&rng, no, 1.f);
+      pool_relu_obj (&c);
+
+      /* Against the two kernels it replaces; dx starts as garbage since
+       * the fused kernel overwrites. */
+      float *dact = TNEW (float, nx), *expect = TNEW (float, nx), *dx = TNEW (float, nx);
+      ps_maxpool_backward (dact, c.R, c.argmax, c.B, c.C, c.H, c.W, c.K, c.K);
+      ps_relu_backward (expect, dact, c.x, nx);
+      for (gsize i = 0; i < nx; i++)
+        dx[i] = 123.f;
+      ps_maxpool_relu_backward_set (dx, c.R, c.argmax, c.act, c.B, c.C, c.H, c.W, c.K, c.K);
+      gsize nonzero = 0;
+      for (gsize i = 0; i < nx; i++)
+        {
+          g_assert_cmpfloat (dx[i], ==, expect[i]);
+          nonzero += dx[i] != 0.f;
+        }
+      /* Some windows pass a gradient, others are cut by the ReLU. */
+      g_assert_cmpuint (nonzero, >, 0);
+      g_assert_cmpuint (nonzero, <, no);
+      g_autofree char *name = g_strdup_printf ("maxpool+relu K%d", c.K);
+      check_grad (name, pool_relu_obj, &c, c.x, dx, nx, 1e-2f, 1e-3);
+    }
+}
+
 static void
 test_avgpool (void)
 {
@@ -858,6 +982,8 @@ main (int argc, char **argv)
   g_test_add_data_func ("/nn/conv/col2im-adjoint", test_conv_col2im_adjoint, run_in_arena);
   g_test_add_data_func ("/nn/conv/backward", test_conv_backward, run_in_arena);
   g_test_add_data_func ("/nn/pool/max", test_maxpool, run_in_arena);
+  g_test_add_data_func ("/nn/pool/max-2x2-fast", test_maxpool_fast, run_in_arena);
+  g_test_add_data_func ("/nn/pool/max-relu-backward", test_maxpool_relu_backward, run_in_arena);
   g_test_add_data_func ("/nn/pool/avg", test_avgpool, run_in_arena);
   g_test_add_data_func ("/nn/upsample", test_upsample, run_in_arena);
   g_test_add_data_func ("/nn/act/relu", test_act_relu, run_in_arena);
