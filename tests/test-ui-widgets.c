@@ -207,6 +207,14 @@ texture_built (gpointer data)
   return ps_scatter_view_get_texture_builds (PS_SCATTER_VIEW (data)) > 0;
 }
 
+static guint rebuilt_threshold;
+
+static gboolean
+texture_rebuilt_again (gpointer data)
+{
+  return ps_scatter_view_get_texture_builds (PS_SCATTER_VIEW (data)) > rebuilt_threshold;
+}
+
 static void
 test_scatter_view (void)
 {
@@ -250,6 +258,20 @@ test_scatter_view (void)
   ps_scatter_view_zoom (PS_SCATTER_VIEW (scatter), 2.0);
   wait_frame (scatter);
   g_assert_cmpuint (ps_scatter_view_get_texture_builds (PS_SCATTER_VIEW (scatter)), ==, after_select + 1);
+
+  /* A pan shifts the cached points at once (no new rasterisation, the
+   * point moves by the pan) and draws them again once it settles. */
+  guint after_zoom = after_select + 1;
+  rebuilt_threshold = after_zoom;
+  double bx, by, ax, ay;
+  g_assert_true (ps_scatter_view_point_to_widget (PS_SCATTER_VIEW (scatter), 10, &bx, &by));
+  ps_scatter_view_pan (PS_SCATTER_VIEW (scatter), 12, 0);
+  wait_frame (scatter);
+  g_assert_cmpuint (ps_scatter_view_get_texture_builds (PS_SCATTER_VIEW (scatter)), ==, after_zoom);
+  g_assert_true (ps_scatter_view_point_to_widget (PS_SCATTER_VIEW (scatter), 10, &ax, &ay));
+  g_assert_cmpfloat (fabs (ax - bx - 12), <, 0.5);
+  g_assert_cmpfloat (fabs (ay - by), <, 0.5);
+  g_assert_true (wait_for (texture_rebuilt_again, scatter, 10));
 
   /* A higher-dimensional embedding alone is projected by PCA. */
   g_autoptr (GPtrArray) emb_only = moons_like_snapshot (200, FALSE, 12);

@@ -345,7 +345,8 @@ ps_scatter_data_figure (const PsScatterData *data, const PsScatterFigureOptions 
         }
     }
   spec.radius = data->n > 20000 ? 1.5 : data->n > 3000 ? 2.2 : 3.2;
-  ps_figure_add_scatter (fig, &spec);
+  if (!options->skip_points)
+    ps_figure_add_scatter (fig, &spec);
 
   if (data->n_protos > 0)
     ps_figure_add_prototypes (fig, data->proto_x, data->proto_y, data->n_protos,

@@ -78,6 +78,7 @@ typedef struct
   const guint8 *selected;            /* [n] or NULL: unselected points dimmed when any is set */
   gboolean have_range;
   double x0, x1, y0, y1;             /* visible range when have_range */
+  gboolean skip_points;              /* no scatter layer (legend kept): overlays */
 } PsScatterFigureOptions;
 
 /* The scatter as a figure: regions behind 2-D data, points coloured as

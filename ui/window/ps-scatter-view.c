@@ -16,6 +16,8 @@
 #define PICK_RADIUS 8.0
 /* A press that moves less than this is a click, not a drag. */
 #define CLICK_SLOP 4.0
+/* Points are rasterised again this long after the last pan step. */
+#define PS_PAN_SETTLE_MS 120
 
 struct _PsScatterView
 {
@@ -46,8 +48,14 @@ struct _PsScatterView
   double drag_range[4];
   double zoom_last;
 
-  /* The cached points texture and what it was built for. */
+  /* The cached points texture and what it was built for.  A pan only
+   * shifts it (and redraws the axes overlay); the points are rasterised
+   * again once the pan settles. */
   GdkTexture *texture;
+  GdkTexture *overlay;          /* axes, legend, prototypes for `view` */
+  PsPlotView tex_view;          /* the view the points texture shows */
+  gboolean panned;              /* the view moved since the texture was built */
+  guint settle_id;
   gboolean dirty;
   int tex_width, tex_height, tex_scale;
   guint texture_builds;
@@ -68,6 +76,28 @@ static void
 invalidate (PsScatterView *self)
 {
   self->dirty = TRUE;
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+static gboolean
+settle_cb (gpointer data)
+{
+  PsScatterView *self = data;
+  self->settle_id = 0;
+  invalidate (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* The visible range moved by a pan: the next frame shifts the cached
+ * points and redraws only the axes; the points are drawn again once the
+ * pan has been still for a moment. */
+static void
+pan_invalidate (PsScatterView *self)
+{
+  self->panned = TRUE;
+  if (self->settle_id)
+    g_source_remove (self->settle_id);
+  self->settle_id = g_timeout_add (PS_PAN_SETTLE_MS, settle_cb, self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
@@ -214,6 +244,7 @@ ps_scatter_view_clear (PsScatterView *self)
   g_array_set_size (self->selection, 0);
   self->have_range = FALSE;
   g_clear_object (&self->texture);
+  g_clear_object (&self->overlay);
   invalidate (self);
   if (had_selection)
     g_signal_emit (self, signals[SIGNAL_SELECTION_CHANGED], 0);
@@ -284,11 +315,9 @@ ps_scatter_view_get_texture_builds (PsScatterView *self)
 
 /* ---- The figure ------------------------------------------------------- */
 
-PsFigure *
-ps_scatter_view_build_figure (PsScatterView *self, const char *title)
+static PsFigure *
+build_figure (PsScatterView *self, const char *title, gboolean skip_points)
 {
-  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), NULL);
-
   if (self->n == 0)
     return NULL;
   PsScatterFigureOptions options = {
@@ -299,8 +328,16 @@ ps_scatter_view_build_figure (PsScatterView *self, const char *title)
     .selected = self->selection->len > 0 ? self->selected : NULL,
     .have_range = self->have_range,
     .x0 = self->x0, .x1 = self->x1, .y0 = self->y0, .y1 = self->y1,
+    .skip_points = skip_points,
   };
   return ps_scatter_data_figure (self->data, &options);
+}
+
+PsFigure *
+ps_scatter_view_build_figure (PsScatterView *self, const char *title)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), NULL);
+  return build_figure (self, title, FALSE);
 }
 
 /* ---- Drawing ------------------------------------------------------------ */
@@ -311,29 +348,19 @@ free_surface_bytes (gpointer surface)
   cairo_surface_destroy (surface);
 }
 
-/* Renders the figure (background, regions, points, prototypes, axes and
- * legend) into one pixel buffer and wraps it as a texture.  Called only
- * when the data, the view, the colours, the selection or the size change. */
-static void
-rebuild_texture (PsScatterView *self, int width, int height, int scale)
+/* Renders `parts` of the figure into a pixel buffer wrapped as a texture,
+ * and updates the view to the layout the figure settled on. */
+static GdkTexture *
+render_texture (PsScatterView *self, PsFigure *fig, int width, int height, int scale,
+                PsRenderParts parts)
 {
-  g_autoptr (PsFigure) fig = ps_scatter_view_build_figure (self, NULL);
-
-  g_clear_object (&self->texture);
-  self->dirty = FALSE;
-  self->tex_width = width;
-  self->tex_height = height;
-  self->tex_scale = scale;
-  if (fig == NULL || width <= 0 || height <= 0)
-    return;
-
   PsPlotTheme *theme = ps_figure_get_theme (fig);
   theme->background.a = 0;
   int pw = width * scale, ph = height * scale;
   cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, pw, ph);
   cairo_t *cr = cairo_create (surface);
   cairo_scale (cr, scale, scale);
-  ps_figure_render (fig, cr, width, height);
+  ps_figure_render_parts (fig, cr, width, height, parts);
   cairo_destroy (cr);
   cairo_surface_flush (surface);
 
@@ -349,8 +376,43 @@ rebuild_texture (PsScatterView *self, int width, int height, int scale)
   g_autoptr (GBytes) bytes = g_bytes_new_with_free_func (cairo_image_surface_get_data (surface),
                                                          (gsize) stride * ph, free_surface_bytes,
                                                          surface);
-  self->texture = gdk_memory_texture_new (pw, ph, GDK_MEMORY_DEFAULT, bytes, stride);
+  return gdk_memory_texture_new (pw, ph, GDK_MEMORY_DEFAULT, bytes, stride);
+}
+
+/* The points texture holds the plot's background, regions and points; the
+ * overlay texture the rest (prototypes, axes, legend).  Both are rebuilt
+ * only when the data, the view, the colours, the selection or the size
+ * change; a pan rebuilds only the overlay until it settles. */
+static void
+rebuild_texture (PsScatterView *self, int width, int height, int scale)
+{
+  g_autoptr (PsFigure) fig = build_figure (self, NULL, FALSE);
+
+  g_clear_object (&self->texture);
+  g_clear_object (&self->overlay);
+  self->dirty = FALSE;
+  self->panned = FALSE;
+  self->tex_width = width;
+  self->tex_height = height;
+  self->tex_scale = scale;
+  if (fig == NULL || width <= 0 || height <= 0)
+    return;
+  self->texture = render_texture (self, fig, width, height, scale,
+                                  PS_RENDER_BACKGROUND | PS_RENDER_POINTS);
+  self->tex_view = self->view;
+  self->overlay = render_texture (self, fig, width, height, scale, PS_RENDER_OVERLAY);
   self->texture_builds++;
+}
+
+static void
+rebuild_overlay (PsScatterView *self, int width, int height, int scale)
+{
+  g_autoptr (PsFigure) fig = build_figure (self, NULL, TRUE);
+
+  g_clear_object (&self->overlay);
+  self->panned = FALSE;
+  if (fig != NULL)
+    self->overlay = render_texture (self, fig, width, height, scale, PS_RENDER_OVERLAY);
 }
 
 static void
@@ -396,8 +458,33 @@ ps_scatter_view_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
       g_debug ("points texture %dx%d rebuilt in %.1f ms", width, height,
                (g_get_monotonic_time () - t0) / 1000.0);
     }
+  else if (self->panned)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+      rebuild_overlay (self, width, height, scale);
+      g_debug ("axes overlay %dx%d rebuilt in %.1f ms", width, height,
+               (g_get_monotonic_time () - t0) / 1000.0);
+    }
   if (self->texture)
-    gtk_snapshot_append_texture (snapshot, self->texture, &GRAPHENE_RECT_INIT (0, 0, width, height));
+    {
+      /* Where the texture's data origin lands in the current view. */
+      double ax, ay, bx, by;
+      ps_plot_view_to_pixel (&self->tex_view, self->tex_view.x0, self->tex_view.y0, &ax, &ay);
+      ps_plot_view_to_pixel (&self->view, self->tex_view.x0, self->tex_view.y0, &bx, &by);
+      /* Whole device pixels: a fractional shift makes renderers resample
+       * the whole texture. */
+      double dx = round ((bx - ax) * scale) / scale, dy = round ((by - ay) * scale) / scale;
+      gboolean shifted = fabs (dx) > 1e-3 || fabs (dy) > 1e-3;
+      if (shifted)
+        gtk_snapshot_push_clip (snapshot, &GRAPHENE_RECT_INIT (self->view.px, self->view.py,
+                                                               self->view.pw, self->view.ph));
+      gtk_snapshot_append_texture (snapshot, self->texture,
+                                   &GRAPHENE_RECT_INIT (dx, dy, width, height));
+      if (shifted)
+        gtk_snapshot_pop (snapshot);
+    }
+  if (self->overlay)
+    gtk_snapshot_append_texture (snapshot, self->overlay, &GRAPHENE_RECT_INIT (0, 0, width, height));
 
   /* Overlays: cheap nodes, redrawn on pointer motion without the texture. */
   /* Rings mark a few chosen points; a large selection is shown by the
@@ -557,7 +644,7 @@ ps_scatter_view_pan (PsScatterView *self, double dx, double dy)
   self->y0 = v.y0;
   self->y1 = v.y1;
   self->view = v;
-  invalidate (self);
+  pan_invalidate (self);
   g_signal_emit (self, signals[SIGNAL_VIEW_CHANGED], 0);
 }
 
@@ -669,7 +756,7 @@ drag_update_cb (GtkGestureDrag *gesture, double dx, double dy, PsScatterView *se
   self->x1 = self->drag_range[1] - ddx;
   self->y0 = self->drag_range[2] + ddy;
   self->y1 = self->drag_range[3] + ddy;
-  invalidate (self);
+  pan_invalidate (self);
   g_signal_emit (self, signals[SIGNAL_VIEW_CHANGED], 0);
 }
 
@@ -793,6 +880,7 @@ static void
 ps_scatter_view_unrealize (GtkWidget *widget)
 {
   g_signal_handlers_disconnect_by_func (gtk_widget_get_settings (widget), theme_changed_cb, widget);
+  g_clear_handle_id (&PS_SCATTER_VIEW (widget)->settle_id, g_source_remove);
   GTK_WIDGET_CLASS (ps_scatter_view_parent_class)->unrealize (widget);
 }
 
@@ -814,6 +902,8 @@ ps_scatter_view_finalize (GObject *object)
   g_array_unref (self->selection);
   g_array_unref (self->lasso_points);
   g_clear_object (&self->texture);
+  g_clear_object (&self->overlay);
+  g_clear_handle_id (&self->settle_id, g_source_remove);
   G_OBJECT_CLASS (ps_scatter_view_parent_class)->finalize (object);
 }
 
