@@ -53,14 +53,14 @@ leaky_scale (float x, float slope)
   return u2f ((f2u (1.f) & m) | (f2u (slope) & ~m));
 }
 
-void
+PS_KERNEL_CLONES void
 ps_relu_forward (float *out, const float *inp, gsize n)
 {
   for (gsize i = 0; i < n; i++)
     out[i] = u2f (f2u (inp[i]) & positive_mask (inp[i]));
 }
 
-void
+PS_KERNEL_CLONES void
 ps_relu_backward (float *dinp, const float *dout, const float *inp, gsize n)
 {
   if (dinp == NULL)

@@ -17,6 +17,21 @@
 
 G_BEGIN_DECLS
 
+/* PS_KERNEL_CLONES marks a hot elementwise loop to be compiled twice, for
+ * AVX2 and for the baseline x86-64 the build targets (no -march=native by
+ * default), with the loader picking one for the CPU.  Use it only on loops
+ * whose result does not depend on the vector width (selections, integer
+ * keys, or fixed lane-wise partial sums), so that both versions give the
+ * same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define PS_KERNEL_CLONES __attribute__ ((target_clones ("avx2", "default")))
+#endif
+#endif
+#ifndef PS_KERNEL_CLONES
+#define PS_KERNEL_CLONES
+#endif
+
 /* ---- Dense ---------------------------------------------------------- */
 
 /* out[B,OC] = inp[B,C] @ weight[OC,C]^T + bias[OC] (bias may be NULL). */

@@ -744,7 +744,7 @@ ps_model_layer_output (PsModel *m, int i)
  * sign of an activation is a coin toss for a branch predictor); an int32
  * reading of a float is positive exactly when the float is > 0 (or a
  * positive NaN, which passes through as in the kernel). */
-static void
+PS_KERNEL_CLONES static void
 relu_backward_overwrite (float *restrict dinp, const float *restrict dout,
                          const float *restrict inp, gsize n)
 {
