@@ -1,9 +1,7 @@
 /* ps-embedding-view.c: the Embedding view of one run. */
 #define G_LOG_DOMAIN "ps-window"
 
-#include "ps-embedding-view.h"
-
-#include "ps-tsne-job.h"
+#include "ps-embedding-view-private.h"
 
 #include <math.h>
 #include <string.h>
@@ -17,64 +15,11 @@
 /* How many neighbours (or prototypes) the explanation lists. */
 #define N_NEIGHBOURS 6
 
-struct _PsEmbeddingView
-{
-  GtkWidget parent_instance;
-
-  /* Template. */
-  GtkWidget *box;
-  GtkDropDown *color_dropdown;
-  GtkDropDown *space_dropdown;
-  GtkDropDown *projection_dropdown;
-  GtkWidget *tsne_box;
-  GtkProgressBar *tsne_progress;
-  GtkWidget *tsne_cancel;
-  GtkLabel *info_label;
-  PsScatterView *scatter;
-  GtkAdjustment *timeline_adjustment;
-  GtkWidget *timeline;
-  GtkLabel *step_label;
-  GtkLabel *explain_title;
-  GtkGrid *explain_grid;
-  GtkPicture *explain_picture;
-  GtkLabel *neighbours_title;
-  GtkBox *neighbours_box;
-
-  /* Borrowed. */
-  PsStore *store;
-
-  /* Owned. */
-  gint64 run_id;
-  GArray *steps;            /* gint64: snapshot steps known, ascending */
-  gint64 shown_step;
-  GPtrArray *arrays;        /* the snapshot shown (PsArray refs) or NULL */
-  char *explain_text;
-  guint n_neighbours;
-  char *dataset_name;       /* the run's dataset, as its record says */
-  PsDataset *image_data;    /* loaded on demand for thumbnails, or NULL */
-  gboolean image_data_tried;
-  /* The run's model, reloaded from its last checkpoint in a thread, for
-   * the method's own explain().  Borrowed method table; owned model. */
-  const PsMethod *model_method;
-  gpointer model;
-  PsDataset *model_data;
-  gboolean model_tried;
-  GCancellable *model_cancel;
-  gboolean updating_timeline;
-  /* t-SNE of the shown embedding: the job (NULL when none runs), the
-   * last layout it reported (kept visible while a newer one computes). */
-  PsTsneJob *tsne_job;
-  float *tsne_layout;       /* [tsne_n, 2] or NULL */
-  gsize tsne_n;
-  guint tsne_iteration, tsne_n_iter, tsne_iterations;
-  gboolean tsne_fit;
-  char *tsne_status;
-};
 
 G_DEFINE_FINAL_TYPE (PsEmbeddingView, ps_embedding_view, GTK_TYPE_WIDGET)
 
-static PsArray *
-find_array (GPtrArray *arrays, const char *kind)
+PsArray *
+ps_embedding_find_array (GPtrArray *arrays, const char *kind)
 {
   for (guint i = 0; arrays && i < arrays->len; i++)
     {
@@ -163,8 +108,8 @@ ensure_image_data (PsEmbeddingView *self)
 static GtkWidget *
 thumbnail (PsEmbeddingView *self, gsize row, int size)
 {
-  PsArray *images = find_array (self->arrays, "images");
-  PsArray *index = find_array (self->arrays, "sample_index");
+  PsArray *images = ps_embedding_find_array (self->arrays, "images");
+  PsArray *index = ps_embedding_find_array (self->arrays, "sample_index");
   g_autoptr (GdkTexture) tex = NULL;
 
   if (images && images->ndim == 3 && row < images->shape[0] && images->dtype == PS_DTYPE_F32)
@@ -458,8 +403,8 @@ update_explanation (PsEmbeddingView *self)
     {
       g_autofree char *t = g_strdup_printf ("%" G_GSIZE_FORMAT " samples selected", n_sel);
       gsize n_all = ps_scatter_view_get_n_points (self->scatter);
-      PsArray *la = find_array (self->arrays, "labels");
-      PsArray *pa = find_array (self->arrays, "predictions");
+      PsArray *la = ps_embedding_find_array (self->arrays, "labels");
+      PsArray *pa = ps_embedding_find_array (self->arrays, "predictions");
       const gint32 *l = la && la->dtype == PS_DTYPE_I32 && ps_array_n_elements (la) == n_all
                             ? ps_array_data (la, NULL) : NULL;
       const gint32 *p = pa && pa->dtype == PS_DTYPE_I32 && ps_array_n_elements (pa) == n_all
@@ -504,11 +449,11 @@ update_explanation (PsEmbeddingView *self)
 
   gsize i = sel[0];
   gsize n = ps_scatter_view_get_n_points (self->scatter);
-  PsArray *labels = find_array (self->arrays, "labels");
-  PsArray *preds = find_array (self->arrays, "predictions");
-  PsArray *conf = find_array (self->arrays, "confidence");
-  PsArray *index = find_array (self->arrays, "sample_index");
-  PsArray *split = find_array (self->arrays, "split");
+  PsArray *labels = ps_embedding_find_array (self->arrays, "labels");
+  PsArray *preds = ps_embedding_find_array (self->arrays, "predictions");
+  PsArray *conf = ps_embedding_find_array (self->arrays, "confidence");
+  PsArray *index = ps_embedding_find_array (self->arrays, "sample_index");
+  PsArray *split = ps_embedding_find_array (self->arrays, "split");
   const gint32 *lab = labels && labels->dtype == PS_DTYPE_I32 && ps_array_n_elements (labels) == n
                           ? ps_array_data (labels, NULL) : NULL;
   const gint32 *pred = preds && preds->dtype == PS_DTYPE_I32 && ps_array_n_elements (preds) == n
@@ -570,9 +515,9 @@ update_explanation (PsEmbeddingView *self)
     return;
 
   /* The space to measure in: the embedding if any, else the 2-D points. */
-  PsArray *space = find_array (self->arrays, "embedding");
+  PsArray *space = ps_embedding_find_array (self->arrays, "embedding");
   if (space == NULL || space->ndim != 2 || space->shape[0] != n || space->dtype != PS_DTYPE_F32)
-    space = find_array (self->arrays, "points");
+    space = ps_embedding_find_array (self->arrays, "points");
   if (space == NULL || space->ndim != 2 || space->shape[0] != n || space->dtype != PS_DTYPE_F32)
     return;
   gsize d = space->shape[1];
@@ -593,8 +538,8 @@ update_explanation (PsEmbeddingView *self)
     spread = sqrt (MAX (spread, 1e-12));
   }
 
-  PsArray *protos = find_array (self->arrays, "prototypes");
-  PsArray *plabels = find_array (self->arrays, "prototype_labels");
+  PsArray *protos = ps_embedding_find_array (self->arrays, "prototypes");
+  PsArray *plabels = ps_embedding_find_array (self->arrays, "prototype_labels");
   if (protos && protos->ndim == 2 && protos->shape[1] == d && protos->dtype == PS_DTYPE_F32
       && protos->shape[0] > 0)
     {
@@ -663,161 +608,14 @@ selection_changed_cb (PsEmbeddingView *self)
 
 /* ---- Snapshots ---------------------------------------------------------- */
 
-/* ---- t-SNE --------------------------------------------------------------- */
-
-static void update_info (PsEmbeddingView *self);
-
-static gboolean
-want_tsne (PsEmbeddingView *self)
-{
-  return gtk_drop_down_get_selected (self->projection_dropdown) == 1;
-}
-
-static void
-stop_tsne (PsEmbeddingView *self)
-{
-  g_clear_pointer (&self->tsne_job, ps_tsne_job_cancel);
-  gtk_widget_set_visible (self->tsne_box, FALSE);
-}
-
-static void
-tsne_update_cb (gpointer user_data, const float *xy, guint n, guint iteration, guint n_iter,
-                gboolean done, const GError *error)
-{
-  PsEmbeddingView *self = PS_EMBEDDING_VIEW (user_data);
-
-  g_clear_pointer (&self->tsne_status, g_free);
-  if (error != NULL)
-    self->tsne_status = g_strdup_printf ("t-SNE failed: %s", error->message);
-  else
-    {
-      g_free (self->tsne_layout);
-      self->tsne_layout = g_memdup2 (xy, (gsize) n * 2 * sizeof (float));
-      self->tsne_n = n;
-      self->tsne_iteration = iteration;
-      self->tsne_n_iter = n_iter;
-      /* The layout grows a lot during the schedule: keep it in view until
-       * the person pans or zooms (then tsne_fit is cleared). */
-      ps_scatter_view_set_layout (self->scatter, xy, n, PS_PROJECTION_TSNE, self->tsne_fit);
-      g_autofree char *text = g_strdup_printf ("%u / %u", iteration, n_iter);
-      gtk_progress_bar_set_fraction (self->tsne_progress, n_iter ? (double) iteration / n_iter : 0);
-      gtk_progress_bar_set_text (self->tsne_progress, text);
-    }
-  if (done)
-    stop_tsne (self);
-  update_info (self);
-}
-
-/* Lays out the shown embedding by t-SNE in the background, showing the
- * last layout of the same points meanwhile. */
-static void
-start_tsne (PsEmbeddingView *self)
-{
-  gsize d = 0, n = ps_scatter_view_get_n_points (self->scatter);
-  const float *source = ps_scatter_view_get_source (self->scatter, &d);
-
-  stop_tsne (self);
-  g_clear_pointer (&self->tsne_status, g_free);
-  if (source == NULL || n < 4)
-    return;
-  if (self->tsne_layout && self->tsne_n == n)
-    ps_scatter_view_set_layout (self->scatter, self->tsne_layout, n, PS_PROJECTION_TSNE, FALSE);
-  self->tsne_fit = TRUE;
-  self->tsne_iteration = 0;
-  self->tsne_job = ps_tsne_job_start (source, (guint) n, (guint) d, self->tsne_iterations, 0, 50,
-                                      tsne_update_cb, self);
-  gtk_progress_bar_set_fraction (self->tsne_progress, 0);
-  gtk_progress_bar_set_text (self->tsne_progress, "starting");
-  gtk_widget_set_visible (self->tsne_box, TRUE);
-}
-
-static void
-tsne_cancel_cb (PsEmbeddingView *self)
-{
-  if (self->tsne_job == NULL)
-    return;
-  stop_tsne (self);
-  g_clear_pointer (&self->tsne_status, g_free);
-  self->tsne_status = g_strdup_printf ("t-SNE stopped at iteration %u", self->tsne_iteration);
-  update_info (self);
-}
-
-static void show_arrays (PsEmbeddingView *self, GPtrArray *arrays, gint64 step, gboolean keep_view);
-
-static void
-projection_changed_cb (PsEmbeddingView *self)
-{
-  if (want_tsne (self))
-    start_tsne (self);
-  else
-    {
-      stop_tsne (self);
-      g_clear_pointer (&self->tsne_status, g_free);
-      if (self->arrays != NULL)
-        {
-          g_autoptr (GPtrArray) arrays = g_ptr_array_ref (self->arrays);
-          show_arrays (self, arrays, self->shown_step, TRUE);
-        }
-    }
-  update_info (self);
-}
-
-static void
-scatter_view_moved_cb (PsEmbeddingView *self)
-{
-  self->tsne_fit = FALSE;
-}
-
 void
-ps_embedding_view_set_projection (PsEmbeddingView *self, PsProjection projection)
-{
-  g_return_if_fail (PS_IS_EMBEDDING_VIEW (self));
-
-  /* t-SNE lays out the model's embedding: when 2-D data are shown and the
-   * snapshot also has a wider embedding, switch to it first. */
-  PsArray *emb = self->arrays ? find_array (self->arrays, "embedding") : NULL;
-  if (projection == PS_PROJECTION_TSNE && ps_scatter_view_get_source (self->scatter, NULL) == NULL
-      && emb != NULL && emb->ndim == 2 && emb->shape[1] > 2)
-    gtk_drop_down_set_selected (self->space_dropdown, 1);
-  gtk_drop_down_set_selected (self->projection_dropdown, projection == PS_PROJECTION_TSNE ? 1 : 0);
-}
-
-void
-ps_embedding_view_cancel_tsne (PsEmbeddingView *self)
-{
-  g_return_if_fail (PS_IS_EMBEDDING_VIEW (self));
-  tsne_cancel_cb (self);
-}
-
-gboolean
-ps_embedding_view_is_tsne_running (PsEmbeddingView *self)
-{
-  g_return_val_if_fail (PS_IS_EMBEDDING_VIEW (self), FALSE);
-  return self->tsne_job != NULL;
-}
-
-guint
-ps_embedding_view_get_tsne_iteration (PsEmbeddingView *self)
-{
-  g_return_val_if_fail (PS_IS_EMBEDDING_VIEW (self), 0);
-  return self->tsne_iteration;
-}
-
-void
-ps_embedding_view_set_tsne_iterations (PsEmbeddingView *self, guint n_iter)
-{
-  g_return_if_fail (PS_IS_EMBEDDING_VIEW (self));
-  self->tsne_iterations = n_iter;
-}
-
-static void
-update_info (PsEmbeddingView *self)
+ps_embedding_view_update_info (PsEmbeddingView *self)
 {
   gsize n = ps_scatter_view_get_n_points (self->scatter);
-  PsArray *emb = find_array (self->arrays, "embedding");
+  PsArray *emb = ps_embedding_find_array (self->arrays, "embedding");
   g_autofree char *text = NULL;
 
-  PsArray *pts = find_array (self->arrays, "points");
+  PsArray *pts = ps_embedding_find_array (self->arrays, "points");
   gtk_widget_set_visible (GTK_WIDGET (self->space_dropdown), pts != NULL && emb != NULL);
   /* Precomputed 2-D coordinates are never re-projected: the choice of
    * projection shows only for a wider embedding. */
@@ -852,8 +650,8 @@ update_step_label (PsEmbeddingView *self)
   gtk_widget_set_sensitive (self->timeline, self->steps->len > 1);
 }
 
-static void
-show_arrays (PsEmbeddingView *self, GPtrArray *arrays, gint64 step, gboolean keep_view)
+void
+ps_embedding_view_show_arrays (PsEmbeddingView *self, GPtrArray *arrays, gint64 step, gboolean keep_view)
 {
   g_autoptr (GError) error = NULL;
 
@@ -863,12 +661,12 @@ show_arrays (PsEmbeddingView *self, GPtrArray *arrays, gint64 step, gboolean kee
     g_ptr_array_add (self->arrays, ps_array_ref (g_ptr_array_index (arrays, i)));
   self->shown_step = step;
   /* A running t-SNE lays out the previous data: drop it. */
-  stop_tsne (self);
+  ps_embedding_tsne_stop (self);
   if (!ps_scatter_view_set_snapshot (self->scatter, self->arrays, keep_view, &error))
     ps_scatter_view_clear (self->scatter);
-  if (want_tsne (self))
-    start_tsne (self);
-  update_info (self);
+  if (ps_embedding_tsne_wanted (self))
+    ps_embedding_tsne_start (self);
+  ps_embedding_view_update_info (self);
   update_step_label (self);
   update_explanation (self);
 }
@@ -894,7 +692,7 @@ timeline_changed_cb (PsEmbeddingView *self)
     return;
   g_autoptr (GPtrArray) arrays = ps_store_get_artifacts (self->store, self->run_id, step, NULL);
   if (arrays != NULL && arrays->len > 0)
-    show_arrays (self, arrays, step, TRUE);
+    ps_embedding_view_show_arrays (self, arrays, step, TRUE);
 }
 
 void
@@ -908,7 +706,7 @@ ps_embedding_view_set_run (PsEmbeddingView *self, PsStore *store, gint64 run_id)
   g_clear_pointer (&self->image_data, ps_dataset_unref);
   self->image_data_tried = FALSE;
   drop_model (self);
-  stop_tsne (self);
+  ps_embedding_tsne_stop (self);
   g_clear_pointer (&self->tsne_layout, g_free);
   g_clear_pointer (&self->tsne_status, g_free);
   self->tsne_n = 0;
@@ -935,9 +733,9 @@ ps_embedding_view_set_run (PsEmbeddingView *self, PsStore *store, gint64 run_id)
       gint64 last = g_array_index (self->steps, gint64, self->steps->len - 1);
       g_autoptr (GPtrArray) arrays = ps_store_get_artifacts (store, run_id, last, NULL);
       if (arrays != NULL && arrays->len > 0)
-        show_arrays (self, arrays, last, FALSE);
+        ps_embedding_view_show_arrays (self, arrays, last, FALSE);
     }
-  update_info (self);
+  ps_embedding_view_update_info (self);
   update_step_label (self);
   update_explanation (self);
 }
@@ -967,7 +765,7 @@ ps_embedding_view_add_snapshot (PsEmbeddingView *self, gint64 run_id, gint64 ste
   if (following)
     {
       set_timeline (self, self->steps->len - 1);
-      show_arrays (self, arrays, step, self->shown_step >= 0);
+      ps_embedding_view_show_arrays (self, arrays, step, self->shown_step >= 0);
     }
   else
     {
@@ -1012,10 +810,10 @@ ps_embedding_view_export_csv (PsEmbeddingView *self, const char *path, GError **
   const guint32 *sel = ps_scatter_view_get_selection (self->scatter, &n_sel);
   const float *x = ps_scatter_view_get_x (self->scatter);
   const float *y = ps_scatter_view_get_y (self->scatter);
-  PsArray *labels = find_array (self->arrays, "labels");
-  PsArray *scores = find_array (self->arrays, "scores");
+  PsArray *labels = ps_embedding_find_array (self->arrays, "labels");
+  PsArray *scores = ps_embedding_find_array (self->arrays, "scores");
   if (scores == NULL)
-    scores = find_array (self->arrays, "confidence");
+    scores = ps_embedding_find_array (self->arrays, "confidence");
   const gint32 *lab = labels && labels->dtype == PS_DTYPE_I32 && ps_array_n_elements (labels) == n
                           ? ps_array_data (labels, NULL) : NULL;
   const float *sc = scores && scores->dtype == PS_DTYPE_F32 && ps_array_n_elements (scores) == n
@@ -1073,7 +871,7 @@ space_changed_cb (PsEmbeddingView *self)
   if (self->arrays != NULL)
     {
       g_autoptr (GPtrArray) arrays = g_ptr_array_ref (self->arrays);
-      show_arrays (self, arrays, self->shown_step, FALSE);
+      ps_embedding_view_show_arrays (self, arrays, self->shown_step, FALSE);
     }
 }
 
@@ -1091,7 +889,7 @@ ps_embedding_view_dispose (GObject *object)
   PsEmbeddingView *self = PS_EMBEDDING_VIEW (object);
 
   drop_model (self);
-  stop_tsne (self);
+  ps_embedding_tsne_stop (self);
   gtk_widget_dispose_template (GTK_WIDGET (self), PS_TYPE_EMBEDDING_VIEW);
   G_OBJECT_CLASS (ps_embedding_view_parent_class)->dispose (object);
 }
@@ -1132,8 +930,10 @@ ps_embedding_view_class_init (PsEmbeddingViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, tsne_box);
   gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, tsne_progress);
   gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, tsne_cancel);
-  gtk_widget_class_bind_template_callback (widget_class, projection_changed_cb);
-  gtk_widget_class_bind_template_callback (widget_class, tsne_cancel_cb);
+  gtk_widget_class_bind_template_callback_full (widget_class, "projection_changed_cb",
+                                                G_CALLBACK (ps_embedding_tsne_projection_changed_cb));
+  gtk_widget_class_bind_template_callback_full (widget_class, "tsne_cancel_cb",
+                                                G_CALLBACK (ps_embedding_tsne_cancel_cb));
   gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, info_label);
   gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, scatter);
   gtk_widget_class_bind_template_child (widget_class, PsEmbeddingView, timeline_adjustment);
@@ -1158,7 +958,7 @@ ps_embedding_view_init (PsEmbeddingView *self)
   self->steps = g_array_new (FALSE, FALSE, sizeof (gint64));
   self->shown_step = -1;
   update_step_label (self);
-  g_signal_connect_swapped (self->scatter, "view-changed", G_CALLBACK (scatter_view_moved_cb), self);
+  g_signal_connect_swapped (self->scatter, "view-changed", G_CALLBACK (ps_embedding_tsne_view_moved_cb), self);
 }
 
 GtkWidget *
