@@ -344,6 +344,34 @@ test_maxpool_fast (void)
     }
 }
 
+static void
+test_bias_relu (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 33, 0);
+  enum { C = 3, P = 37 };
+  float *x = randn (&rng, C * P, 1.f), *bias = randn (&rng, C, 1.f);
+  float *pre = tdup (x, C * P), *out = TNEW (float, C * P);
+  ps_bias_relu_forward (pre, out, bias, C, P);
+  gsize positive = 0;
+  for (int c = 0; c < C; c++)
+    for (int p = 0; p < P; p++)
+      {
+        float v = x[c * P + p] + bias[c];
+        g_assert_cmpfloat (pre[c * P + p], ==, v);
+        g_assert_cmpfloat (out[c * P + p], ==, v > 0.f ? v : 0.f);
+        positive += v > 0.f;
+      }
+  g_assert_cmpuint (positive, >, 0);
+  g_assert_cmpuint (positive, <, C * P);
+  /* Without a bias it is a ReLU that keeps its input. */
+  float *pre2 = tdup (x, C * P), *expect = TNEW (float, C * P);
+  ps_bias_relu_forward (pre2, out, NULL, C, P);
+  ps_relu_forward (expect, x, C * P);
+  g_assert_cmpmem (pre2, C * P * sizeof (float), x, C * P * sizeof (float));
+  g_assert_cmpmem (out, C * P * sizeof (float), expect, C * P * sizeof (float));
+}
+
 typedef struct
 {
   int B, C, H, W, K;
@@ -983,6 +1011,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/nn/conv/backward", test_conv_backward, run_in_arena);
   g_test_add_data_func ("/nn/pool/max", test_maxpool, run_in_arena);
   g_test_add_data_func ("/nn/pool/max-2x2-fast", test_maxpool_fast, run_in_arena);
+  g_test_add_data_func ("/nn/act/bias-relu", test_bias_relu, run_in_arena);
   g_test_add_data_func ("/nn/pool/max-relu-backward", test_maxpool_relu_backward, run_in_arena);
   g_test_add_data_func ("/nn/pool/avg", test_avgpool, run_in_arena);
   g_test_add_data_func ("/nn/upsample", test_upsample, run_in_arena);

@@ -61,6 +61,24 @@ ps_relu_forward (float *out, const float *inp, gsize n)
 }
 
 PS_KERNEL_CLONES void
+ps_bias_relu_forward (float *restrict pre, float *restrict out, const float *restrict bias,
+                      int C, gsize P)
+{
+  for (int c = 0; c < C; c++)
+    {
+      float *x = pre + (gsize) c * P;
+      float *y = out + (gsize) c * P;
+      float b = bias != NULL ? bias[c] : 0.f;
+      for (gsize i = 0; i < P; i++)
+        {
+          float v = x[i] + b;
+          x[i] = v;
+          y[i] = u2f (f2u (v) & positive_mask (v));
+        }
+    }
+}
+
+PS_KERNEL_CLONES void
 ps_relu_backward (float *dinp, const float *dout, const float *inp, gsize n)
 {
   if (dinp == NULL)

@@ -88,6 +88,10 @@ void ps_upsample_backward (float *dinp, const float *dout, int B, int C, int H, 
 
 void ps_relu_forward       (float *out, const float *inp, gsize n);
 void ps_relu_backward      (float *dinp, const float *dout, const float *inp, gsize n);
+/* pre[C,P] += bias[C] (per row; bias may be NULL), then out = relu(pre):
+ * a convolution's bias and the ReLU after it in one pass over the
+ * convolution's output while it is still in cache. */
+void ps_bias_relu_forward  (float *pre, float *out, const float *bias, int C, gsize P);
 void ps_leaky_relu_forward (float *out, const float *inp, gsize n, float slope);
 void ps_leaky_relu_backward (float *dinp, const float *dout, const float *inp, gsize n, float slope);
 void ps_gelu_forward       (float *out, const float *inp, gsize n);   /* tanh approximation */

@@ -634,9 +634,12 @@ conv_block_forward (PsModel *m, int i, int len, const float *in, int B)
     {
       float *co = conv_out + (gsize) b * c->out_size;
       float *ro = relu_out + (gsize) b * c->out_size;
-      ps_conv2d_forward (co, in + (gsize) b * c->in_size, w, bias, m->scratch, 1, c->in_c,
+      /* The bias goes in with the ReLU: the GEMM then writes the output
+       * first instead of reading it back after a bias fill.  The sum is
+       * the same one rounding either way (product, then + bias). */
+      ps_conv2d_forward (co, in + (gsize) b * c->in_size, w, NULL, m->scratch, 1, c->in_c,
                          c->in_h, c->in_w, c->out_c, c->k, c->stride, c->pad);
-      ps_relu_forward (ro, co, c->out_size);
+      ps_bias_relu_forward (co, ro, bias, c->out_c, (gsize) c->out_h * c->out_w);
       if (p != NULL)
         ps_maxpool_forward (pool_out + (gsize) b * p->out_size,
                             argmax + (gsize) b * p->aux_size, ro, 1, p->in_c, p->in_h,
