@@ -62,6 +62,12 @@ struct _PsEmbeddingView
   guint tsne_iteration, tsne_n_iter, tsne_iterations;
   gboolean tsne_fit;
   char *tsne_status;
+  /* Live snapshots are shown at most every PS_LIVE_SNAPSHOT_MS: a newer
+   * one arriving sooner waits here (replacing any older one). */
+  gint64 last_live_show;
+  GPtrArray *pending_arrays;
+  gint64 pending_step;
+  guint pending_id;
 };
 
 /* ps-embedding-view.c */

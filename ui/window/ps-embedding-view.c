@@ -14,6 +14,10 @@
 
 /* How many neighbours (or prototypes) the explanation lists. */
 #define N_NEIGHBOURS 6
+/* The shortest interval between two live snapshots shown. */
+#define PS_LIVE_SNAPSHOT_MS 400
+
+static void drop_pending (PsEmbeddingView *self);
 
 
 G_DEFINE_FINAL_TYPE (PsEmbeddingView, ps_embedding_view, GTK_TYPE_WIDGET)
@@ -706,6 +710,7 @@ ps_embedding_view_set_run (PsEmbeddingView *self, PsStore *store, gint64 run_id)
   g_clear_pointer (&self->image_data, ps_dataset_unref);
   self->image_data_tried = FALSE;
   drop_model (self);
+  drop_pending (self);
   ps_embedding_tsne_stop (self);
   g_clear_pointer (&self->tsne_layout, g_free);
   g_clear_pointer (&self->tsne_status, g_free);
@@ -747,6 +752,29 @@ ps_embedding_view_get_run (PsEmbeddingView *self)
   return self->run_id;
 }
 
+static void
+drop_pending (PsEmbeddingView *self)
+{
+  g_clear_handle_id (&self->pending_id, g_source_remove);
+  g_clear_pointer (&self->pending_arrays, g_ptr_array_unref);
+}
+
+static gboolean
+show_pending_cb (gpointer data)
+{
+  PsEmbeddingView *self = data;
+  g_autoptr (GPtrArray) arrays = g_steal_pointer (&self->pending_arrays);
+
+  self->pending_id = 0;
+  self->last_live_show = g_get_monotonic_time ();
+  /* Only while still following the live end. */
+  if (arrays && self->steps->len > 0
+      && g_array_index (self->steps, gint64, self->steps->len - 1) == self->pending_step
+      && (guint) round (gtk_adjustment_get_value (self->timeline_adjustment)) + 1 >= self->steps->len)
+    ps_embedding_view_show_arrays (self, arrays, self->pending_step, self->shown_step >= 0);
+  return G_SOURCE_REMOVE;
+}
+
 void
 ps_embedding_view_add_snapshot (PsEmbeddingView *self, gint64 run_id, gint64 step, GPtrArray *arrays)
 {
@@ -765,7 +793,25 @@ ps_embedding_view_add_snapshot (PsEmbeddingView *self, gint64 run_id, gint64 ste
   if (following)
     {
       set_timeline (self, self->steps->len - 1);
-      ps_embedding_view_show_arrays (self, arrays, step, self->shown_step >= 0);
+      /* Redrawing tens of thousands of points for every snapshot of a fast
+       * run would take the main loop from the person: show the newest at
+       * most every PS_LIVE_SNAPSHOT_MS. */
+      gint64 now = g_get_monotonic_time ();
+      if (now - self->last_live_show >= PS_LIVE_SNAPSHOT_MS * 1000 || self->shown_step < 0)
+        {
+          drop_pending (self);
+          self->last_live_show = now;
+          ps_embedding_view_show_arrays (self, arrays, step, self->shown_step >= 0);
+        }
+      else
+        {
+          g_clear_pointer (&self->pending_arrays, g_ptr_array_unref);
+          self->pending_arrays = g_ptr_array_ref (arrays);
+          self->pending_step = step;
+          if (self->pending_id == 0)
+            self->pending_id = g_timeout_add (PS_LIVE_SNAPSHOT_MS - (now - self->last_live_show) / 1000,
+                                              show_pending_cb, self);
+        }
     }
   else
     {
@@ -889,6 +935,7 @@ ps_embedding_view_dispose (GObject *object)
   PsEmbeddingView *self = PS_EMBEDDING_VIEW (object);
 
   drop_model (self);
+  drop_pending (self);
   ps_embedding_tsne_stop (self);
   gtk_widget_dispose_template (GTK_WIDGET (self), PS_TYPE_EMBEDDING_VIEW);
   G_OBJECT_CLASS (ps_embedding_view_parent_class)->dispose (object);
