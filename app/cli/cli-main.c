@@ -21,6 +21,13 @@ cli_cmd_plot (int argc, char **argv)
   cli_fail ("plot: this protoscope-cli was built without Cairo (configure with -Dui=true)");
   return CLI_EXIT_FAIL;
 }
+
+int
+cli_cmd_explain (int argc, char **argv)
+{
+  cli_fail ("explain: this protoscope-cli was built without Cairo (configure with -Dui=true)");
+  return CLI_EXIT_FAIL;
+}
 #endif
 
 static const CliCommand commands[] = {
@@ -41,6 +48,7 @@ static const CliCommand commands[] = {
   { "cancel",   cli_cmd_cancel,   "cancel RUN                   ask a running run (any process) to stop" },
   { "compare",  cli_cmd_compare,  "compare RUN RUN ...          final metrics and differing parameters" },
   { "merge",    cli_cmd_merge,    "merge OTHER.sqlite           copy runs from another store" },
+  { "explain",  cli_cmd_explain,  "explain RUN --sample N [--out FILE.{png,svg,pdf}]  why a prototype model decided" },
   { "plot",     cli_cmd_plot,     "plot RUN [RUN...] --view curves|embedding|compare --out FILE.{png,svg,pdf}\n"
                                   "      [--metric NAME] [--step N] [--color-by class|prediction|correct|score]\n"
                                   "      [--width W --height H --scale S] [--theme light|dark] [--db FILE]" },

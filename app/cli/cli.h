@@ -38,6 +38,9 @@ int cli_cmd_merge    (int argc, char **argv);
 /* Figures of stored runs (cli-plot.c, built with the ui option; without
  * it the command reports that Cairo is missing). */
 int cli_cmd_plot     (int argc, char **argv);
+/* Explanation sheet of one sample of a stored run (cli-explain.c, built
+ * with the ui option; without it, a clear error). */
+int cli_cmd_explain  (int argc, char **argv);
 
 /* ps_dataset_open_spec with the standard split (see ps-dataset.h);
  * `out` receives a new reference. */
