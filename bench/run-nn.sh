@@ -54,6 +54,7 @@ ratio() { "$BUILD/bench/bench-gemm" --ratio-only | sed -n 's/^thread_ratio \([0-
 LOG="$BUILD/bench-nn.log"
 : > "$LOG"
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) vCPUs, $EPOCHS epoch(s); raw log in $LOG"
+echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 r_before=$(ratio)
 echo "# sgemm 2-thread/1-thread throughput ratio before: $r_before"
 
@@ -82,4 +83,5 @@ for net in $NETS; do
 done
 r_after=$(ratio)
 echo "# sgemm 2-thread/1-thread throughput ratio after: $r_after"
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# goals: mlp ratio <= 0.6, cnn ratio <= 0.7, accuracy within 0.01"

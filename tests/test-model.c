@@ -327,6 +327,67 @@ test_conv_block_matches_kernels (void)
     g_assert_cmpfloat (ps_model_grads (m)[i], ==, g[i]);
 }
 
+/* ps_model_train_xent_batch writes the gradients in the backward pass
+ * instead of zeroing and adding; the step must equal the long way round
+ * on a copy of the model, bit for bit, with stale gradients in the slab
+ * beforehand. */
+static void
+test_train_step_matches_zero_backward (void)
+{
+  const char *specs[] = { "2x6x6:c3k3p1r-m2-c2k3p1t-f-8nr-4", "5-7r-6g-4" };
+  for (guint t = 0; t < G_N_ELEMENTS (specs); t++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (PsModel) a = ps_model_new (specs[t], &error);
+      g_assert_no_error (error);
+      PsRng rng;
+      ps_rng_init (&rng, 51 + t, 0);
+      ps_model_init (a, &rng);
+      PsOptimConfig cfg;
+      ps_optim_config_init (&cfg, PS_OPTIM_ADAM, 1e-2f);
+      ps_model_set_optimizer (a, &cfg);
+      g_autoptr (GBytes) blob = ps_model_save (a);
+      g_autoptr (PsModel) b = ps_model_load (blob, &error);
+      g_assert_no_error (error);
+
+      enum { B = 4 };
+      int in = ps_model_in_size (a), C = ps_model_out_size (a);
+      gsize np = ps_model_n_params (a);
+      g_autofree float *x = g_new (float, (gsize) B * in);
+      int y[B];
+      g_autofree float *dlogits = g_new (float, (gsize) B * C);
+      g_autofree float *probs = g_new (float, (gsize) B * C);
+      for (int step = 0; step < 3; step++)
+        {
+          ps_rng_fill_normal (&rng, x, (gsize) B * in, 0.f, 1.f);
+          for (int i = 0; i < B; i++)
+            y[i] = (int) ps_rng_below (&rng, C);
+          /* Garbage in both gradient slabs: neither path may read it. */
+          for (gsize i = 0; i < np; i++)
+            ps_model_grads (a)[i] = ps_model_grads (b)[i] = 7.f;
+          float loss_a;
+          g_assert_true (ps_model_train_xent_batch (a, x, y, B, 0.f, &loss_a, &error));
+          g_assert_no_error (error);
+
+          const float *logits = ps_model_forward (b, x, B);
+          float loss_b = ps_softmax_xent (dlogits, probs, logits, y, B, C, 0.f);
+          ps_model_zero_grad (b);
+          ps_model_backward (b, dlogits, PS_BACKWARD_PARAMS);
+          ps_model_step (b);
+
+          g_assert_cmpfloat (loss_a, ==, loss_b);
+          gsize nonzero = 0;
+          for (gsize i = 0; i < np; i++)
+            {
+              g_assert_cmpfloat (ps_model_grads (a)[i], ==, ps_model_grads (b)[i]);
+              g_assert_cmpfloat (ps_model_params (a)[i], ==, ps_model_params (b)[i]);
+              nonzero += ps_model_grads (a)[i] != 0.f;
+            }
+          g_assert_cmpuint (nonzero, >, np / 2);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* Optimizers                                                           */
 /* ------------------------------------------------------------------ */
@@ -796,6 +857,8 @@ main (int argc, char **argv)
   g_test_add_func ("/model/gradcheck/dense", test_gradcheck_dense);
   g_test_add_func ("/model/gradcheck/conv", test_gradcheck_conv);
   g_test_add_func ("/model/conv-block-matches-kernels", test_conv_block_matches_kernels);
+  g_test_add_func ("/model/train-step-matches-zero-backward",
+                   test_train_step_matches_zero_backward);
   g_test_add_func ("/model/optim/quadratic", test_optim_quadratic);
   g_test_add_func ("/model/optim/adamw-decay", test_optim_adamw_decay);
   g_test_add_func ("/model/optim/clip", test_optim_clip);

@@ -69,6 +69,38 @@ test_linear_backward (void)
 }
 
 /* Backward adds: two calls from zero give twice one call's gradients. */
+/* ps_linear_backward_acc against ps_linear_backward: overwriting equals
+ * adding into zeros, accumulating equals adding into the old values. */
+static void
+test_linear_backward_acc (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 34, 0);
+  enum { B = 5, C = 7, OC = 3 };
+  float *x = randn (&rng, B * C, 1.f), *w = randn (&rng, OC * C, 1.f);
+  float *d = randn (&rng, B * OC, 1.f);
+  for (int acc = 0; acc <= 1; acc++)
+    {
+      float *dx = randn (&rng, B * C, 1.f), *dw = randn (&rng, OC * C, 1.f);
+      float *db = randn (&rng, OC, 1.f);
+      float *ex = TNEW (float, B * C), *ew = TNEW (float, OC * C), *eb = TNEW (float, OC);
+      if (acc)
+        {
+          memcpy (ew, dw, sizeof (float) * OC * C);
+          memcpy (eb, db, sizeof (float) * OC);
+        }
+      /* dinp always overwritten here; the weights as `acc` says. */
+      ps_linear_backward (ex, ew, eb, d, x, w, B, C, OC);
+      ps_linear_backward_acc (dx, dw, db, d, x, w, B, C, OC, FALSE, acc);
+      for (int i = 0; i < B * C; i++)
+        g_assert_cmpfloat (dx[i], ==, ex[i]);
+      for (int i = 0; i < OC * C; i++)
+        g_assert_cmpfloat (dw[i], ==, ew[i]);
+      for (int i = 0; i < OC; i++)
+        g_assert_cmpfloat (db[i], ==, eb[i]);
+    }
+}
+
 static void
 test_linear_accumulate (void)
 {
@@ -1004,6 +1036,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/nn/linear/forward", test_linear_forward, run_in_arena);
   g_test_add_data_func ("/nn/linear/backward", test_linear_backward, run_in_arena);
   g_test_add_data_func ("/nn/linear/accumulate", test_linear_accumulate, run_in_arena);
+  g_test_add_data_func ("/nn/linear/backward-acc", test_linear_backward_acc, run_in_arena);
   g_test_add_data_func ("/nn/linear/null-grads", test_linear_null_grads, run_in_arena);
   g_test_add_data_func ("/nn/conv/reference", test_conv_ref_known, run_in_arena);
   g_test_add_data_func ("/nn/conv/im2col-vs-ref", test_conv_vs_ref, run_in_arena);

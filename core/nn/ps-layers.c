@@ -59,6 +59,33 @@ ps_linear_backward (float *dinp, float *dweight, float *dbias,
       }
 }
 
+void
+ps_linear_backward_acc (float *dinp, float *dweight, float *dbias,
+                        const float *dout, const float *inp, const float *weight,
+                        int B, int C, int OC, gboolean acc_inp, gboolean acc_params)
+{
+  g_return_if_fail (B >= 0 && C >= 0 && OC >= 0);
+  /* The GEMMs overwrite with beta = 0, which saves zeroing the output and
+   * reading it back; the sums are the ones ps_linear_backward adds into
+   * zeros (0 + x = x), so the values are the same. */
+  if (dinp != NULL)
+    ps_sgemm (FALSE, FALSE, B, C, OC, 1.f, dout, OC, weight, C, acc_inp ? 1.f : 0.f, dinp, C);
+  if (dweight != NULL)
+    ps_sgemm (TRUE, FALSE, OC, C, B, 1.f, dout, OC, inp, C, acc_params ? 1.f : 0.f,
+              dweight, C);
+  if (dbias != NULL)
+    {
+      if (!acc_params)
+        memset (dbias, 0, sizeof (float) * OC);
+      for (int b = 0; b < B; b++)
+        {
+          const float *d = dout + (gsize) b * OC;
+          for (int oc = 0; oc < OC; oc++)
+            dbias[oc] += d[oc];
+        }
+    }
+}
+
 /* ---- Softmax ---------------------------------------------------------- */
 
 void

@@ -40,6 +40,12 @@ void ps_linear_forward  (float *out, const float *inp, const float *weight, cons
 void ps_linear_backward (float *dinp, float *dweight, float *dbias,
                          const float *dout, const float *inp, const float *weight,
                          int B, int C, int OC);
+/* ps_linear_backward with a choice, per output, of adding (TRUE) or
+ * overwriting (FALSE): acc_inp for dinp, acc_params for dweight and dbias.
+ * Overwriting skips zeroing the outputs beforehand. */
+void ps_linear_backward_acc (float *dinp, float *dweight, float *dbias,
+                             const float *dout, const float *inp, const float *weight,
+                             int B, int C, int OC, gboolean acc_inp, gboolean acc_params);
 
 /* ---- Convolution (im2col + GEMM) -------------------------------------- */
 

@@ -807,11 +807,14 @@ conv_block_backward (PsModel *m, int i, const float *g, float *dinp, gboolean wa
     }
 }
 
-void
-ps_model_backward (PsModel *m, const float *dout, PsBackwardFlags flags)
+/* The backward pass.  With `fresh`, the parameter gradients are written
+ * instead of added (as if zeroed first): the classifier's training step
+ * zeroes and back-propagates right away, and writing saves a pass over the
+ * gradient slab and the GEMMs' reading it back.  Every layer with
+ * parameters at or above `stop` is visited, so none keeps stale values. */
+static void
+model_backward (PsModel *m, const float *dout, PsBackwardFlags flags, gboolean fresh)
 {
-  g_return_if_fail (m != NULL && dout != NULL);
-  g_return_if_fail (m->x != NULL);
 
   const int B = m->B;
   const gboolean want_params = (flags & PS_BACKWARD_PARAMS) != 0;
@@ -847,6 +850,9 @@ ps_model_backward (PsModel *m, const float *dout, PsBackwardFlags flags)
         {
           const gboolean conv_dinp = i - 2 > stop || want_input;
           float *dx = conv_dinp ? (i - 2 == 0 ? m->dinput : m->dbuf[next]) : NULL;
+          const PsLayerInfo *c = &m->layers[i - 2];
+          if (fresh && want_params)
+            memset (m->grads + c->param_off, 0, (c->n_weight + c->n_bias) * sizeof (float));
           conv_block_backward (m, i, g, dx, want_params);
           if (dx == NULL)
             break;
@@ -859,17 +865,21 @@ ps_model_backward (PsModel *m, const float *dout, PsBackwardFlags flags)
       if (need_dinp)
         {
           dinp = i == 0 ? m->dinput : m->dbuf[next];
-          /* Kernels add into dinp, so it starts at zero (ReLU overwrites). */
-          if (l->kind != PS_LAYER_RELU)
+          /* Kernels add into dinp, so it starts at zero (ReLU and the
+           * linear layer overwrite). */
+          if (l->kind != PS_LAYER_RELU && l->kind != PS_LAYER_LINEAR)
             memset (dinp, 0, n_in * sizeof (float));
         }
       else if (dw == NULL)
         continue;
+      if (fresh && dw != NULL && l->kind != PS_LAYER_LINEAR)
+        memset (dw, 0, (l->n_weight + l->n_bias) * sizeof (float));
 
       switch (l->kind)
         {
         case PS_LAYER_LINEAR:
-          ps_linear_backward (dinp, dw, db, g, in, w, B, (int) l->in_size, l->out_c);
+          ps_linear_backward_acc (dinp, dw, db, g, in, w, B, (int) l->in_size, l->out_c, FALSE,
+                                  !fresh);
           break;
         case PS_LAYER_CONV:
           ps_conv2d_backward (dinp, dw, db, g, in, w, m->scratch, B, l->in_c, l->in_h,
@@ -918,6 +928,14 @@ ps_model_backward (PsModel *m, const float *dout, PsBackwardFlags flags)
       g = dinp;
       cur = i == 0 ? -1 : next;
     }
+}
+
+void
+ps_model_backward (PsModel *m, const float *dout, PsBackwardFlags flags)
+{
+  g_return_if_fail (m != NULL && dout != NULL);
+  g_return_if_fail (m->x != NULL);
+  model_backward (m, dout, flags, FALSE);
 }
 
 const float *
@@ -989,8 +1007,8 @@ ps_model_train_xent_batch (PsModel *m, const float *x, const int *y, int B,
                    "training diverged: the cross-entropy loss is %g", l);
       return FALSE;
     }
-  ps_model_zero_grad (m);
-  ps_model_backward (m, m->loss_grad, PS_BACKWARD_PARAMS);
+  /* Zero the gradients and back-propagate, as one writing pass. */
+  model_backward (m, m->loss_grad, PS_BACKWARD_PARAMS, TRUE);
   ps_model_step (m);
   return TRUE;
 }
