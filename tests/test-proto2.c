@@ -445,6 +445,36 @@ test_gpc_learns (void)
   m->free (model);
 }
 
+/* ---- The CE baseline's OOD scores ------------------------------------------------------ */
+
+static void
+test_mlp_ood (void)
+{
+  g_autoptr (PsDataset) ds = load_digits ();
+  const PsMethod *m = ps_method_find ("mlp");
+  const char *sets[] = { "ood_classes=7,8,9", "epochs=30", NULL };
+  gpointer model = create ("mlp", ds, 0, sets);
+  double before = metric (m, model, "auroc_energy");
+  train (m, model, m->total_steps (model));
+  g_autoptr (PsMetrics) mt = m->evaluate (model);
+  double acc, msp, energy, maha;
+  g_assert_true (ps_metrics_get (mt, "test_acc", &acc));
+  g_assert_true (ps_metrics_get (mt, "auroc_msp", &msp));
+  g_assert_true (ps_metrics_get (mt, "auroc_energy", &energy));
+  g_assert_true (ps_metrics_get (mt, "auroc_mahalanobis", &maha));
+  g_test_message ("mlp, digits 7-9 held out: ID acc %.3f, AUROC msp %.3f energy %.3f (untrained "
+                  "%.3f) mahalanobis %.3f", acc, msp, energy, before, maha);
+  g_assert_cmpfloat (acc, >, 0.95);
+  g_assert_cmpfloat (energy, >, 0.85);
+  g_assert_cmpfloat (energy, >, before + 0.1);
+  g_assert_cmpfloat (msp, >, 0.85);
+  g_assert_cmpfloat (maha, >, 0.8);
+  g_autoptr (GPtrArray) snap = m->snapshot (model);
+  g_assert_nonnull (find_kind (snap, "scores"));
+  g_assert_nonnull (find_kind (snap, "ood"));
+  m->free (model);
+}
+
 /* ---- Exact resume --------------------------------------------------------------------- */
 
 static void
@@ -510,6 +540,7 @@ main (int argc, char **argv)
   g_test_add_func ("/proto2/fedrecon/learns", test_fedrecon_learns);
   g_test_add_func ("/proto2/gpc/k-moves", test_gpc_k_moves);
   g_test_add_func ("/proto2/gpc/learns", test_gpc_learns);
+  g_test_add_func ("/proto2/mlp/ood", test_mlp_ood);
   g_test_add_func ("/proto2/resume", test_resume);
   return g_test_run ();
 }

@@ -6,6 +6,7 @@
 
 #include "ps-method.h"
 #include "ps-method-util.h"
+#include "ps-proto-net.h"
 #include "../nn/ps-model.h"
 #include "../nn/ps-layers.h"
 
@@ -27,6 +28,9 @@ static const PsParamSpec mlp_params[] = {
   { "label_smoothing", PS_PARAM_FLOAT, 0, 0, 0.5, NULL, "Label smoothing of the cross-entropy" },
   { "clip_norm", PS_PARAM_FLOAT, 0, 0, 1000, NULL, "Clip the gradient norm to this (0: off)" },
   { "max_train", PS_PARAM_INT, 0, 0, 10000000, NULL, "Use at most this many training samples (0: all)" },
+  { "ood_classes", PS_PARAM_STRING, 0, 0, 0, "",
+    "Classes held out of training and scored as OOD by MSP, energy and Mahalanobis, e.g. 6,7,8,9 "
+    "(empty: none)" },
 };
 
 typedef struct
@@ -47,6 +51,7 @@ typedef struct
   PsEvalSet test;            /* test split (or val when there is none) */
   PsEvalSet val;
   int embed_layer;           /* layer whose output is the embedding, -1: the input */
+  PsOodClasses oc;           /* held-out classes (oc.active) */
 } MlpModel;
 
 static char *
@@ -71,6 +76,7 @@ mlp_free (gpointer p)
   g_free (m->yb);
   ps_eval_set_clear (&m->test);
   ps_eval_set_clear (&m->val);
+  ps_ood_classes_clear (&m->oc);
   g_free (m);
 }
 
@@ -114,6 +120,21 @@ mlp_create (const PsMethod *method, const PsParams *params, PsDataset *data,
   ps_model_init (m->net, &init_rng);
 
   m->train_idx = ps_split_indices (data, PS_SPLIT_TRAIN, TRUE, &m->n_train);
+  if (!ps_ood_classes_init (&m->oc, data, ps_params_get_string (params, "ood_classes"), error))
+    {
+      mlp_free (m);
+      return NULL;
+    }
+  if (m->oc.active)
+    {
+      /* Held-out classes never reach training; their logits stay in the
+       * network (and only ever get pushed down). */
+      guint kept = 0;
+      for (guint i = 0; i < m->n_train; i++)
+        if (m->oc.slot[data->y[m->train_idx[i]]] >= 0)
+          m->train_idx[kept++] = m->train_idx[i];
+      m->n_train = kept;
+    }
   guint max_train = (guint) ps_params_get_int (params, "max_train");
   if (max_train > 0 && max_train < m->n_train)
     {
@@ -223,15 +244,95 @@ mlp_step (gpointer p, PsStepInfo *info, GError **error)
   return TRUE;
 }
 
+static int embed_width (MlpModel *m);
+
+/* Logits over the ID slots [n, n_id] and penultimate features [n, F] of
+ * x[n, d], in evaluation mode. */
+static void
+mlp_id_outputs (MlpModel *m, const float *x, guint n, float *logits, float *feat, int F)
+{
+  gboolean was_training = ps_model_get_training (m->net);
+  ps_model_set_training (m->net, FALSE);
+  const int C = ps_model_out_size (m->net), NI = (int) m->oc.n_id;
+  for (guint s = 0; s < n; s += 512)
+    {
+      int B = (int) MIN (512u, n - s);
+      const float *xin = x + (gsize) s * m->data->d;
+      const float *out = ps_model_forward (m->net, xin, B);
+      for (int b = 0; b < B; b++)
+        for (int j = 0; j < NI; j++)
+          logits[(gsize) (s + b) * NI + j] = out[(gsize) b * C + m->oc.cls[j]];
+      const float *src = m->embed_layer >= 0 ? ps_model_layer_output (m->net, m->embed_layer) : xin;
+      memcpy (feat + (gsize) s * F, src, (gsize) B * F * sizeof (float));
+    }
+  ps_model_set_training (m->net, was_training);
+}
+
+/* The OOD set-up: ID accuracy over the ID logits, and MSP, energy and
+ * Mahalanobis (penultimate features, fitted on at most 10000 training
+ * rows) against the held-out classes' test rows. */
+static void
+mlp_ood_metrics (MlpModel *m, PsMetrics *out)
+{
+  const int NI = (int) m->oc.n_id, F = embed_width (m);
+  const guint n = m->test.n;
+  g_autofree float *logits = g_new (float, (gsize) MAX (n, 1) * NI);
+  g_autofree float *feat = g_new (float, (gsize) MAX (n, 1) * F);
+  mlp_id_outputs (m, m->test.x, n, logits, feat, F);
+  g_autofree guint8 *is_ood = g_new (guint8, MAX (n, 1));
+  guint ok = 0, nid = 0, nood = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      int s = m->oc.slot[m->test.y[i]];
+      is_ood[i] = s < 0;
+      nood += s < 0;
+      if (s < 0)
+        continue;
+      nid++;
+      int b = 0;
+      for (int j = 1; j < NI; j++)
+        if (logits[(gsize) i * NI + j] > logits[(gsize) i * NI + b])
+          b = j;
+      ok += b == s;
+    }
+  ps_metrics_set (out, m->test.split == PS_SPLIT_TEST ? "test_acc" : "val_acc",
+                  nid ? (double) ok / nid : NAN);
+  if (nood == 0 || nid == 0)
+    return;
+  g_autofree float *score = g_new (float, MAX (n, 1));
+  ps_ood_msp_score (score, logits, (int) n, NI);
+  ps_ood_add_metrics (out, "msp", score, is_ood, n);
+  ps_ood_energy_score (score, logits, (int) n, NI, 1.f);
+  ps_ood_add_metrics (out, "energy", score, is_ood, n);
+  guint nb = MIN (m->n_train, 10000u);
+  g_autofree float *bx = ps_gather_rows (m->data, m->train_idx, nb);
+  g_autofree float *bl = g_new (float, (gsize) MAX (nb, 1) * NI);
+  g_autofree float *bf = g_new (float, (gsize) MAX (nb, 1) * F);
+  g_autofree int *by = g_new (int, MAX (nb, 1));
+  mlp_id_outputs (m, bx, nb, bl, bf, F);
+  for (guint i = 0; i < nb; i++)
+    by[i] = m->oc.slot[m->data->y[m->train_idx[i]]];
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PsMahalanobis) maha = ps_mahalanobis_fit (bf, by, (int) nb, NI, F, 1e-3, &error);
+  if (maha)
+    ps_mahalanobis_score (maha, score, feat, (int) n);
+  else
+    for (guint i = 0; i < n; i++)
+      score[i] = NAN;
+  ps_ood_add_metrics (out, "mahalanobis", score, is_ood, n);
+}
+
 static PsMetrics *
 mlp_evaluate (gpointer p)
 {
   MlpModel *m = p;
   PsMetrics *out = ps_metrics_new ();
-  if (m->test.n > 0)
+  if (m->oc.active && m->test.n > 0)
+    mlp_ood_metrics (m, out);
+  else if (m->test.n > 0)
     ps_metrics_set (out, m->test.split == PS_SPLIT_TEST ? "test_acc" : "val_acc",
                     ps_model_accuracy (m->net, m->test.x, m->test.y, m->test.n, 512));
-  if (m->val.n > 0 && m->test.split == PS_SPLIT_TEST)
+  if (m->val.n > 0 && m->test.split == PS_SPLIT_TEST && !m->oc.active)
     ps_metrics_set (out, "val_acc", ps_model_accuracy (m->net, m->val.x, m->val.y, m->val.n, 512));
   /* Training accuracy on at most 10000 training rows (a fixed prefix). */
   guint nt = MIN (m->n_train, 10000u);
@@ -309,6 +410,28 @@ mlp_snapshot (gpointer p)
   g_ptr_array_add (out, ps_array_new_i32 ("predictions", (gint32 *) pred, n));
   gsize shape1[1] = { n };
   g_ptr_array_add (out, ps_array_new ("confidence", PS_DTYPE_F32, 1, shape1, conf));
+  if (m->oc.active)
+    {
+      /* The energy over the ID logits as the OOD score, and the held-out
+       * rows marked. */
+      const int NI = (int) m->oc.n_id;
+      g_autofree float *lg = g_new (float, (gsize) MAX (n, 1) * NI);
+      g_autofree float *ft = g_new (float, (gsize) MAX (n, 1) * e);
+      g_autofree float *sc = g_new (float, MAX (n, 1));
+      g_autofree guint8 *ood = g_new (guint8, MAX (n, 1));
+      mlp_id_outputs (m, x, n, lg, ft, e);
+      ps_ood_energy_score (sc, lg, (int) n, NI, 1.f);
+      for (guint i = 0; i < n; i++)
+        {
+          int y = ds->y[rows[i]];
+          ood[i] = y >= 0 && (guint) y < ds->n_classes && m->oc.slot[y] < 0;
+        }
+      g_ptr_array_add (out, ps_array_new ("scores", PS_DTYPE_F32, 1, shape1, sc));
+      const char *sn = "ood_energy";
+      gsize nshape[1] = { strlen (sn) };
+      g_ptr_array_add (out, ps_array_new ("score_name", PS_DTYPE_U8, 1, nshape, sn));
+      g_ptr_array_add (out, ps_array_new ("ood", PS_DTYPE_U8, 1, shape1, ood));
+    }
 
   if (ds->d == 2)
     {
@@ -436,7 +559,8 @@ const PsMethod ps_method_mlp = {
   .summary = "A feed-forward network trained with softmax cross-entropy and Adam. Its "
              "penultimate layer is the embedding the views show; it has no prototypes, so its "
              "explanations are the nearest training samples in that embedding. The baseline every "
-             "prototype method is compared against.",
+             "prototype method is compared against. With ood_classes, those classes are held out "
+             "of training and scored as out-of-distribution by MSP, energy and Mahalanobis.",
   .key_metric = "test_acc",
   .params = mlp_params,
   .n_params = G_N_ELEMENTS (mlp_params),
