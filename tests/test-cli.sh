@@ -133,6 +133,19 @@ if command -v sqlite3 >/dev/null; then
   st=$(sqlite3 "$tmp/runs.sqlite" "select status from runs where name='long'")
   if [ "$st" = cancelled ]; then ok "the interrupted run is stored as cancelled"; else not_ok "interrupted run status is '$st'"; fi
 fi
+# Two trainings writing to one store at once both complete with all their metrics.
+$CLI train mlp --dataset digits --set epochs=12 --eval-every 5 --db "$tmp/two.sqlite" --name w1 >"$tmp/w1.out" 2>"$tmp/w1.err" &
+p1=$!
+$CLI train mlp --dataset digits --set epochs=12 --eval-every 5 --db "$tmp/two.sqlite" --name w2 >"$tmp/w2.out" 2>"$tmp/w2.err" &
+p2=$!
+wait $p1; r1=$?
+wait $p2; r2=$?
+if [ $r1 = 0 ] && [ $r2 = 0 ]; then ok "two concurrent trainings on one store both finish"; else not_ok "two concurrent trainings (exit $r1, $r2)" "$tmp/w2.err"; fi
+if command -v sqlite3 >/dev/null; then
+  counts=$(sqlite3 "$tmp/two.sqlite" "select r.status || ':' || count(m.step) from runs r join metrics m on m.run = r.id where m.name = 'loss' group by r.id order by r.name")
+  # 1257 training rows, batch 128: 10 steps an epoch, 12 epochs = 120 loss rows each.
+  if [ "$counts" = "$(printf 'finished:120\nfinished:120')" ]; then ok "both stored every loss row"; else echo "# $counts"; not_ok "both stored every loss row"; fi
+fi
 check "demo trains the moons classifier" $CLI demo --no-store
 
 echo "1..$n"
