@@ -282,8 +282,91 @@ metric (PsMetrics *mt, const char *name)
 
 static const char * const small_sets[] = {
   "hidden=64s-64s-64s", "timesteps=100", "eval_samples=1500", "ddim_steps=20", "steps=2500",
-  "lr=3e-3", "ema=0.99", "halluc_window=10", "snapshot_samples=16", NULL,
+  "lr=3e-3", "ema=0.99", "halluc_window=10", "snapshot_samples=16", "eval_ddpm=true", NULL,
 };
+
+static double
+train_eval (PsDataset *ds, guint64 seed, const char * const *sets, int steps, PsMetrics **out)
+{
+  const PsMethod *m = ps_method_find ("ddpm");
+  gpointer model = create_ddpm (ds, seed, sets);
+  run_steps (model, 0, steps);
+  *out = m->evaluate (model);
+  m->free (model);
+  return metric (*out, "swd");
+}
+
+/* Classifier-free guidance: a conditional model on the grid (class =
+ * component) puts more of its samples on the requested class's mode at
+ * w = 1 than at w = 0, and nearly all of them. */
+static void
+test_cfg (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PsDataset) ds = ps_dataset_generate_2d ("grid", 3000, 0.3, 5, &error);
+  ps_dataset_assign_split (ds, 0.1, 0.2, 0);
+  const char * const sets[] = { "hidden=64s-64s-64s", "timesteps=100", "ddim_steps=20",
+                                "lr=3e-3", "ema=0.99", "conditional=true", "p_uncond=0.2",
+                                "guidance=1", "eval_samples=800", NULL };
+  g_autoptr (PsMetrics) mt = NULL;
+  train_eval (ds, 2, sets, 1500, &mt);
+  double w3 = metric (mt, "cfg_match"), w0 = metric (mt, "cfg_match_w0");
+  g_test_message ("samples on the requested mode: w=0 %.3f, w=1 %.3f", w0, w3);
+  g_assert_cmpfloat (w3, >, w0 + 0.05);
+  g_assert_cmpfloat (w3, >, 0.9);
+}
+
+/* Minority guidance on an unbalanced ring (the upper four components keep
+ * 10% of their rows): the guidance raises the share of samples on the
+ * minority modes well above the unguided share and above their share of
+ * the data. */
+static void
+test_minority (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PsDataset) ds = ps_dataset_generate_2d ("ring", 3000, -1, 6, &error);
+  ps_dataset_assign_split (ds, 0.1, 0.2, 0);
+  const char * const sets[] = { "hidden=64s-64s-64s", "timesteps=100", "ddim_steps=20",
+                                "lr=3e-3", "ema=0.99", "minority_keep=0.1", "minority_w=1",
+                                "eval_samples=800", NULL };
+  g_autoptr (PsMetrics) mt = NULL;
+  train_eval (ds, 3, sets, 1500, &mt);
+  double g = metric (mt, "minority_share"), u = metric (mt, "minority_share_unguided");
+  g_test_message ("minority share: data %.3f unguided %.3f guided %.3f; off-support %.3f -> %.3f",
+                  metric (mt, "minority_share_data"), u, g,
+                  metric (mt, "minority_off_support_unguided"), metric (mt, "minority_off_support"));
+  g_assert_cmpfloat (g, >, 1.8 * u);
+  g_assert_cmpfloat (g, >, metric (mt, "minority_share_data"));
+  /* Precision suffers: this small model is poor on the sparse modes, and
+   * guided samples often land near them rather than on them (measured
+   * 0.79 off the support against 0.29 unguided); a broken guidance that
+   * throws everything off the support still fails. */
+  g_assert_cmpfloat (metric (mt, "minority_off_support"), <, 0.9);
+}
+
+/* The difficulty curriculum trains as well as uniform timesteps at equal
+ * steps (within noise) and far better than no training. */
+static void
+test_curriculum (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PsDataset) ds = ps_dataset_generate_2d ("ring", 2000, -1, 7, &error);
+  ps_dataset_assign_split (ds, 0.1, 0.2, 0);
+  const char * const uni[] = { "hidden=64s-64s-64s", "timesteps=100", "ddim_steps=20",
+                               "lr=3e-3", "ema=0.99", "eval_samples=800", "steps=1200", NULL };
+  const char * const cur[] = { "hidden=64s-64s-64s", "timesteps=100", "ddim_steps=20",
+                               "lr=3e-3", "ema=0.99", "eval_samples=800", "steps=1200", "t_sampler=curriculum",
+                               NULL };
+  g_autoptr (PsMetrics) m0 = NULL;
+  g_autoptr (PsMetrics) m1 = NULL;
+  g_autoptr (PsMetrics) m2 = NULL;
+  double s0 = train_eval (ds, 4, uni, 0, &m0);
+  double s1 = train_eval (ds, 4, uni, 1200, &m1);
+  double s2 = train_eval (ds, 4, cur, 1200, &m2);
+  g_test_message ("swd untrained %.4f uniform %.4f curriculum %.4f", s0, s1, s2);
+  g_assert_cmpfloat (s2, <, 0.3 * s0);
+  g_assert_cmpfloat (s2, <, 1.5 * s1 + 0.02);
+}
 
 static void
 test_trained_grid (void)
@@ -456,5 +539,8 @@ main (int argc, char **argv)
   g_test_add_func ("/diffusion/trained-grid", test_trained_grid);
   g_test_add_func ("/diffusion/resume", test_resume);
   g_test_add_func ("/diffusion/consistency-one-step", test_consistency_one_step);
+  g_test_add_func ("/diffusion/cfg", test_cfg);
+  g_test_add_func ("/diffusion/minority", test_minority);
+  g_test_add_func ("/diffusion/curriculum", test_curriculum);
   return g_test_run ();
 }

@@ -29,7 +29,18 @@ static const PsParamSpec ddpm_params[] = {
   { "conditional", PS_PARAM_BOOL, 0, 0, 1, NULL, "Condition on the class (with a null class)" },
   { "p_uncond", PS_PARAM_FLOAT, 0.1, 0, 1, NULL, "Share of training rows with the class dropped (CFG)" },
   { "guidance", PS_PARAM_FLOAT, 0, 0, 20, NULL, "Classifier-free guidance strength w" },
-  { "eval_samples", PS_PARAM_INT, 2000, 100, 100000, NULL, "Samples drawn by evaluate" },
+  { "eval_samples", PS_PARAM_INT, 1000, 100, 100000, NULL, "Samples drawn by evaluate" },
+  { "eval_ddpm", PS_PARAM_BOOL, 0, 0, 1, NULL,
+    "Also evaluate DDPM ancestral sampling over all T steps (slow: T network evaluations)" },
+  { "minority_w", PS_PARAM_FLOAT, 0, 0, 20, NULL,
+    "Minority guidance strength: push samples away from the training data's density" },
+  { "minority_keep", PS_PARAM_FLOAT, 1, 0.01, 1, NULL,
+    "Share of training rows kept for the upper half of the labels (an unbalanced mixture)" },
+  { "t_sampler", PS_PARAM_CHOICE, 0, 0, 0, "uniform|curriculum",
+    "Training timesteps: uniform, or an easy-to-hard curriculum from large t down" },
+  { "curriculum_stages", PS_PARAM_INT, 5, 1, 100, NULL, "Timestep clusters of the curriculum" },
+  { "curriculum_share", PS_PARAM_FLOAT, 0.5, 0, 1, NULL,
+    "Share of the training steps spent in the curriculum before uniform sampling" },
   { "ddim_steps", PS_PARAM_INT, 50, 1, 1000, NULL, "Steps of the DDIM/ODE samplers" },
   { "halluc_window", PS_PARAM_INT, 20, 2, 1000, NULL,
     "Final sampler steps over which the predicted-x0 variance is measured" },
@@ -55,6 +66,14 @@ typedef struct
   PsGmm *truth;          /* known 2-D mixture, or NULL */
   double gen_noise;
   int eval_samples, ddim_steps, halluc_window, snap_n;
+  gboolean eval_ddpm;
+  float minority_w, minority_keep;
+  gboolean curriculum;
+  int cur_stages;
+  double cur_share;
+  int *tb;               /* [batch] curriculum timesteps */
+  PsGmm *kde;            /* training rows as deltas, for minority guidance */
+  PsGmm *kde_top;        /* the rows of the top minority-score level */
 } DdpmModel;
 
 static void
@@ -69,7 +88,10 @@ ddpm_free (gpointer p)
   g_free (m->train_idx);
   g_free (m->xb);
   g_free (m->cb);
+  g_free (m->tb);
   ps_gmm_free (m->truth);
+  ps_gmm_free (m->kde);
+  ps_gmm_free (m->kde_top);
   g_free (m);
 }
 
@@ -86,6 +108,76 @@ is_generator (PsDataset *ds)
 {
   return ds->d == 2 && ds->source && ps_dataset_builtin_description (ds->name) != NULL
          && g_str_has_prefix (ds->source, ds->name);
+}
+
+/* The minority classes of an unbalanced mixture: the upper half of the labels. */
+static int
+cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+static gboolean
+ddpm_is_minority (DdpmModel *m, int y)
+{
+  return m->data->n_classes >= 2 && y >= (int) m->data->n_classes / 2;
+}
+
+/* Minority guidance (Um et al.): each training row (at most 1000) gets a
+ * minority score, here -log of a kernel density of the training rows at a
+ * bandwidth of 0.3 times the data's spread (the paper's Tweedie
+ * reconstruction error plays this role for images; the density is its
+ * direct 2-D counterpart), and the rows in the top decile form the target
+ * level l*.  The level classifier p(l* | x_t) is then exact rather than
+ * trained: with the rows as deltas diffused to step t, it is the mass of
+ * the l* rows over the mass of all rows, so its gradient is the score of
+ * the l* mixture minus the score of the whole mixture. */
+static void
+ddpm_minority_init (DdpmModel *m)
+{
+  const int D = m->D, nk = (int) MIN (m->n_train, 1000u);
+  g_autofree float *xk = g_new (float, (gsize) nk * D);
+  for (int i = 0; i < nk; i++)
+    for (int j = 0; j < D; j++)
+      xk[(gsize) i * D + j] = m->data->x[(gsize) m->train_idx[i] * D + j] * m->scale + m->shift;
+  double spread = 0;
+  for (int j = 0; j < D; j++)
+    {
+      double mu = 0, v = 0;
+      for (int i = 0; i < nk; i++)
+        mu += xk[(gsize) i * D + j] / nk;
+      for (int i = 0; i < nk; i++)
+        v += (xk[(gsize) i * D + j] - mu) * (xk[(gsize) i * D + j] - mu) / nk;
+      spread += v / D;
+    }
+  double h2 = 0.09 * spread;
+  g_autofree double *score = g_new (double, nk);
+  for (int i = 0; i < nk; i++)
+    {
+      double dens = 0;
+      for (int k = 0; k < nk; k++)
+        {
+          double d2 = 0;
+          for (int j = 0; j < D; j++)
+            {
+              double d = xk[(gsize) i * D + j] - xk[(gsize) k * D + j];
+              d2 += d * d;
+            }
+          dens += exp (-0.5 * d2 / h2);
+        }
+      score[i] = -log (dens);
+    }
+  g_autofree double *sorted = g_memdup2 (score, nk * sizeof (double));
+  qsort (sorted, nk, sizeof (double), cmp_double);
+  double cut = sorted[(int) (0.9 * (nk - 1))];
+  g_autofree float *top = g_new (float, (gsize) nk * D);
+  int nt = 0;
+  for (int i = 0; i < nk; i++)
+    if (score[i] >= cut)
+      memcpy (top + (gsize) nt++ * D, xk + (gsize) i * D, D * sizeof (float));
+  m->kde = ps_gmm_delta_mixture (xk, nk, D);
+  m->kde_top = ps_gmm_delta_mixture (top, nt, D);
 }
 
 static gpointer
@@ -129,7 +221,26 @@ ddpm_create (const PsMethod *method, const PsParams *params, PsDataset *data, gu
       ddpm_free (m);
       return NULL;
     }
+  m->minority_keep = (float) ps_params_get_float (params, "minority_keep");
+  if (m->minority_keep < 1.f && data->n_classes >= 2)
+    {
+      /* An unbalanced mixture for minority guidance: the upper half of the
+       * labels keeps only a share of its training rows (seeded). */
+      PsRng krng;
+      ps_rng_init (&krng, seed, 11);
+      guint k = 0;
+      for (guint i = 0; i < m->n_train; i++)
+        if (!ddpm_is_minority (m, data->y[m->train_idx[i]])
+            || ps_rng_uniform (&krng) < m->minority_keep)
+          m->train_idx[k++] = m->train_idx[i];
+      m->n_train = k;
+    }
   m->total = (guint64) ps_params_get_int (params, "steps");
+  m->eval_ddpm = ps_params_get_bool (params, "eval_ddpm");
+  m->minority_w = (float) ps_params_get_float (params, "minority_w");
+  m->curriculum = g_str_equal (ps_params_get_string (params, "t_sampler"), "curriculum");
+  m->cur_stages = (int) ps_params_get_int (params, "curriculum_stages");
+  m->cur_share = ps_params_get_float (params, "curriculum_share");
   m->batch = (int) ps_params_get_int (params, "batch_size");
   m->p_uncond = (float) ps_params_get_float (params, "p_uncond");
   m->guidance = (float) ps_params_get_float (params, "guidance");
@@ -139,6 +250,7 @@ ddpm_create (const PsMethod *method, const PsParams *params, PsDataset *data, gu
   m->snap_n = (int) ps_params_get_int (params, "snapshot_samples");
   m->xb = g_new (float, (gsize) m->batch * m->D);
   m->cb = g_new (int, m->batch);
+  m->tb = g_new (int, m->batch);
 
   /* Images (digits) are mapped from [0, max] to [-1, 1]; 2-D data are used
    * as they are (the generators are already at unit scale). */
@@ -159,7 +271,17 @@ ddpm_create (const PsMethod *method, const PsParams *params, PsDataset *data, gu
     {
       m->gen_noise = source_noise (data);
       m->truth = ps_gmm_for_generator (data->name, m->gen_noise);
+      if (m->truth && m->minority_keep < 1.f && m->truth->K == (int) data->n_classes)
+        {
+          /* The mixture weights follow the (unbalanced) training labels. */
+          for (int k = 0; k < m->truth->K; k++)
+            m->truth->weights[k] = 0;
+          for (guint i = 0; i < m->n_train; i++)
+            m->truth->weights[data->y[m->train_idx[i]]] += 1.0 / m->n_train;
+        }
     }
+  if (m->minority_w > 0)
+    ddpm_minority_init (m);
 
   PsOptimConfig cfg;
   ps_optim_config_init (&cfg, PS_OPTIM_ADAM, (float) ps_params_get_float (params, "lr"));
@@ -188,9 +310,25 @@ ddpm_step (gpointer p, PsStepInfo *info, GError **error)
         m->xb[(gsize) b * D + j] = m->data->x[(gsize) row * D + j] * m->scale + m->shift;
       m->cb[b] = m->data->y[row];
     }
+  /* The difficulty curriculum (DiffCurriculum): the timesteps fall into
+   * `cur_stages` equal clusters; low-noise (small t) denoising is the hard
+   * task, so stage j draws t from the j + 1 highest-noise clusters.  The
+   * stages share the first `cur_share` of the training evenly; after that,
+   * uniform t as usual. */
+  const int *tfix = NULL;
+  guint64 cur_steps = (guint64) (m->cur_share * m->total);
+  if (m->curriculum && m->step < cur_steps)
+    {
+      const int T = m->sched->T;
+      int stage = (int) (m->step * (guint64) m->cur_stages / cur_steps);
+      int lo = T - (int) ((gint64) (stage + 1) * T / m->cur_stages);
+      for (int b = 0; b < m->batch; b++)
+        m->tb[b] = lo + (int) ps_rng_below (&m->rng, (guint32) (T - lo));
+      tfix = m->tb;
+    }
   float loss = NAN;
   if (!ps_denoiser_train_batch (m->den, m->sched, m->xb, m->conditional ? m->cb : NULL, m->batch,
-                                m->p_uncond, NULL, &m->rng, &loss, error))
+                                m->p_uncond, tfix, &m->rng, &loss, error))
     {
       if (g_error_matches (*error, PS_ERROR, PS_ERROR_DIVERGED))
         {
@@ -206,17 +344,59 @@ ddpm_step (gpointer p, PsStepInfo *info, GError **error)
   return TRUE;
 }
 
-/* Draws n samples with one sampler from noise drawn by `rng` (or given). */
-static gboolean
-ddpm_sample (DdpmModel *m, float *x, int n, const int *cls, PsSamplerConfig *cfg, PsRng *rng)
+typedef struct
 {
-  PsDenoiserEps e = { m->den, m->sched, m->conditional ? m->guidance : 0.f };
+  DdpmModel *m;
+} MinorityGuide;
+
+/* Minority guidance toward the top minority-score level: the gradient of
+ * log p(l* | x_t) (see ddpm_minority_init).  It acts only while t > T/10:
+ * the high-noise steps choose the mode, and the last steps are left to the
+ * network so that samples stay on the support. */
+static void
+minority_guide (gpointer user, float *grad, const float *x, int n, int t)
+{
+  DdpmModel *m = ((MinorityGuide *) user)->m;
+  const gsize nd = (gsize) n * m->D;
+  if (t * 10 <= m->sched->T)
+    {
+      memset (grad, 0, nd * sizeof (float));
+      return;
+    }
+  g_autofree float *all = g_new (float, nd);
+  ps_gmm_score (m->kde_top, grad, x, n, m->sched->alpha_bar[t]);
+  ps_gmm_score (m->kde, all, x, n, m->sched->alpha_bar[t]);
+  for (gsize i = 0; i < nd; i++)
+    grad[i] -= all[i];
+}
+
+/* Draws n samples with one sampler from noise drawn by `rng` (or given);
+ * with minority guidance when the model has it and `minority` is set. */
+static gboolean
+ddpm_sample_full (DdpmModel *m, float *x, int n, const int *cls, PsSamplerConfig *cfg, PsRng *rng,
+                  float cfg_w, gboolean minority)
+{
+  MinorityGuide mg = { m };
+  if (minority && m->kde && m->minority_w > 0)
+    {
+      cfg->guide = minority_guide;
+      cfg->guide_data = &mg;
+      cfg->guide_scale = m->minority_w;
+    }
+  PsDenoiserEps e = { m->den, m->sched, m->conditional ? cfg_w : 0.f };
   gboolean swapped = ps_model_swap_ema (m->den->net);
   gboolean ok = ps_diff_sample (m->sched, ps_denoiser_eps_func, &e, x, n, m->D, cls, cfg, rng,
                                 NULL, NULL);
   if (swapped)
     ps_model_swap_ema (m->den->net);
+  cfg->guide = NULL;
   return ok;
+}
+
+static gboolean
+ddpm_sample (DdpmModel *m, float *x, int n, const int *cls, PsSamplerConfig *cfg, PsRng *rng)
+{
+  return ddpm_sample_full (m, x, n, cls, cfg, rng, m->guidance, TRUE);
 }
 
 /* Class labels for conditional sampling: cycling through the classes. */
@@ -362,6 +542,69 @@ ddpm_classifier_metrics (DdpmModel *m, PsMetrics *out)
     ps_model_swap_ema (m->den->net);
 }
 
+/* DDIM samples at guidance cfg_w (and minority guidance when `minority`),
+ * mapped to the known mixture's modes: on[n] gets each sample's mode or -1. */
+static double
+ddim_on_modes (DdpmModel *m, const float *noise, int n, const int *cls, float cfg_w,
+               gboolean minority, int *on)
+{
+  g_autofree float *x = g_memdup2 (noise, (gsize) n * m->D * sizeof (float));
+  PsSamplerConfig cfg;
+  ps_sampler_config_init (&cfg, PS_SAMPLER_DDIM, m->ddim_steps);
+  PsRng srng;
+  ps_rng_init (&srng, 4242, 10);
+  ddpm_sample_full (m, x, n, cls, &cfg, &srng, cfg_w, minority);
+  to_data_space (m, x, (gsize) n * m->D);
+  int covered;
+  double off;
+  ps_mode_stats (m->truth, x, n, &covered, &off, on);
+  return off;
+}
+
+/* On a known mixture whose components are the classes: for conditional
+ * models, the share of samples on the requested class's mode with the
+ * run's guidance and without it (CFG); for minority guidance, the share of
+ * samples on the minority modes with and without the guidance, beside
+ * their share of the training data. */
+static void
+ddpm_mode_share_metrics (DdpmModel *m, PsMetrics *out, const float *noise, int n, const int *cls)
+{
+  g_autofree int *on = g_new (int, n);
+  if (m->conditional)
+    {
+      const float ws[2] = { m->guidance, 0.f };
+      const char *keys[2] = { "cfg_match", "cfg_match_w0" };
+      for (int k = 0; k < 2; k++)
+        {
+          ddim_on_modes (m, noise, n, cls, ws[k], FALSE, on);
+          int hit = 0;
+          for (int i = 0; i < n; i++)
+            hit += on[i] == cls[i];
+          ps_metrics_set (out, keys[k], (double) hit / n);
+        }
+    }
+  if (m->kde || m->minority_keep < 1.f)
+    {
+      for (int k = 0; k < 2; k++)
+        {
+          if (k == 0 && !m->kde)
+            continue;
+          double off = ddim_on_modes (m, noise, n, cls, m->guidance, k == 0, on);
+          int hit = 0;
+          for (int i = 0; i < n; i++)
+            hit += on[i] >= 0 && ddpm_is_minority (m, on[i]);
+          ps_metrics_set (out, k == 0 ? "minority_share" : "minority_share_unguided",
+                          (double) hit / n);
+          ps_metrics_set (out, k == 0 ? "minority_off_support" : "minority_off_support_unguided",
+                          off);
+        }
+      int hit = 0;
+      for (guint i = 0; i < m->n_train; i++)
+        hit += ddpm_is_minority (m, m->data->y[m->train_idx[i]]);
+      ps_metrics_set (out, "minority_share_data", (double) hit / m->n_train);
+    }
+}
+
 static PsMetrics *
 ddpm_evaluate (gpointer p)
 {
@@ -401,20 +644,24 @@ ddpm_evaluate (gpointer p)
       nref = (int) nt;
     }
 
+  /* DDPM over all T steps costs T network evaluations a sample, so it runs
+   * only when asked; the first sampler run carries the mode statistics and
+   * the hallucination detector. */
   struct { PsSamplerKind kind; int steps; const char *name; } runs[] = {
     { PS_SAMPLER_DDPM, m->sched->T, "ddpm" },
     { PS_SAMPLER_DDIM, m->ddim_steps, "ddim" },
     { PS_SAMPLER_DDIM, 10, "ddim10" },
     { PS_SAMPLER_HEUN, MAX (2, m->ddim_steps / 2), "heun" },
   };
-  for (guint r = 0; r < G_N_ELEMENTS (runs); r++)
+  gboolean first = TRUE;
+  for (guint r = m->eval_ddpm ? 0 : 1; r < G_N_ELEMENTS (runs); r++)
     {
       memcpy (x, noise, (gsize) n * D * sizeof (float));
       PsSamplerConfig cfg;
       ps_sampler_config_init (&cfg, runs[r].kind, runs[r].steps);
-      if (r == 0)
+      if (first)
         {
-          cfg.x0_var_window = m->halluc_window;
+          cfg.x0_var_window = MIN (m->halluc_window, runs[r].steps);
           cfg.x0_var = xvar;
         }
       PsRng srng;
@@ -426,8 +673,9 @@ ddpm_evaluate (gpointer p)
       double swd = nref > 0 ? ps_sliced_wasserstein (x, n, ref, nref, D, 128, 5) : NAN;
       ps_metrics_set (out, k1, swd);
       ps_metrics_set (out, k2, cfg.nfe);
-      if (r == 0)
+      if (first)
         {
+          first = FALSE;
           ps_metrics_set (out, "swd", swd);
           if (D <= 16 && nref > 0)
             {
@@ -443,6 +691,7 @@ ddpm_evaluate (gpointer p)
               ps_metrics_set (out, "modes_covered", covered);
               ps_metrics_set (out, "modes_total", m->truth->K);
               ps_metrics_set (out, "off_support", off);
+              ps_metrics_set (out, "halluc_rate", off);
               /* The detector: a larger x0 variance over the last steps should
                * flag off-support (hallucinated) samples. */
               g_autofree guint8 *pos = g_new (guint8, n);
@@ -454,6 +703,8 @@ ddpm_evaluate (gpointer p)
             }
         }
     }
+  if (m->truth && m->truth->K == (int) m->data->n_classes)
+    ddpm_mode_share_metrics (m, out, noise, n, cls);
   ddpm_gaussian_metrics (m, out, noise, n, ref, nref);
   if (m->conditional)
     ddpm_classifier_metrics (m, out);
