@@ -445,6 +445,43 @@ test_gpc_learns (void)
   m->free (model);
 }
 
+/* ---- ProtoGCD ----------------------------------------------------------------------------- */
+
+/* Digits, old 0-4 half labelled: the full model learns new classes; without
+ * the entropy term the new classes collapse onto old prototypes (the bias
+ * ProtoGCD removes). */
+static void
+test_gcd_learns (void)
+{
+  g_autoptr (PsDataset) ds = load_digits ();
+  const PsMethod *m = ps_method_find ("gcd");
+  const char *full[] = { "epochs=20", NULL };
+  const char *noent[] = { "epochs=20", "entropy_weight=0", NULL };
+  gpointer a = create ("gcd", ds, 0, full);
+  double before = metric (m, a, "acc_all");
+  train (m, a, m->total_steps (a));
+  g_autoptr (PsMetrics) ma = m->evaluate (a);
+  gpointer b = create ("gcd", ds, 0, noent);
+  train (m, b, m->total_steps (b));
+  g_autoptr (PsMetrics) mb = m->evaluate (b);
+  double all, old_acc, new_acc, new_b;
+  g_assert_true (ps_metrics_get (ma, "acc_all", &all));
+  g_assert_true (ps_metrics_get (ma, "acc_old", &old_acc));
+  g_assert_true (ps_metrics_get (ma, "acc_new", &new_acc));
+  g_assert_true (ps_metrics_get (mb, "acc_new", &new_b));
+  g_test_message ("gcd on digits: all %.3f (untrained %.3f), old %.3f, new %.3f; new without the "
+                  "entropy term %.3f", all, before, old_acc, new_acc, new_b);
+  g_assert_cmpfloat (all, >, before + 0.2);
+  g_assert_cmpfloat (old_acc, >, 0.9);
+  g_assert_cmpfloat (new_acc, >, 0.45);
+  g_assert_cmpfloat (new_b, <, new_acc - 0.2);
+  g_autoptr (GPtrArray) snap = m->snapshot (a);
+  PsArray *pr = find_kind (snap, "prototypes");
+  g_assert_cmpuint (pr->shape[0], ==, 10);
+  m->free (a);
+  m->free (b);
+}
+
 /* ---- The CE baseline's OOD scores ------------------------------------------------------ */
 
 static void
@@ -524,6 +561,8 @@ test_resume (void)
   resume_exact ("cbc", ds, cbc);
   const char *gpc[] = { "k_init=12", "iterations=12", NULL };
   resume_exact ("gpc", ds, gpc);
+  const char *gcd[] = { "epochs=2", NULL };
+  resume_exact ("gcd", ds, gcd);
 }
 
 int
@@ -540,6 +579,7 @@ main (int argc, char **argv)
   g_test_add_func ("/proto2/fedrecon/learns", test_fedrecon_learns);
   g_test_add_func ("/proto2/gpc/k-moves", test_gpc_k_moves);
   g_test_add_func ("/proto2/gpc/learns", test_gpc_learns);
+  g_test_add_func ("/proto2/gcd/learns", test_gcd_learns);
   g_test_add_func ("/proto2/mlp/ood", test_mlp_ood);
   g_test_add_func ("/proto2/resume", test_resume);
   return g_test_run ();

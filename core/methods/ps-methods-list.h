@@ -14,6 +14,7 @@ extern const PsMethod ps_method_fewshot;
 extern const PsMethod ps_method_fedrecon;
 extern const PsMethod ps_method_cbc;
 extern const PsMethod ps_method_gpc;
+extern const PsMethod ps_method_gcd;
 
 static const PsMethod * const ps_method_list[] = {
   &ps_method_mlp,
@@ -28,5 +29,6 @@ static const PsMethod * const ps_method_list[] = {
   &ps_method_fedrecon,
   &ps_method_cbc,
   &ps_method_gpc,
+  &ps_method_gcd,
   NULL,
 };
