@@ -34,17 +34,17 @@ def main():
     z = np.load(os.path.join(d, "pca50.npy"))
     gm = np.load(os.path.join(d, "gmm_means.npy")).astype(np.float64)
     with threadpool_limits(a.threads):
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         km = KMeans(n_clusters=10, init=c0, n_init=1, max_iter=300, tol=1e-4,
                     algorithm="lloyd").fit(x)
-        km_sec, km_cpu = time.perf_counter() - t0, time.process_time() - c0
+        km_sec, km_cpu = time.perf_counter() - t0, time.process_time() - cpu0
         cov = np.cov(z.astype(np.float64), rowvar=False, ddof=0) + 1e-6 * np.eye(z.shape[1])
         prec = np.linalg.inv(cov)
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         g = GaussianMixture(n_components=10, covariance_type="full", tol=1e-3,
                             reg_covar=1e-6, max_iter=100, weights_init=np.full(10, 0.1),
                             means_init=gm, precisions_init=np.stack([prec] * 10)).fit(z)
-        gmm_sec, gmm_cpu = time.perf_counter() - t0, time.process_time() - c0
+        gmm_sec, gmm_cpu = time.perf_counter() - t0, time.process_time() - cpu0
         nc = NearestCentroid().fit(x, y)
         nc_acc = float((nc.predict(xt) == yt).mean())
     print("impl=sklearn threads=%d km_sec=%.3f km_cpu=%.3f km_iter=%d km_inertia=%.6e "
