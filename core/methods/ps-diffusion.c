@@ -402,6 +402,113 @@ ps_denoiser_train_batch (PsDenoiser *d, const PsDiffSchedule *s, const float *x0
   return TRUE;
 }
 
+/* x0 = a x + b out for the parameterisation at alpha_bar ab. */
+static void
+pred_to_x0_coeffs (PsDiffPred pred, double ab, float *a, float *b)
+{
+  switch (pred)
+    {
+    case PS_DIFF_PRED_X0:
+      *a = 0.f;
+      *b = 1.f;
+      break;
+    case PS_DIFF_PRED_V:
+      *a = (float) sqrt (ab);
+      *b = (float) -sqrt (1.0 - ab);
+      break;
+    default:
+      *a = (float) (1.0 / sqrt (ab));
+      *b = (float) (-sqrt (1.0 - ab) / sqrt (ab));
+      break;
+    }
+}
+
+/* x0[B, D] from one forward pass over rows with per-row timesteps. */
+static void
+denoiser_x0_raw (PsDenoiser *d, const PsDiffSchedule *s, float *x0, const float *x, int n,
+                 const int *t, const int *cls)
+{
+  denoiser_reserve (d, n);
+  for (int i = 0; i < n; i++)
+    d->tv[i] = (float) t[i];
+  ps_denoiser_build_input (d, x, n, d->tv, cls);
+  const float *out = ps_model_forward (d->net, d->in, n);
+  const int D = d->D;
+  for (int i = 0; i < n; i++)
+    {
+      float a, b;
+      pred_to_x0_coeffs (d->pred, s->alpha_bar[t[i]], &a, &b);
+      for (int j = 0; j < D; j++)
+        x0[(gsize) i * D + j] = a * x[(gsize) i * D + j] + b * out[(gsize) i * D + j];
+    }
+}
+
+void
+ps_denoiser_x0_rows (PsDenoiser *d, const PsDiffSchedule *s, float *x0, const float *x, int n,
+                     const int *t, const int *cls, float cfg_w)
+{
+  gboolean was_training = ps_model_get_training (d->net);
+  ps_model_set_training (d->net, FALSE);
+  const int chunk = 256;
+  for (int s0 = 0; s0 < n; s0 += chunk)
+    {
+      int B = MIN (chunk, n - s0);
+      const float *xc = x + (gsize) s0 * d->D;
+      float *oc = x0 + (gsize) s0 * d->D;
+      const int *cc = cls ? cls + s0 : NULL;
+      denoiser_x0_raw (d, s, oc, xc, B, t + s0, cc);
+      if (cfg_w != 0.f && d->n_classes > 0 && cc != NULL)
+        {
+          g_autofree float *un = g_new (float, (gsize) B * d->D);
+          denoiser_x0_raw (d, s, un, xc, B, t + s0, NULL);
+          for (gsize i = 0; i < (gsize) B * d->D; i++)
+            oc[i] = (1.f + cfg_w) * oc[i] - cfg_w * un[i];
+        }
+    }
+  ps_model_set_training (d->net, was_training);
+}
+
+gboolean
+ps_denoiser_train_x0 (PsDenoiser *d, const PsDiffSchedule *s, const float *xt, const int *t,
+                      const int *cls, const float *target, int n, float *loss, GError **error)
+{
+  denoiser_reserve (d, n);
+  const int D = d->D;
+  for (int i = 0; i < n; i++)
+    d->tv[i] = (float) t[i];
+  ps_denoiser_build_input (d, xt, n, d->tv, cls);
+  ps_model_set_training (d->net, TRUE);
+  const float *out = ps_model_forward (d->net, d->in, n);
+  double l = 0;
+  for (int i = 0; i < n; i++)
+    {
+      double ab = s->alpha_bar[t[i]];
+      float a, b;
+      pred_to_x0_coeffs (d->pred, ab, &a, &b);
+      float w = (float) MAX (1.0, ab / (1.0 - ab));
+      for (int j = 0; j < D; j++)
+        {
+          gsize q = (gsize) i * D + j;
+          float r = a * xt[q] + b * out[q] - target[q];
+          l += (double) w * r * r;
+          /* d/d out of w r^2 / n. */
+          d->dout[q] = 2.f * w * r * b / n;
+        }
+    }
+  l /= n;
+  if (!isfinite (l))
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_DIVERGED, "distillation loss is not finite");
+      return FALSE;
+    }
+  ps_model_zero_grad (d->net);
+  ps_model_backward (d->net, d->dout, PS_BACKWARD_PARAMS);
+  ps_model_step (d->net);
+  if (loss)
+    *loss = (float) l;
+  return TRUE;
+}
+
 void
 ps_denoiser_errors (PsDenoiser *d, const PsDiffSchedule *s, float *err, const float *x0,
                     const float *noise, const int *t, const int *cls, int n)

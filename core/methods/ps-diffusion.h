@@ -124,6 +124,21 @@ void        ps_denoiser_errors (PsDenoiser *d, const PsDiffSchedule *s, float *e
                                 const float *x0, const float *noise, const int *t, const int *cls,
                                 int n);
 
+/* The x0 prediction x0[n, D] with a timestep per row t[n] (cls may be
+ * NULL); with cfg_w != 0 and a conditional network, the classifier-free
+ * guided combination (1 + w) x0(x, c) - w x0(x, null).  Computed from the
+ * network output directly, so it stays exact where alpha_bar is tiny. */
+void        ps_denoiser_x0_rows (PsDenoiser *d, const PsDiffSchedule *s, float *x0,
+                                 const float *x, int n, const int *t, const int *cls, float cfg_w);
+/* One optimizer step regressing the x0 prediction at (x_t, t[n], cls) onto
+ * target[n, D] (distillation): squared error summed over dimensions,
+ * weighted per row by max(1, SNR(t)) (truncated SNR weighting), mean over
+ * rows.  Fails with PS_ERROR_DIVERGED on a non-finite loss (weights
+ * untouched). */
+gboolean    ps_denoiser_train_x0 (PsDenoiser *d, const PsDiffSchedule *s, const float *xt,
+                                  const int *t, const int *cls, const float *target, int n,
+                                  float *loss, GError **error);
+
 /* A PsDiffEpsFunc over a denoiser: user data is this struct. */
 typedef struct
 {

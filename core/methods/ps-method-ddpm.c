@@ -650,6 +650,7 @@ ddpm_evaluate (gpointer p)
   struct { PsSamplerKind kind; int steps; const char *name; } runs[] = {
     { PS_SAMPLER_DDPM, m->sched->T, "ddpm" },
     { PS_SAMPLER_DDIM, m->ddim_steps, "ddim" },
+    { PS_SAMPLER_DDIM, 20, "ddim20" },
     { PS_SAMPLER_DDIM, 10, "ddim10" },
     { PS_SAMPLER_HEUN, MAX (2, m->ddim_steps / 2), "heun" },
   };

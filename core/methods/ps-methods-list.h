@@ -7,6 +7,7 @@ extern const PsMethod ps_method_protonet;
 extern const PsMethod ps_method_palm;
 extern const PsMethod ps_method_ddpm;
 extern const PsMethod ps_method_consistency;
+extern const PsMethod ps_method_distill;
 extern const PsMethod ps_method_protopnet;
 extern const PsMethod ps_method_stprotopnet;
 extern const PsMethod ps_method_teen;
@@ -22,6 +23,7 @@ static const PsMethod * const ps_method_list[] = {
   &ps_method_palm,
   &ps_method_ddpm,
   &ps_method_consistency,
+  &ps_method_distill,
   &ps_method_protopnet,
   &ps_method_stprotopnet,
   &ps_method_teen,
