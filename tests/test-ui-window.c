@@ -3,6 +3,7 @@
  * deletion with undo, and the figure and CSV exports. */
 #include <gtk/gtk.h>
 #include <glib/gstdio.h>
+#include <math.h>
 #include <string.h>
 
 #include "ps-application.h"
@@ -578,6 +579,95 @@ test_export (Fixture *f, gconstpointer data)
   g_assert_cmpuint (g_strv_length (lines), ==, ps_scatter_view_get_n_points (scatter) + 1);
 }
 
+
+/* ---- OOD and diffusion views ------------------------------------------- */
+
+/* Submits `method` on `dataset` with "key=value" settings and waits until
+ * the run has finished; returns its id. */
+static gint64
+finished_method_run (Fixture *f, const char *method, const char *dataset,
+                     const char *const *settings)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PsRunRequest) req = g_new0 (PsRunRequest, 1);
+
+  req->method = ps_method_find (method);
+  g_assert_nonnull (req->method);
+  req->params = ps_method_default_params (req->method);
+  for (guint i = 0; settings && settings[i]; i++)
+    {
+      g_auto (GStrv) kv = g_strsplit (settings[i], "=", 2);
+      g_assert_true (ps_params_set (req->params, kv[0], kv[1], &error));
+      g_assert_no_error (error);
+    }
+  req->dataset = ps_run_request_load_dataset (dataset, 0, -1, NULL, NULL, &req->dataset_name, &error);
+  g_assert_no_error (error);
+  req->n_seeds = 1;
+  req->seed = 1;
+  req->name = g_strdup (method);
+  req->snapshot_every = 0;
+  req->eval_every = 0;
+  gint64 run = ps_window_submit (f->window, req, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (run, >, 0);
+  RunWatch w = { f->window, run, FALSE, NULL };
+  g_assert_true (wait_for (run_finished, &w, 120));
+  g_assert_cmpint (ps_window_get_current_run (f->window), ==, run);
+  return run;
+}
+
+static double
+percent_in (const char *text)
+{
+  const char *p = strpbrk (text, "0123456789");
+  g_assert_nonnull (p);
+  return g_ascii_strtod (p, NULL);
+}
+
+static void
+test_ood_view (Fixture *f, gconstpointer data)
+{
+  if (ps_method_find ("palm") == NULL)
+    {
+      g_test_skip ("no palm method in this build");
+      return;
+    }
+  const char *settings[] = { "ood_classes=7,8,9", "epochs=2", NULL };
+  finished_method_run (f, "palm", "digits", settings);
+
+  g_assert_true (ps_window_has_view (f->window, "ood"));
+  g_assert_false (ps_window_has_view (f->window, "diffusion"));
+  ps_window_set_view (f->window, "ood");
+  PsOodView *ood = ps_window_get_ood_view (f->window);
+  wait_painted (GTK_WIDGET (f->window));
+  maybe_screenshot (GTK_WIDGET (f->window), "ood-view.png");
+
+  /* The threshold starts where 95% of the ID rows are kept. */
+  g_autofree char *start = g_strdup (ps_ood_view_get_tpr_text (ood));
+  g_assert_true (g_str_has_prefix (start, "TPR"));
+  g_assert_cmpfloat (fabs (percent_in (start) - 95), <, 1.5);
+
+  /* Moving the threshold to the low end (where a drag to the plot's left
+   * edge clamps it) keeps no ID row: the labels follow at once. */
+  GtkWidget *hist = ps_ood_view_get_histogram (ood);
+  double before = ps_ood_view_get_threshold (ood);
+  ps_ood_view_set_threshold (ood, -G_MAXDOUBLE);
+  g_assert_cmpfloat (ps_ood_view_get_threshold (ood), <, before);
+  g_assert_cmpstr (ps_ood_view_get_tpr_text (ood), !=, start);
+  g_assert_cmpfloat (percent_in (ps_ood_view_get_tpr_text (ood)), ==, 0);
+  g_assert_cmpint (gtk_widget_get_width (hist), >, 0);
+
+  /* PALM has prototypes and assignments: the health panel lists both checks. */
+  g_assert_true (g_str_has_prefix (ps_ood_view_get_health_text (ood), "Duplicates"));
+  g_assert_nonnull (strstr (ps_ood_view_get_health_text (ood), "Unused"));
+
+  g_autofree char *png = g_build_filename (f->dir, "ood.png", NULL);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (ps_window_export_figure (f->window, png, &error));
+  g_assert_no_error (error);
+  assert_file_starts (png, "\x89PNG\r\n\x1a\n", 8, 1000);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -601,5 +691,6 @@ main (int argc, char **argv)
   g_test_add ("/ui/window/compare-seeds", Fixture, NULL, fixture_setup, test_compare_seeds, fixture_teardown);
   g_test_add ("/ui/window/tsne", Fixture, NULL, fixture_setup, test_tsne, fixture_teardown);
   g_test_add ("/ui/window/export", Fixture, NULL, fixture_setup, test_export, fixture_teardown);
+  g_test_add ("/ui/window/ood-view", Fixture, NULL, fixture_setup, test_ood_view, fixture_teardown);
   return g_test_run ();
 }

@@ -34,6 +34,8 @@ struct _PsWindow
   PsEmbeddingView *embedding;
   PsCompareView *compare;
   GtkStackPage *compare_page;
+  PsOodView *ood;
+  GtkStackPage *ood_page;
   GtkPopover *entry_popover;
   GtkLabel *entry_popover_label;
   GtkEntry *entry_popover_entry;

@@ -169,6 +169,22 @@ refresh_timeout_cb (gpointer user_data)
 
 /* ---- Views ------------------------------------------------------------ */
 
+/* The views that need particular snapshot kinds (OOD, diffusion) read the
+ * current run's last snapshot and are listed only when it has them. */
+static void
+update_snapshot_views (PsWindow *self)
+{
+  g_autoptr (GPtrArray) arrays = NULL;
+
+  if (self->current_run != 0 && self->store != NULL)
+    arrays = ps_store_get_artifacts (self->store, self->current_run, -1, NULL);
+  gboolean ood = ps_ood_view_set_snapshot (self->ood, self->store, self->current_run, arrays);
+  gtk_stack_page_set_visible (self->ood_page, ood);
+  const char *page = gtk_stack_get_visible_child_name (self->view_stack);
+  if (!ood && g_strcmp0 (page, "ood") == 0)
+    gtk_stack_set_visible_child_name (self->view_stack, "overview");
+}
+
 static void
 show_run (PsWindow *self, gint64 id)
 {
@@ -180,6 +196,7 @@ show_run (PsWindow *self, gint64 id)
       gtk_stack_set_visible_child_name (self->main_stack, "welcome");
       ps_overview_view_set_run (self->overview, NULL, 0);
       ps_embedding_view_set_run (self->embedding, NULL, 0);
+      update_snapshot_views (self);
       gtk_window_set_title (GTK_WINDOW (self), "Protoscope");
     }
   else
@@ -191,6 +208,7 @@ show_run (PsWindow *self, gint64 id)
       gtk_stack_set_visible_child_name (self->main_stack, "views");
       ps_overview_view_set_run (self->overview, self->store, id);
       ps_embedding_view_set_run (self->embedding, self->store, id);
+      update_snapshot_views (self);
     }
   ps_window_update_actions (self);
 }
@@ -324,6 +342,7 @@ on_job_event (const PsEvent *event, gpointer user_data)
           {
             g_clear_handle_id (&self->overview_reload, g_source_remove);
             ps_overview_view_reload (self->overview);
+            update_snapshot_views (self);
           }
       }
       break;
@@ -690,6 +709,7 @@ ps_window_class_init (PsWindowClass *klass)
   g_type_ensure (PS_TYPE_OVERVIEW_VIEW);
   g_type_ensure (PS_TYPE_EMBEDDING_VIEW);
   g_type_ensure (PS_TYPE_COMPARE_VIEW);
+  g_type_ensure (PS_TYPE_OOD_VIEW);
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/protoscope/Protoscope/ui/ps-window.ui");
@@ -709,6 +729,8 @@ ps_window_class_init (PsWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, PsWindow, embedding);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, compare);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, compare_page);
+  gtk_widget_class_bind_template_child (widget_class, PsWindow, ood);
+  gtk_widget_class_bind_template_child (widget_class, PsWindow, ood_page);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, entry_popover);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, entry_popover_label);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, entry_popover_entry);
@@ -786,4 +808,19 @@ ps_window_get_current_run (PsWindow *self)
 {
   g_return_val_if_fail (PS_IS_WINDOW (self), 0);
   return self->current_run;
+}
+
+PsOodView *
+ps_window_get_ood_view (PsWindow *self)
+{
+  g_return_val_if_fail (PS_IS_WINDOW (self), NULL);
+  return self->ood;
+}
+
+gboolean
+ps_window_has_view (PsWindow *self, const char *name)
+{
+  g_return_val_if_fail (PS_IS_WINDOW (self), FALSE);
+  GtkWidget *child = gtk_stack_get_child_by_name (self->view_stack, name);
+  return child != NULL && gtk_stack_page_get_visible (gtk_stack_get_page (self->view_stack, child));
 }

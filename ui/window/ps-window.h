@@ -18,6 +18,7 @@
 #include "ps-compare-view.h"
 #include "ps-embedding-view.h"
 #include "ps-overview-view.h"
+#include "ps-ood-view.h"
 #include "ps-new-run-dialog.h"
 
 G_BEGIN_DECLS
@@ -60,6 +61,9 @@ gboolean    ps_window_export_figure   (PsWindow *self, const char *path, GError 
 PsRunList       *ps_window_get_run_list       (PsWindow *self);
 PsEmbeddingView *ps_window_get_embedding_view (PsWindow *self);
 PsOverviewView  *ps_window_get_overview_view  (PsWindow *self);
+PsOodView       *ps_window_get_ood_view       (PsWindow *self);
+/* TRUE when the view `name` is listed (its page is visible in the switcher). */
+gboolean         ps_window_has_view           (PsWindow *self, const char *name);
 PsCompareView   *ps_window_get_compare_view   (PsWindow *self);
 /* "overview", "embedding" or "compare" (with two or more runs selected). */
 void             ps_window_set_view           (PsWindow *self, const char *name);
