@@ -599,6 +599,64 @@ test_distill (void)
   m->free (model);
 }
 
+/* The Frechet distance: exact on Gaussians (|m|^2 + 1 for N(0, I) against
+ * N(m, diag(4, 1))), and on digits features it separates held-out digits
+ * (near) from noise images and from one class only (far). */
+static void
+test_frechet (void)
+{
+  const int n = 20000;
+  g_autofree float *a = g_new (float, 2 * n);
+  g_autofree float *b = g_new (float, 2 * n);
+  PsRng rng;
+  ps_rng_init (&rng, 77, 0);
+  for (int i = 0; i < n; i++)
+    {
+      a[2 * i] = ps_rng_normal (&rng);
+      a[2 * i + 1] = ps_rng_normal (&rng);
+      b[2 * i] = 0.5f + 2.f * ps_rng_normal (&rng);
+      b[2 * i + 1] = -1.f + ps_rng_normal (&rng);
+    }
+  double fd = ps_frechet_distance (a, n, b, n, 2);
+  g_test_message ("gaussian FD %.4f (exact 2.25)", fd);
+  g_assert_cmpfloat (fabs (fd - 2.25), <, 0.1);
+  g_assert_cmpfloat (fabs (ps_frechet_distance (a, n, a, n, 2)), <, 1e-6);
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PsDataset) ds = ps_dataset_load_builtin ("digits", 0, 0, 0, &error);
+  g_assert_no_error (error);
+  const int D = (int) ds->d, half = (int) ds->n / 2;
+  g_autofree int *y = g_new (int, ds->n);
+  for (guint i = 0; i < ds->n; i++)
+    y[i] = ds->y[i];
+  PsModel *net = ps_fd_feature_net_train (ds->x, y, half, D, 10, 20, 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpfloat (ps_model_accuracy (net, ds->x + (gsize) half * D, y + half, half, 0), >, 0.85);
+  const int m = (int) ds->n - half;
+  g_autofree float *fa = g_new (float, (gsize) half * PS_FD_FEATURES);
+  g_autofree float *fb = g_new (float, (gsize) m * PS_FD_FEATURES);
+  g_autofree float *noise = g_new (float, (gsize) m * D);
+  for (gsize i = 0; i < (gsize) m * D; i++)
+    noise[i] = 16.f * ps_rng_uniform (&rng);
+  ps_fd_features (net, ds->x, half, fa);
+  ps_fd_features (net, ds->x + (gsize) half * D, m, fb);
+  double near = ps_frechet_distance (fa, half, fb, m, PS_FD_FEATURES);
+  ps_fd_features (net, noise, m, fb);
+  double far = ps_frechet_distance (fa, half, fb, m, PS_FD_FEATURES);
+  /* One class only: the rows labelled 3. */
+  g_autofree float *x3 = g_new (float, (gsize) ds->n * D);
+  int n3 = 0;
+  for (guint i = 0; i < ds->n; i++)
+    if (y[i] == 3)
+      memcpy (x3 + (gsize) n3++ * D, ds->x + (gsize) i * D, D * sizeof (float));
+  ps_fd_features (net, x3, n3, fb);
+  double one = ps_frechet_distance (fa, half, fb, n3, PS_FD_FEATURES);
+  g_test_message ("digits FD: held-out %.3f, one class %.3f, noise %.3f", near, one, far);
+  g_assert_cmpfloat (near * 5, <, one);
+  g_assert_cmpfloat (near * 5, <, far);
+  ps_model_free (net);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -614,5 +672,6 @@ main (int argc, char **argv)
   g_test_add_func ("/diffusion/minority", test_minority);
   g_test_add_func ("/diffusion/curriculum", test_curriculum);
   g_test_add_func ("/diffusion/distill", test_distill);
+  g_test_add_func ("/diffusion/frechet", test_frechet);
   return g_test_run ();
 }

@@ -266,4 +266,18 @@ double ps_energy_distance (const float *a, int na, const float *b, int nb, int D
 void   ps_mode_stats (const PsGmm *g, const float *x, int n, int *modes_covered,
                       double *off_support, int *on_mode);
 
+/* ---- Frechet distance (ps-diffusion-fd.c) --------------------------- */
+
+#define PS_FD_FEATURES 64
+
+/* The Frechet distance between Gaussian fits of a[na, F] and b[nb, F]:
+ * |mu_a - mu_b|^2 + tr(Ca + Cb - 2 (Ca Cb)^(1/2)). */
+double   ps_frechet_distance (const float *a, int na, const float *b, int nb, int F);
+/* A classifier "D-128r-64r-C" trained (Adam, batch 64, seeded) for
+ * `epochs` passes over x[n, D] with labels y[n], in evaluation mode. */
+PsModel *ps_fd_feature_net_train (const float *x, const int *y, int n, int D, int C,
+                                  int epochs, guint64 seed, GError **error);
+/* Its penultimate features feat[n, PS_FD_FEATURES] for x[n, D]. */
+void     ps_fd_features (PsModel *net, const float *x, int n, float *feat);
+
 G_END_DECLS

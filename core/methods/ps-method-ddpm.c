@@ -74,6 +74,8 @@ typedef struct
   int *tb;               /* [batch] curriculum timesteps */
   PsGmm *kde;            /* training rows as deltas, for minority guidance */
   PsGmm *kde_top;        /* the rows of the top minority-score level */
+  PsModel *fd_net;       /* digits: the Frechet-distance feature classifier, lazily */
+  guint64 seed;
 } DdpmModel;
 
 static void
@@ -92,6 +94,8 @@ ddpm_free (gpointer p)
   ps_gmm_free (m->truth);
   ps_gmm_free (m->kde);
   ps_gmm_free (m->kde_top);
+  if (m->fd_net)
+    ps_model_free (m->fd_net);
   g_free (m);
 }
 
@@ -206,6 +210,7 @@ ddpm_create (const PsMethod *method, const PsParams *params, PsDataset *data, gu
   m->data = ps_dataset_ref (data);
   m->den = den;
   m->D = (int) data->d;
+  m->seed = seed;
   m->conditional = cond;
   m->sched = ps_diff_schedule_new (g_str_equal (ps_params_get_string (params, "schedule"), "cosine")
                                    ? PS_DIFF_SCHED_COSINE : PS_DIFF_SCHED_LINEAR,
@@ -542,6 +547,32 @@ ddpm_classifier_metrics (DdpmModel *m, PsMetrics *out)
     ps_model_swap_ema (m->den->net);
 }
 
+/* Images: the Frechet distance between samples x[n, D] (data space) and
+ * the reference rows, on the features of a classifier trained once per
+ * model on the training rows (seeded by the run's seed). */
+static double
+ddpm_fd (DdpmModel *m, const float *x, int n, const float *ref, int nref)
+{
+  const int D = m->D, C = (int) m->data->n_classes;
+  if (m->data->img_h == 0 || C < 2 || nref < 2 || n < 2)
+    return NAN;
+  if (m->fd_net == NULL)
+    {
+      g_autofree float *xt = ps_gather_rows (m->data, m->train_idx, m->n_train);
+      g_autofree int *yt = g_new (int, m->n_train);
+      for (guint i = 0; i < m->n_train; i++)
+        yt[i] = m->data->y[m->train_idx[i]];
+      m->fd_net = ps_fd_feature_net_train (xt, yt, (int) m->n_train, D, C, 30, m->seed, NULL);
+      if (m->fd_net == NULL)
+        return NAN;
+    }
+  g_autofree float *fa = g_new (float, (gsize) n * PS_FD_FEATURES);
+  g_autofree float *fb = g_new (float, (gsize) nref * PS_FD_FEATURES);
+  ps_fd_features (m->fd_net, x, n, fa);
+  ps_fd_features (m->fd_net, ref, nref, fb);
+  return ps_frechet_distance (fa, n, fb, nref, PS_FD_FEATURES);
+}
+
 /* DDIM samples at guidance cfg_w (and minority guidance when `minority`),
  * mapped to the known mixture's modes: on[n] gets each sample's mode or -1. */
 static double
@@ -678,6 +709,15 @@ ddpm_evaluate (gpointer p)
         {
           first = FALSE;
           ps_metrics_set (out, "swd", swd);
+          if (m->data->img_h > 0)
+            {
+              ps_metrics_set (out, "fd", ddpm_fd (m, x, n, ref, nref));
+              /* The floor: training rows against the same reference. */
+              g_autofree float *xt = ps_gather_rows (m->data, m->train_idx,
+                                                     MIN (m->n_train, (guint) n));
+              ps_metrics_set (out, "fd_train_rows",
+                              ddpm_fd (m, xt, (int) MIN (m->n_train, (guint) n), ref, nref));
+            }
           if (D <= 16 && nref > 0)
             {
               int ne = MIN (n, 1000), nr = MIN (nref, 1000);
