@@ -632,7 +632,8 @@ test_ood_view (Fixture *f, gconstpointer data)
       g_test_skip ("no palm method in this build");
       return;
     }
-  const char *settings[] = { "ood_classes=7,8,9", "epochs=2", NULL };
+  const char *settings[] = { "ood_classes=7,8,9",
+                             g_getenv ("PS_SCREENSHOT_DIR") ? "epochs=20" : "epochs=2", NULL };
   finished_method_run (f, "palm", "digits", settings);
 
   g_assert_true (ps_window_has_view (f->window, "ood"));
@@ -668,6 +669,99 @@ test_ood_view (Fixture *f, gconstpointer data)
   assert_file_starts (png, "\x89PNG\r\n\x1a\n", 8, 1000);
 }
 
+
+static gboolean
+frame_advanced (gpointer data)
+{
+  return ps_diffusion_view_get_frame (data) > 0;
+}
+
+static void
+test_diffusion_view (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (ps_method_find ("ddpm") == NULL)
+    {
+      g_test_skip ("no ddpm method in this build");
+      return;
+    }
+  /* A tiny model keeps the test fast; screenshots get a trained one. */
+  gboolean shots = g_getenv ("PS_SCREENSHOT_DIR") != NULL;
+  const char *quick[] = { "steps=200", "timesteps=40", "ddim_steps=10", "eval_samples=100",
+                          "snapshot_samples=40", "hidden=32s-32s", NULL };
+  const char *trained[] = { "steps=3000", "timesteps=100", "ddim_steps=25", "eval_samples=500",
+                            "snapshot_samples=200", NULL };
+  guint T = shots ? 100 : 40;
+  finished_method_run (f, "ddpm", "ring", shots ? trained : quick);
+
+  g_assert_true (ps_window_has_view (f->window, "diffusion"));
+  g_assert_false (ps_window_has_view (f->window, "ood"));
+  ps_window_set_view (f->window, "diffusion");
+  PsDiffusionView *view = ps_window_get_diffusion_view (f->window);
+  guint n = ps_diffusion_view_get_n_frames (view);
+  g_assert_cmpuint (n, ==, T + 1);
+  g_assert_cmpuint (ps_diffusion_view_get_frame (view), ==, 0);
+  /* 10% of 40 samples, more only on ties. */
+  g_assert_cmpuint (ps_diffusion_view_get_n_hallucinated (view), >=, shots ? 20 : 4);
+
+  /* The scrubber moves the frame and its label. */
+  g_autofree char *first = g_strdup (ps_diffusion_view_get_frame_text (view));
+  gtk_range_set_value (ps_diffusion_view_get_scale (view), 7);
+  g_assert_cmpuint (ps_diffusion_view_get_frame (view), ==, 7);
+  g_assert_cmpstr (ps_diffusion_view_get_frame_text (view), !=, first);
+  g_autofree char *expect = g_strdup_printf ("frame 7 / %u", T);
+  g_assert_true (g_str_has_prefix (ps_diffusion_view_get_frame_text (view), expect));
+
+  /* Another sampler keeps the same share of the path. */
+  g_assert_true (ps_diffusion_view_set_sampler (view, "_ddim"));
+  g_assert_cmpuint (ps_diffusion_view_get_n_frames (view), ==, (shots ? 25 : 10) + 1);
+  g_assert_cmpuint (ps_diffusion_view_get_frame (view), ==, 2);
+  g_assert_true (ps_diffusion_view_set_sampler (view, ""));
+
+  /* Playing advances the frame from a tick callback. */
+  ps_diffusion_view_set_frame (view, 0);
+  ps_diffusion_view_set_playing (view, TRUE);
+  g_assert_true (wait_for (frame_advanced, view, 10));
+  ps_diffusion_view_set_playing (view, FALSE);
+  g_assert_false (ps_diffusion_view_get_playing (view));
+
+  ps_diffusion_view_set_frame (view, n * 3 / 4);
+  if (shots)
+    ps_diffusion_view_set_side_by_side (view, TRUE, "_heun");
+  wait_painted (GTK_WIDGET (f->window));
+  maybe_screenshot (GTK_WIDGET (f->window), "diffusion-view.png");
+  ps_diffusion_view_set_side_by_side (view, FALSE, NULL);
+
+  /* The window's export writes the current frame; the frames export one
+   * numbered PNG per frame. */
+  g_autofree char *png = g_build_filename (f->dir, "frame.svg", NULL);
+  g_assert_true (ps_window_export_figure (f->window, png, &error));
+  g_assert_no_error (error);
+  assert_file_starts (png, "<?xml", 5, 1000);
+  g_autofree char *frames = g_build_filename (f->dir, "frames", NULL);
+  guint written = 0;
+  g_assert_true (ps_diffusion_view_export_frames (view, frames, 320, 240, &written, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (written, ==, n);
+  g_autoptr (GDir) dir = g_dir_open (frames, 0, &error);
+  g_assert_no_error (error);
+  guint count = 0;
+  const char *name;
+  while ((name = g_dir_read_name (dir)))
+    {
+      g_autofree char *path = g_build_filename (frames, name, NULL);
+      g_assert_true (g_str_has_prefix (name, "frame-") && g_str_has_suffix (name, ".png"));
+      assert_file_starts (path, "\x89PNG\r\n\x1a\n", 8, 500);
+      count++;
+    }
+  g_assert_cmpuint (count, ==, n);
+  g_autofree char *last_name = g_strdup_printf ("frame-%04u.png", T);
+  g_autofree char *last = g_build_filename (frames, last_name, NULL);
+  g_assert_true (g_file_test (last, G_FILE_TEST_EXISTS));
+  remove_tree (frames);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -692,5 +786,6 @@ main (int argc, char **argv)
   g_test_add ("/ui/window/tsne", Fixture, NULL, fixture_setup, test_tsne, fixture_teardown);
   g_test_add ("/ui/window/export", Fixture, NULL, fixture_setup, test_export, fixture_teardown);
   g_test_add ("/ui/window/ood-view", Fixture, NULL, fixture_setup, test_ood_view, fixture_teardown);
+  g_test_add ("/ui/window/diffusion-view", Fixture, NULL, fixture_setup, test_diffusion_view, fixture_teardown);
   return g_test_run ();
 }

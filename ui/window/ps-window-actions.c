@@ -321,13 +321,16 @@ export_figure_at (PsWindow *self, const char *path, double scale, GError **error
   const char *page = gtk_stack_get_visible_child_name (self->view_stack);
   gboolean comparing = g_strcmp0 (page, "compare") == 0;
   gboolean ood = g_strcmp0 (page, "ood") == 0;
+  gboolean diffusion = g_strcmp0 (page, "diffusion") == 0;
   GtkWidget *view = showing_embedding (self) ? GTK_WIDGET (self->embedding)
                     : comparing             ? GTK_WIDGET (self->compare)
                     : ood                   ? ps_ood_view_get_histogram (self->ood)
+                    : diffusion             ? ps_diffusion_view_get_area (self->diffusion)
                                             : GTK_WIDGET (self->overview);
   g_autoptr (PsFigure) fig = showing_embedding (self) ? ps_embedding_view_build_figure (self->embedding)
                              : comparing ? ps_compare_view_build_figure (self->compare)
                              : ood       ? ps_ood_view_build_figure (self->ood)
+                             : diffusion ? ps_diffusion_view_build_figure (self->diffusion)
                                          : ps_overview_view_build_figure (self->overview);
   if (fig == NULL)
     {

@@ -36,6 +36,8 @@ struct _PsWindow
   GtkStackPage *compare_page;
   PsOodView *ood;
   GtkStackPage *ood_page;
+  PsDiffusionView *diffusion;
+  GtkStackPage *diffusion_page;
   GtkPopover *entry_popover;
   GtkLabel *entry_popover_label;
   GtkEntry *entry_popover_entry;

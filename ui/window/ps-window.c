@@ -180,8 +180,10 @@ update_snapshot_views (PsWindow *self)
     arrays = ps_store_get_artifacts (self->store, self->current_run, -1, NULL);
   gboolean ood = ps_ood_view_set_snapshot (self->ood, self->store, self->current_run, arrays);
   gtk_stack_page_set_visible (self->ood_page, ood);
+  gboolean diffusion = ps_diffusion_view_set_snapshot (self->diffusion, arrays);
+  gtk_stack_page_set_visible (self->diffusion_page, diffusion);
   const char *page = gtk_stack_get_visible_child_name (self->view_stack);
-  if (!ood && g_strcmp0 (page, "ood") == 0)
+  if ((!ood && g_strcmp0 (page, "ood") == 0) || (!diffusion && g_strcmp0 (page, "diffusion") == 0))
     gtk_stack_set_visible_child_name (self->view_stack, "overview");
 }
 
@@ -710,6 +712,7 @@ ps_window_class_init (PsWindowClass *klass)
   g_type_ensure (PS_TYPE_EMBEDDING_VIEW);
   g_type_ensure (PS_TYPE_COMPARE_VIEW);
   g_type_ensure (PS_TYPE_OOD_VIEW);
+  g_type_ensure (PS_TYPE_DIFFUSION_VIEW);
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/protoscope/Protoscope/ui/ps-window.ui");
@@ -731,6 +734,8 @@ ps_window_class_init (PsWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, PsWindow, compare_page);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, ood);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, ood_page);
+  gtk_widget_class_bind_template_child (widget_class, PsWindow, diffusion);
+  gtk_widget_class_bind_template_child (widget_class, PsWindow, diffusion_page);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, entry_popover);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, entry_popover_label);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, entry_popover_entry);
@@ -823,4 +828,11 @@ ps_window_has_view (PsWindow *self, const char *name)
   g_return_val_if_fail (PS_IS_WINDOW (self), FALSE);
   GtkWidget *child = gtk_stack_get_child_by_name (self->view_stack, name);
   return child != NULL && gtk_stack_page_get_visible (gtk_stack_get_page (self->view_stack, child));
+}
+
+PsDiffusionView *
+ps_window_get_diffusion_view (PsWindow *self)
+{
+  g_return_val_if_fail (PS_IS_WINDOW (self), NULL);
+  return self->diffusion;
 }

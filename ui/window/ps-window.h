@@ -19,6 +19,7 @@
 #include "ps-embedding-view.h"
 #include "ps-overview-view.h"
 #include "ps-ood-view.h"
+#include "ps-diffusion-view.h"
 #include "ps-new-run-dialog.h"
 
 G_BEGIN_DECLS
@@ -62,6 +63,7 @@ PsRunList       *ps_window_get_run_list       (PsWindow *self);
 PsEmbeddingView *ps_window_get_embedding_view (PsWindow *self);
 PsOverviewView  *ps_window_get_overview_view  (PsWindow *self);
 PsOodView       *ps_window_get_ood_view       (PsWindow *self);
+PsDiffusionView *ps_window_get_diffusion_view (PsWindow *self);
 /* TRUE when the view `name` is listed (its page is visible in the switcher). */
 gboolean         ps_window_has_view           (PsWindow *self, const char *name);
 PsCompareView   *ps_window_get_compare_view   (PsWindow *self);
