@@ -7,6 +7,8 @@
 
 #include "ps-application.h"
 #include "ps-compare-view.h"
+#include "ps-diffusion-view.h"
+#include "ps-ood-view.h"
 #include "ps-embedding-view.h"
 #include "ps-new-run-dialog.h"
 #include "ps-overview-view.h"
@@ -438,6 +440,172 @@ test_embedding_tsne (void)
   remove_store (store2, dir2);
 }
 
+
+static PsArray *
+u8_array (const char *kind, const guint8 *data, gsize n)
+{
+  gsize shape[1] = { n };
+  return ps_array_new (kind, PS_DTYPE_U8, 1, shape, data);
+}
+
+/* Ten rows scored 0..9, the last five held out: every threshold's rates
+ * are known by hand.  Prototypes 0 and 1 are the same vector and
+ * component 2 gets no assignment mass. */
+static GPtrArray *
+ood_snapshot (void)
+{
+  GPtrArray *arrays = g_ptr_array_new_with_free_func ((GDestroyNotify) ps_array_unref);
+  float points[20], scores[10], protos[6] = { 1, 0, 1, 0, 0, 1 }, assign[30] = { 0 };
+  gint32 labels[10], plabels[3] = { 0, 0, 1 };
+  guint8 ood[10];
+
+  for (int i = 0; i < 10; i++)
+    {
+      points[2 * i] = i;
+      points[2 * i + 1] = i % 3;
+      scores[i] = i;
+      labels[i] = i % 2;
+      ood[i] = i >= 5;
+      assign[3 * i + (i % 2)] = 1;
+    }
+  g_ptr_array_add (arrays, ps_array_new_f32 ("points", points, 10, 2));
+  g_ptr_array_add (arrays, ps_array_new_i32 ("labels", labels, 10));
+  g_ptr_array_add (arrays, ps_array_new_f32 ("scores", scores, 10, 1));
+  g_ptr_array_add (arrays, u8_array ("score_name", (const guint8 *) "ood_proto", 9));
+  g_ptr_array_add (arrays, u8_array ("ood", ood, 10));
+  g_ptr_array_add (arrays, ps_array_new_f32 ("prototypes", protos, 3, 2));
+  g_ptr_array_add (arrays, ps_array_new_i32 ("prototype_labels", plabels, 3));
+  g_ptr_array_add (arrays, ps_array_new_f32 ("assignments", assign, 10, 3));
+  return arrays;
+}
+
+static void
+test_ood_view (void)
+{
+  GtkWidget *view = ps_ood_view_new ();
+  PsOodView *ood = PS_OOD_VIEW (view);
+  g_autoptr (GPtrArray) arrays = ood_snapshot ();
+  g_autoptr (GPtrArray) empty = g_ptr_array_new_with_free_func ((GDestroyNotify) ps_array_unref);
+
+  g_object_ref_sink (view);
+  g_assert_false (ps_ood_view_set_snapshot (ood, NULL, 0, empty));
+  g_assert_null (ps_ood_view_build_figure (ood));
+  g_assert_true (ps_ood_view_supports (arrays));
+  g_assert_true (ps_ood_view_set_snapshot (ood, NULL, 0, arrays));
+
+  /* Scores below the threshold are kept as ID. */
+  ps_ood_view_set_threshold (ood, 5);
+  g_assert_cmpstr (ps_ood_view_get_tpr_text (ood), ==, "TPR (ID kept) 100.0%");
+  ps_ood_view_set_threshold (ood, 3);
+  g_assert_cmpstr (ps_ood_view_get_tpr_text (ood), ==, "TPR (ID kept) 60.0%");
+  ps_ood_view_set_threshold (ood, 100);
+  g_assert_cmpfloat (ps_ood_view_get_threshold (ood), ==, 9);
+
+  const char *health = ps_ood_view_get_health_text (ood);
+  g_assert_nonnull (strstr (health, "#0–#1"));
+  g_assert_nonnull (strstr (health, "Unused (< 1% of the assignment mass): #2"));
+  g_autoptr (PsFigure) fig = ps_ood_view_build_figure (ood);
+  g_assert_nonnull (fig);
+  g_assert_finalize_object (view);
+}
+
+static GPtrArray *
+diffusion_snapshot (void)
+{
+  GPtrArray *arrays = g_ptr_array_new_with_free_func ((GDestroyNotify) ps_array_unref);
+  const guint S = 3, F = 5, F2 = 3, K = 2, G = 4;
+  float traj[3 * 5 * 2], traj2[3 * 3 * 2], t[5], t2[3], points[8], scores[3] = { 0.1f, 5, 0.2f };
+  float field[2 * 4 * 4 * 2], ft[2] = { 1, 0.1f }, ext[4] = { -2, 2, -2, 2 };
+
+  for (guint s = 0; s < S; s++)
+    {
+      for (guint f = 0; f < F; f++)
+        {
+          traj[(s * F + f) * 2] = (float) s - f * 0.1f;
+          traj[(s * F + f) * 2 + 1] = (float) f * 0.2f;
+        }
+      for (guint f = 0; f < F2; f++)
+        {
+          traj2[(s * F2 + f) * 2] = (float) s;
+          traj2[(s * F2 + f) * 2 + 1] = (float) f;
+        }
+    }
+  for (guint f = 0; f < F; f++)
+    t[f] = 1.0f - f * 0.2f;
+  for (guint f = 0; f < F2; f++)
+    t2[f] = 1.0f - f * 0.4f;
+  for (guint i = 0; i < 8; i++)
+    points[i] = i % 2 ? 1 : -1;
+  for (guint i = 0; i < K * G * G * 2; i++)
+    field[i] = (i % 2) ? 0.5f : -0.5f;
+  gsize s3[3] = { S, F, 2 }, s3b[3] = { S, F2, 2 }, s4[4] = { K, G, G, 2 }, sk[1] = { K };
+  gsize s1[1] = { 4 };
+  g_ptr_array_add (arrays, ps_array_new ("trajectory", PS_DTYPE_F32, 3, s3, traj));
+  g_ptr_array_add (arrays, ps_array_new_f32 ("trajectory_t", t, F, 1));
+  g_ptr_array_add (arrays, ps_array_new ("trajectory_ddim", PS_DTYPE_F32, 3, s3b, traj2));
+  g_ptr_array_add (arrays, ps_array_new_f32 ("trajectory_ddim_t", t2, F2, 1));
+  g_ptr_array_add (arrays, ps_array_new_f32 ("points", points, 4, 2));
+  g_ptr_array_add (arrays, ps_array_new_f32 ("scores", scores, 3, 1));
+  g_ptr_array_add (arrays, u8_array ("score_name", (const guint8 *) "halluc_x0_var", 13));
+  g_ptr_array_add (arrays, ps_array_new ("score_field", PS_DTYPE_F32, 4, s4, field));
+  g_ptr_array_add (arrays, ps_array_new ("score_field_analytic", PS_DTYPE_F32, 4, s4, field));
+  g_ptr_array_add (arrays, ps_array_new ("score_field_t", PS_DTYPE_F32, 1, sk, ft));
+  g_ptr_array_add (arrays, ps_array_new ("field_extent", PS_DTYPE_F32, 1, s1, ext));
+  return arrays;
+}
+
+static void
+test_diffusion_view (void)
+{
+  GtkWidget *view = ps_diffusion_view_new ();
+  PsDiffusionView *dv = PS_DIFFUSION_VIEW (view);
+  g_autoptr (GPtrArray) arrays = diffusion_snapshot ();
+  g_autoptr (GPtrArray) ood = ood_snapshot ();
+  g_autoptr (GError) error = NULL;
+
+  g_object_ref_sink (view);
+  g_assert_false (ps_diffusion_view_supports (ood));
+  g_assert_false (ps_diffusion_view_set_snapshot (dv, ood));
+  g_assert_cmpuint (ps_diffusion_view_get_n_frames (dv), ==, 0);
+  g_assert_null (ps_diffusion_view_build_figure (dv));
+
+  g_assert_true (ps_diffusion_view_set_snapshot (dv, arrays));
+  g_assert_cmpuint (ps_diffusion_view_get_n_frames (dv), ==, 5);
+  g_assert_cmpuint (ps_diffusion_view_get_n_hallucinated (dv), ==, 1);
+  ps_diffusion_view_set_frame (dv, 3);
+  g_assert_cmpuint (ps_diffusion_view_get_frame (dv), ==, 3);
+  g_assert_true (g_str_has_prefix (ps_diffusion_view_get_frame_text (dv), "frame 3 / 4"));
+  ps_diffusion_view_set_frame (dv, 99);
+  g_assert_cmpuint (ps_diffusion_view_get_frame (dv), ==, 4);
+
+  /* DDIM has 3 frames: frame 4 of 5 is its last. */
+  g_assert_true (ps_diffusion_view_set_sampler (dv, "_ddim"));
+  g_assert_false (ps_diffusion_view_set_sampler (dv, "_heun"));
+  g_assert_cmpuint (ps_diffusion_view_get_n_frames (dv), ==, 3);
+  g_assert_cmpuint (ps_diffusion_view_get_frame (dv), ==, 2);
+  ps_diffusion_view_set_side_by_side (dv, TRUE, "");
+  g_autoptr (PsFigure) fig = ps_diffusion_view_build_figure (dv);
+  g_assert_nonnull (fig);
+
+  g_autofree char *dir = g_dir_make_tmp ("ps-frames-XXXXXX", &error);
+  g_assert_no_error (error);
+  guint written = 0;
+  g_assert_true (ps_diffusion_view_export_frames (dv, dir, 160, 120, &written, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (written, ==, 3);
+  for (guint f = 0; f < 3; f++)
+    {
+      g_autofree char *name = g_strdup_printf ("frame-%04u.png", f);
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
+      g_remove (path);
+    }
+  g_rmdir (dir);
+  ps_diffusion_view_clear (dv);
+  g_assert_cmpuint (ps_diffusion_view_get_n_frames (dv), ==, 0);
+  g_assert_finalize_object (view);
+}
+
 static void
 test_new_run_dialog (void)
 {
@@ -513,6 +681,8 @@ main (int argc, char **argv)
   g_test_add_func ("/ui/widgets/embedding-tsne", test_embedding_tsne);
   g_test_add_func ("/ui/widgets/compare-view", test_compare_view);
   g_test_add_func ("/ui/widgets/new-run-dialog", test_new_run_dialog);
+  g_test_add_func ("/ui/widgets/ood-view", test_ood_view);
+  g_test_add_func ("/ui/widgets/diffusion-view", test_diffusion_view);
   g_test_add_func ("/ui/widgets/window", test_window);
   return g_test_run ();
 }
