@@ -206,7 +206,7 @@ frame_figure (PsDiffusionView *self, const Sampler *s, guint f)
         }
       PsColor red = { 0.85, 0.1, 0.1, 1 };
       if (T > 1)
-        ps_figure_add_trajectories (fig, xy, h, T, NULL, red, 0.15);
+        ps_figure_add_trajectories (fig, xy, h, T, NULL, red, 0.05);
       PsScatterSpec flagged = { .x = hx, .y = hy, .n = h, .color = red, .radius = 4.5, .alpha = 1 };
       ps_figure_add_scatter (fig, &flagged);
       ps_figure_add_legend_entry (fig, "hallucinated (top 10% x0 variance)", red, FALSE);

@@ -380,7 +380,10 @@ show_export_dialog (PsWindow *self, gboolean csv)
   PsRunItem *item = ps_run_list_find (self->run_list, self->current_run, NULL);
   const char *base = item ? ps_run_item_get_name (item) : "figure";
   g_autofree char *suggested = g_strdup_printf ("%s-%s.%s", base,
-                                                showing_embedding (self) ? "embedding" : "curves",
+                                                showing_embedding (self) ? "embedding"
+                                                : g_strcmp0 (gtk_stack_get_visible_child_name (self->view_stack), "ood") == 0 ? "ood"
+                                                : g_strcmp0 (gtk_stack_get_visible_child_name (self->view_stack), "diffusion") == 0 ? "frame"
+                                                : "curves",
                                                 csv ? "csv" : "png");
 
   if (csv)
