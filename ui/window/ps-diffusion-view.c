@@ -33,6 +33,7 @@ typedef struct
   guint S, F;
   float *px, *py;        /* [F * S]: frame-major, so a frame is contiguous */
   float *t;              /* [F] noise level (sigma) of each frame */
+  float *pix;            /* image data: [F * S * side * side] in [0, 1], else NULL */
 } Sampler;
 
 struct _PsDiffusionView
@@ -76,6 +77,7 @@ struct _PsDiffusionView
   double range[4];              /* fixed view: xmin, xmax, ymin, ymax */
   float *images;                /* [M, h, w], scaled to [0, 1] */
   guint n_images, img_h, img_w;
+  guint side;                   /* image trajectories: x_t is a side x side image */
 
   guint tick_id;
   gint64 play_start_us;
@@ -92,6 +94,7 @@ static void
 sampler_clear (Sampler *s)
 {
   g_clear_pointer (&s->px, g_free);
+  g_clear_pointer (&s->pix, g_free);
   g_clear_pointer (&s->py, g_free);
   g_clear_pointer (&s->t, g_free);
   s->S = s->F = 0;
@@ -146,6 +149,19 @@ frame_figure (PsDiffusionView *self, const Sampler *s, guint f)
                                             sampler_titles[s->index], f, s->F - 1, s->t[f]);
   ps_figure_set_theme (fig, ps_current_theme ());
   ps_figure_set_title (fig, title);
+
+  /* Image data (digits): the samples themselves, x_t at this frame. */
+  if (s->pix != NULL)
+    {
+      guint n = MIN (s->S, 32);
+      gsize d = (gsize) self->side * self->side;
+      g_autofree const char **captions = g_new0 (const char *, n);
+      for (guint i = 0; i < n; i++)
+        captions[i] = self->halluc && i < self->halluc_n && self->halluc[i] ? "hallucinated" : "";
+      ps_figure_add_image_grid (fig, s->pix + (gsize) f * s->S * d, n, self->side, self->side, 8,
+                                captions, NULL);
+      return fig;
+    }
   ps_figure_set_x_range (fig, self->range[0], self->range[1]);
   ps_figure_set_y_range (fig, self->range[2], self->range[3]);
   ps_figure_set_equal_aspect (fig, TRUE);
@@ -473,7 +489,9 @@ ps_diffusion_view_supports (GPtrArray *arrays)
     return FALSE;
   PsArray *t = ps_snapshot_find (arrays, "trajectory");
   PsArray *tt = ps_snapshot_find (arrays, "trajectory_t");
-  return t != NULL && tt != NULL && t->dtype == PS_DTYPE_F32 && t->ndim == 3 && t->shape[2] == 2
+  guint side = t && t->ndim == 3 ? (guint) lround (sqrt ((double) t->shape[2])) : 0;
+  return t != NULL && tt != NULL && t->dtype == PS_DTYPE_F32 && t->ndim == 3
+         && (t->shape[2] == 2 || (side >= 2 && (gsize) side * side == t->shape[2]))
          && t->shape[0] > 0 && t->shape[1] > 0 && ps_array_n_elements (tt) == t->shape[1];
 }
 
@@ -580,6 +598,8 @@ ps_diffusion_view_set_snapshot (PsDiffusionView *self, GPtrArray *arrays)
   r[0] = r[2] = INFINITY;
   r[1] = r[3] = -INFINITY;
 
+  gsize D = ps_snapshot_find (arrays, "trajectory")->shape[2];
+  self->side = D == 2 ? 0 : (guint) lround (sqrt ((double) D));
   g_autoptr (GtkStringList) names = gtk_string_list_new (NULL);
   for (guint i = 0; i < N_SAMPLERS; i++)
     {
@@ -587,7 +607,7 @@ ps_diffusion_view_set_snapshot (PsDiffusionView *self, GPtrArray *arrays)
       g_autofree char *tkind = g_strdup_printf ("trajectory%s_t", sampler_suffixes[i]);
       PsArray *a = ps_snapshot_find (arrays, kind);
       PsArray *t = ps_snapshot_find (arrays, tkind);
-      if (a == NULL || t == NULL || a->dtype != PS_DTYPE_F32 || a->ndim != 3 || a->shape[2] != 2
+      if (a == NULL || t == NULL || a->dtype != PS_DTYPE_F32 || a->ndim != 3 || a->shape[2] != D
           || ps_array_n_elements (t) != a->shape[1] || a->shape[0] == 0 || a->shape[1] == 0)
         continue;
       Sampler *s = &self->samplers[self->n_samplers++];
@@ -596,6 +616,37 @@ ps_diffusion_view_set_snapshot (PsDiffusionView *self, GPtrArray *arrays)
       s->S = a->shape[0];
       s->F = a->shape[1];
       s->t = ps_snapshot_copy_f32 (t, s->F);
+      gtk_string_list_append (names, sampler_titles[i]);
+      if (D != 2)
+        {
+          /* Frame-major images, scaled by the range of the final samples
+           * (noisier frames saturate, as noise should look). */
+          float lo = INFINITY, hi = -INFINITY;
+          for (guint p = 0; p < s->S; p++)
+            for (gsize d = 0; d < D; d++)
+              {
+                float v = xy[((gsize) p * s->F + s->F - 1) * D + d];
+                if (isfinite (v))
+                  {
+                    lo = MIN (lo, v);
+                    hi = MAX (hi, v);
+                  }
+              }
+          if (!(hi > lo))
+            {
+              lo = 0;
+              hi = 1;
+            }
+          s->pix = g_new (float, (gsize) s->S * s->F * D);
+          for (guint p = 0; p < s->S; p++)
+            for (guint f = 0; f < s->F; f++)
+              for (gsize d = 0; d < D; d++)
+                {
+                  float v = (xy[((gsize) p * s->F + f) * D + d] - lo) / (hi - lo);
+                  s->pix[((gsize) f * s->S + p) * D + d] = isfinite (v) ? CLAMP (v, 0, 1) : 0;
+                }
+          continue;
+        }
       s->px = g_new (float, (gsize) s->S * s->F);
       s->py = g_new (float, (gsize) s->S * s->F);
       for (guint p = 0; p < s->S; p++)
@@ -605,7 +656,6 @@ ps_diffusion_view_set_snapshot (PsDiffusionView *self, GPtrArray *arrays)
             s->px[(gsize) f * s->S + p] = q[0];
             s->py[(gsize) f * s->S + p] = q[1];
           }
-      gtk_string_list_append (names, sampler_titles[i]);
     }
 
   PsArray *pts = ps_snapshot_find (arrays, "points");
@@ -711,6 +761,8 @@ ps_diffusion_view_set_snapshot (PsDiffusionView *self, GPtrArray *arrays)
         {
           const Sampler *s = &self->samplers[i];
           const float *c = axis == 0 ? s->px : s->py;
+          if (c == NULL)
+            continue;
           gsize total = (gsize) s->S * s->F, stride = MAX (total / 50000, 1);
           for (gsize j = 0; j < total; j += stride)
             if (isfinite (c[j]))
