@@ -100,15 +100,30 @@ sampler_clear (Sampler *s)
   s->S = s->F = 0;
 }
 
-/* Frame of sampler `s` at the same share of its path as frame `f` of
- * the shown sampler (samplers take different numbers of steps). */
+/* Frame of sampler `s` at the noise level nearest (in log sigma) to that
+ * of frame `f` of the shown sampler: samplers take different numbers of
+ * steps on different time grids, and side by side they should show the
+ * same moment of the denoising. */
 static guint
 matching_frame (PsDiffusionView *self, const Sampler *s, guint f)
 {
   const Sampler *a = &self->samplers[self->shown];
-  if (a->F <= 1 || s->F <= 1)
+  if (a->F == 0 || s->F <= 1)
     return 0;
-  return (guint) lround ((double) f * (s->F - 1) / (a->F - 1));
+  double target = log (MAX (a->t[MIN (f, a->F - 1)], 1e-6));
+  guint best = 0;
+  double best_d = INFINITY;
+  for (guint i = 0; i < s->F; i++)
+    {
+      double d = fabs (log (MAX (s->t[i], 1e-6)) - target);
+      /* Ties (e.g. sigma 0 at the end) go to the later frame. */
+      if (d <= best_d)
+        {
+          best_d = d;
+          best = i;
+        }
+    }
+  return best;
 }
 
 /* ---- Figures -------------------------------------------------------------- */
@@ -182,16 +197,26 @@ frame_figure (PsDiffusionView *self, const Sampler *s, guint f)
       const float *analytic = self->field_analytic ? self->field_analytic + k * gg * 2 : NULL;
       g_autofree float *u = g_new (float, gg);
       g_autofree float *v = g_new (float, gg);
-      for (gsize i = 0; i < gg; i++)
-        {
-          float lu = learned[2 * i], lv = learned[2 * i + 1];
-          float au = analytic ? analytic[2 * i] : 0, av = analytic ? analytic[2 * i + 1] : 0;
-          u[i] = mode == FIELD_LEARNED ? lu : mode == FIELD_ANALYTIC ? au : lu - au;
-          v[i] = mode == FIELD_LEARNED ? lv : mode == FIELD_ANALYTIC ? av : lv - av;
-        }
-      PsColor c = mode == FIELD_DIFFERENCE ? (PsColor) { 0.8, 0.3, 0.1, 0.7 }
-                                           : (PsColor) { 0.3, 0.4, 0.6, 0.6 };
-      ps_figure_add_quiver (fig, self->grid_x, self->grid_y, u, v, gg, 0, c);
+      g_autofree float *ax = g_new (float, gg);
+      g_autofree float *ay = g_new (float, gg);
+      /* Every other cell of a fine grid: arrows stay readable. */
+      guint step = self->field_g > 16 ? 2 : 1;
+      gsize m = 0;
+      for (guint gi = 0; gi < self->field_g; gi += step)
+        for (guint gj = 0; gj < self->field_g; gj += step)
+          {
+            gsize i = (gsize) gi * self->field_g + gj;
+            float lu = learned[2 * i], lv = learned[2 * i + 1];
+            float au = analytic ? analytic[2 * i] : 0, av = analytic ? analytic[2 * i + 1] : 0;
+            u[m] = mode == FIELD_LEARNED ? lu : mode == FIELD_ANALYTIC ? au : lu - au;
+            v[m] = mode == FIELD_LEARNED ? lv : mode == FIELD_ANALYTIC ? av : lv - av;
+            ax[m] = self->grid_x[i];
+            ay[m] = self->grid_y[i];
+            m++;
+          }
+      PsColor c = mode == FIELD_DIFFERENCE ? (PsColor) { 0.8, 0.3, 0.1, 0.6 }
+                                           : (PsColor) { 0.3, 0.4, 0.6, 0.45 };
+      ps_figure_add_quiver (fig, ax, ay, u, v, m, 0, c);
     }
 
   const float *x = s->px + (gsize) f * s->S, *y = s->py + (gsize) f * s->S;
@@ -203,7 +228,10 @@ frame_figure (PsDiffusionView *self, const Sampler *s, guint f)
    * from the same noise, so sample i is the same particle in each. */
   if (self->halluc != NULL && self->n_halluc > 0 && s->S == self->halluc_n)
     {
-      guint T = f + 1, h = 0;
+      /* A trailing tail of each path: whole ancestral (DDPM) paths over
+       * 20 samples are a tangle. */
+      guint tail = MAX (s->F / 4, 5), t0 = f + 1 > tail ? f + 1 - tail : 0;
+      guint T = f + 1 - t0, h = 0;
       g_autofree float *xy = g_new (float, (gsize) self->n_halluc * T * 2);
       g_autofree float *hx = g_new (float, self->n_halluc);
       g_autofree float *hy = g_new (float, self->n_halluc);
@@ -213,8 +241,8 @@ frame_figure (PsDiffusionView *self, const Sampler *s, guint f)
             continue;
           for (guint t = 0; t < T; t++)
             {
-              xy[((gsize) h * T + t) * 2] = s->px[(gsize) t * s->S + i];
-              xy[((gsize) h * T + t) * 2 + 1] = s->py[(gsize) t * s->S + i];
+              xy[((gsize) h * T + t) * 2] = s->px[(gsize) (t0 + t) * s->S + i];
+              xy[((gsize) h * T + t) * 2 + 1] = s->py[(gsize) (t0 + t) * s->S + i];
             }
           hx[h] = x[i];
           hy[h] = y[i];
@@ -225,9 +253,6 @@ frame_figure (PsDiffusionView *self, const Sampler *s, guint f)
         ps_figure_add_trajectories (fig, xy, h, T, NULL, red, 0.05);
       PsScatterSpec flagged = { .x = hx, .y = hy, .n = h, .color = red, .radius = 4.5, .alpha = 1 };
       ps_figure_add_scatter (fig, &flagged);
-      ps_figure_add_legend_entry (fig, "hallucinated (top 10% x0 variance)", red, FALSE);
-      ps_figure_add_legend_entry (fig, "samples", ps_palette_color (0), FALSE);
-      ps_figure_set_show_legend (fig, TRUE);
     }
   return fig;
 }
