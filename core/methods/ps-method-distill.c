@@ -283,6 +283,10 @@ student_step (DistillModel *m, int r, float *loss, GError **error)
   const int D = m->D, N = round_n (m, r), B = m->batch;
   draw_batch (m);
   const int *cls = m->guided ? m->cb : NULL;
+  /* Only the original teacher is guided by two evaluations; from round 1
+   * on, the teacher is a student that has learned the guided prediction
+   * (and whose null class was never trained). */
+  const float w = r == 0 ? m->guidance : 0.f;
   g_autofree int *jb = g_new (int, B);
   for (int b = 0; b < B; b++)
     {
@@ -297,7 +301,7 @@ student_step (DistillModel *m, int r, float *loss, GError **error)
           m->z[q] = (float) (sqrt (ab) * m->xb[q] + sqrt (1 - ab) * ps_rng_normal (&m->rng));
         }
     }
-  ps_denoiser_x0_rows (m->teacher, m->sched, m->x1, m->z, B, m->tb, cls, m->guidance);
+  ps_denoiser_x0_rows (m->teacher, m->sched, m->x1, m->z, B, m->tb, cls, w);
   for (int b = 0; b < B; b++)
     {
       double ab = grid_ab (m, jb[b], N), ab1 = grid_ab (m, 2 * jb[b] - 1, 2 * N);
@@ -307,7 +311,7 @@ student_step (DistillModel *m, int r, float *loss, GError **error)
           m->z1[q] = ddim_to (m->z[q], m->x1[q], ab, ab1);
         }
     }
-  ps_denoiser_x0_rows (m->teacher, m->sched, m->x2, m->z1, B, m->t1, cls, m->guidance);
+  ps_denoiser_x0_rows (m->teacher, m->sched, m->x2, m->z1, B, m->t1, cls, w);
   for (int b = 0; b < B; b++)
     {
       double ab = grid_ab (m, jb[b], N), ab1 = grid_ab (m, 2 * jb[b] - 1, 2 * N);
