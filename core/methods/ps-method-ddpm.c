@@ -423,6 +423,8 @@ to_data_space (DdpmModel *m, float *x, gsize n)
     x[i] = (x[i] - m->shift) / m->scale;
 }
 
+static double ddpm_fd (DdpmModel *m, const float *x, int n, const float *ref, int nref);
+
 /* GaussTeleport: how much of the learned eps the Gaussian fit of the data
  * explains at several noise levels (R^2), and sampling by jumping with the
  * Gaussian's exact PF-ODE solution to an intermediate level, then DDIM
@@ -487,6 +489,8 @@ ddpm_gaussian_metrics (DdpmModel *m, PsMetrics *out, const float *noise, int n, 
   to_data_space (m, x, (gsize) n * D);
   if (nref > 0)
     ps_metrics_set (out, "swd_teleport", ps_sliced_wasserstein (x, n, ref, nref, D, 128, 5));
+  if (m->data->img_h > 0)
+    ps_metrics_set (out, "fd_teleport", ddpm_fd (m, x, n, ref, nref));
   ps_metrics_set (out, "nfe_teleport", cfg.nfe);
   ps_gmm_free (fit);
 }
@@ -708,6 +712,11 @@ ddpm_evaluate (gpointer p)
       double swd = nref > 0 ? ps_sliced_wasserstein (x, n, ref, nref, D, 128, 5) : NAN;
       ps_metrics_set (out, k1, swd);
       ps_metrics_set (out, k2, cfg.nfe);
+      if (m->data->img_h > 0)
+        {
+          g_autofree char *k3 = g_strdup_printf ("fd_%s", runs[r].name);
+          ps_metrics_set (out, k3, ddpm_fd (m, x, n, ref, nref));
+        }
       if (first)
         {
           first = FALSE;
