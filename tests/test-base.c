@@ -140,6 +140,34 @@ test_gemm_threads (void)
   check_gemm (TRUE, FALSE, 200, 150, 100, 1.f, 0.f);
 }
 
+/* The kernel correction of ps-base.c: unless the environment chose a kernel
+ * family itself, a CPU with AVX2 must not run OpenBLAS's generic kernels. */
+static void
+test_blas_kernel_choice (void)
+{
+  const char *core = ps_blas_corename ();
+  g_test_message ("OpenBLAS kernels: %s", core);
+  g_assert_nonnull (core);
+  if (g_getenv ("PS_BLAS_REEXECED") != NULL)
+    {
+      /* We corrected it: OpenBLAS runs what we asked for. */
+      g_autofree char *got = g_ascii_strdown (core, -1);
+      g_autofree char *want = g_ascii_strdown (g_getenv ("OPENBLAS_CORETYPE"), -1);
+      g_assert_cmpstr (got, ==, want);
+      return;
+    }
+  if (g_getenv ("OPENBLAS_CORETYPE") != NULL || g_strcmp0 (g_getenv ("PROTOSCOPE_BLAS_AUTO"), "0") == 0)
+    {
+      g_test_skip ("the environment chose the kernels");
+      return;
+    }
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init ();
+  if (__builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma"))
+    g_assert_cmpstr (core, !=, "Prescott");
+#endif
+}
+
 static void
 test_array (void)
 {
@@ -182,6 +210,7 @@ main (int argc, char **argv)
   g_test_add_func ("/base/rng/categorical-permutation", test_rng_categorical_permutation);
   g_test_add_func ("/base/blas/gemm-vs-reference", test_gemm_matches_reference);
   g_test_add_func ("/base/blas/threads", test_gemm_threads);
+  g_test_add_func ("/base/blas/kernel-choice", test_blas_kernel_choice);
   g_test_add_func ("/base/array", test_array);
   g_test_add_func ("/base/finite", test_finite);
   return g_test_run ();

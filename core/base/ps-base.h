@@ -95,7 +95,7 @@ void ps_sgemm_ref (gboolean trans_a, gboolean trans_b,
 void ps_blas_set_threads (int n);
 int  ps_blas_get_threads (void);
 /* The kernel family OpenBLAS runs ("SkylakeX", "Haswell", ...).  A generic
- * choice on a capable CPU is corrected before main(): see ps-blas-setup.c. */
+ * choice on a capable CPU is corrected before main(): see ps-base.c. */
 const char *ps_blas_corename (void);
 
 /* ------------------------------------------------------------------ */
