@@ -112,6 +112,26 @@ test_samplers_gaussian (void)
   moments (x, n, mean, cov);
   g_assert_cmpfloat (fabs (mean[0] - g->means[0]), >, 0.06);
 
+  /* Clamping x0 keeps DDIM samples inside the clamp (the last step returns
+   * the clamped prediction), while unclamped samples of this Gaussian
+   * reach beyond it. */
+  for (int clip = 0; clip < 2; clip++)
+    {
+      ps_rng_fill_normal (&rng, x, 2 * n, 0.f, 1.f);
+      PsSamplerConfig cfg;
+      ps_sampler_config_init (&cfg, PS_SAMPLER_DDIM, 20);
+      cfg.clip_x0 = clip ? 1.f : 0.f;
+      g_assert_true (ps_diff_sample (s, ps_gmm_eps_func, &ge, x, n, 2, NULL, &cfg, &rng, NULL,
+                                     &error));
+      float mx = 0;
+      for (int i = 0; i < 2 * n; i++)
+        mx = MAX (mx, fabsf (x[i]));
+      if (clip)
+        g_assert_cmpfloat (mx, <=, 1.f);
+      else
+        g_assert_cmpfloat (mx, >, 1.5f);
+    }
+
   /* The Gaussian jump from T-1 to 0 lands on the diffused Gaussian at t=0. */
   ps_rng_fill_normal (&rng, x, 2 * n, 0.f, 1.f);
   ps_gmm_gaussian_jump (g, s, x, n, s->T - 1, 0);

@@ -145,6 +145,16 @@ ps_diff_sample (const PsDiffSchedule *s, PsDiffEpsFunc fn, gpointer user, float 
       guided_eps (s, fn, user, cfg, eps, grad, x, n, D, t, cls);
       nfe++;
       ps_diff_eps_to_x0 (x0, x, eps, m, ab);
+      if (cfg->clip_x0 > 0.f && !ode)
+        {
+          /* At high noise eps -> x0 multiplies the network's error by
+           * 1/sqrt(ab) (over 100 at t = T-1); clamping to the data range
+           * keeps that error out of the next state. */
+          const float c = cfg->clip_x0;
+          for (gsize i = 0; i < m; i++)
+            x0[i] = CLAMP (x0[i], -c, c);
+          ps_diff_x0_to_eps (eps, x, x0, m, ab);
+        }
       if (score)
         {
           float c = (float) (-1.0 / sqrt (1.0 - ab));

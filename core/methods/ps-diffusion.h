@@ -193,6 +193,9 @@ typedef struct
    * predicted x0 over the last `x0_var_window` steps, per row [n]. */
   int x0_var_window;
   float *x0_var;
+  /* DDPM/DDIM only: clamp the predicted x0 to [-clip_x0, clip_x0] (and
+   * take eps consistent with it) when > 0; images in [-1, 1] use 1. */
+  float clip_x0;
   /* Out. */
   int n_steps;             /* steps actually taken (spacing may merge duplicates) */
   int nfe;                 /* network evaluations per sample */

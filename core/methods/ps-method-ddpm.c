@@ -42,6 +42,8 @@ static const PsParamSpec ddpm_params[] = {
   { "curriculum_share", PS_PARAM_FLOAT, 0.5, 0, 1, NULL,
     "Share of the training steps spent in the curriculum before uniform sampling" },
   { "ddim_steps", PS_PARAM_INT, 50, 1, 1000, NULL, "Steps of the DDIM/ODE samplers" },
+  { "clip_x0", PS_PARAM_BOOL, 1, 0, 1, NULL,
+    "Images: clamp the predicted x0 to the pixel range in DDPM/DDIM sampling" },
   { "halluc_window", PS_PARAM_INT, 20, 2, 1000, NULL,
     "Final sampler steps over which the predicted-x0 variance is measured" },
   { "snapshot_samples", PS_PARAM_INT, 256, 8, 4096, NULL, "Trajectories recorded per sampler" },
@@ -66,7 +68,7 @@ typedef struct
   PsGmm *truth;          /* known 2-D mixture, or NULL */
   double gen_noise;
   int eval_samples, ddim_steps, halluc_window, snap_n;
-  gboolean eval_ddpm;
+  gboolean eval_ddpm, clip_x0;
   float minority_w, minority_keep;
   gboolean curriculum;
   int cur_stages;
@@ -242,6 +244,7 @@ ddpm_create (const PsMethod *method, const PsParams *params, PsDataset *data, gu
     }
   m->total = (guint64) ps_params_get_int (params, "steps");
   m->eval_ddpm = ps_params_get_bool (params, "eval_ddpm");
+  m->clip_x0 = ps_params_get_bool (params, "clip_x0") && data->img_h > 0;
   m->minority_w = (float) ps_params_get_float (params, "minority_w");
   m->curriculum = g_str_equal (ps_params_get_string (params, "t_sampler"), "curriculum");
   m->cur_stages = (int) ps_params_get_int (params, "curriculum_stages");
@@ -388,6 +391,8 @@ ddpm_sample_full (DdpmModel *m, float *x, int n, const int *cls, PsSamplerConfig
       cfg->guide_data = &mg;
       cfg->guide_scale = m->minority_w;
     }
+  if (m->clip_x0)
+    cfg->clip_x0 = 1.f;
   PsDenoiserEps e = { m->den, m->sched, m->conditional ? cfg_w : 0.f };
   gboolean swapped = ps_model_swap_ema (m->den->net);
   gboolean ok = ps_diff_sample (m->sched, ps_denoiser_eps_func, &e, x, n, m->D, cls, cfg, rng,
