@@ -648,6 +648,46 @@ ddpm_mode_share_metrics (DdpmModel *m, PsMetrics *out, const float *noise, int n
     }
 }
 
+/* The denoising error |eps - eps_hat|^2 per timestep cluster (the
+ * curriculum's clusters, 0 = lowest noise), on up to 1000 training rows
+ * with fixed noise draws: loss_t0 .. loss_t<K-1>. */
+static void
+ddpm_cluster_losses (DdpmModel *m, PsMetrics *out)
+{
+  const int D = m->D, T = m->sched->T, K = m->cur_stages;
+  const int n = (int) MIN (m->n_train, 1000u);
+  g_autofree float *x0 = g_new (float, (gsize) n * D);
+  g_autofree float *noise = g_new (float, (gsize) n * D);
+  g_autofree float *err = g_new (float, n);
+  g_autofree int *t = g_new (int, n);
+  g_autofree int *cls = m->conditional ? g_new (int, n) : NULL;
+  for (int i = 0; i < n; i++)
+    {
+      for (int j = 0; j < D; j++)
+        x0[(gsize) i * D + j] = m->data->x[(gsize) m->train_idx[i] * D + j] * m->scale + m->shift;
+      if (cls)
+        cls[i] = m->data->y[m->train_idx[i]];
+    }
+  PsRng rng;
+  ps_rng_init (&rng, 1618, 12);
+  gboolean swapped = ps_model_swap_ema (m->den->net);
+  for (int k = 0; k < K; k++)
+    {
+      int lo = (int) ((gint64) k * T / K), hi = (int) ((gint64) (k + 1) * T / K);
+      ps_rng_fill_normal (&rng, noise, (gsize) n * D, 0.f, 1.f);
+      for (int i = 0; i < n; i++)
+        t[i] = lo + (int) ps_rng_below (&rng, (guint32) MAX (1, hi - lo));
+      ps_denoiser_errors (m->den, m->sched, err, x0, noise, t, cls, n);
+      double sum = 0;
+      for (int i = 0; i < n; i++)
+        sum += err[i];
+      g_autofree char *key = g_strdup_printf ("loss_t%d", k);
+      ps_metrics_set (out, key, sum / n);
+    }
+  if (swapped)
+    ps_model_swap_ema (m->den->net);
+}
+
 static PsMetrics *
 ddpm_evaluate (gpointer p)
 {
@@ -764,6 +804,7 @@ ddpm_evaluate (gpointer p)
   if (m->truth && m->truth->K == (int) m->data->n_classes)
     ddpm_mode_share_metrics (m, out, noise, n, cls);
   ddpm_gaussian_metrics (m, out, noise, n, ref, nref);
+  ddpm_cluster_losses (m, out);
   if (m->conditional)
     ddpm_classifier_metrics (m, out);
   return out;
