@@ -144,31 +144,86 @@ ps_gelu_backward (float *dinp, const float *dout, const float *inp, gsize n)
     }
 }
 
-/* 1 / (1 + e^-x) never produces NaN: for very negative x the exponential
- * overflows to +inf and the quotient is a clean 0. */
-static inline float
+/* e^x without a library call, so the loops around it vectorise (glibc's
+ * expf is a call per element; in a diffusion sampler SiLU was 60% of the
+ * time).  x = k ln 2 + r with |r| <= ln 2 / 2, e^r by its Taylor series to
+ * r^6 (truncation below 1.3e-7 relative), 2^k put into the exponent bits.
+ * k is rounded with the 1.5 * 2^23 trick, which needs no rint call.  Like
+ * expf, the result is 0 below -87.3 (where 2^k would leave the normal
+ * range) and +inf above 88.7, so a sigmoid saturates to exactly 0 and 1. */
+static inline __attribute__ ((always_inline)) float
+ps_expf_fast (float x)
+{
+  float xc = x < -87.3f ? -87.3f : x;
+  xc = xc > 88.3f ? 88.3f : xc;
+  const float shifter = 12582912.f;  /* 1.5 * 2^23 */
+  float kf = (xc * 1.44269504088896341f + shifter) - shifter;
+  float r = xc - kf * 0.693145751953125f;
+  r = r - kf * 1.428606765330187045e-06f;
+  float p = 1.f / 720.f;
+  p = p * r + 1.f / 120.f;
+  p = p * r + 1.f / 24.f;
+  p = p * r + 1.f / 6.f;
+  p = p * r + 0.5f;
+  p = p * r + 1.f;
+  p = p * r + 1.f;
+  gint32 bits = ((gint32) kf + 127) << 23;
+  float scale;
+  memcpy (&scale, &bits, sizeof scale);
+  float e = p * scale;
+  e = x < -87.3f ? 0.f : e;
+  return x > 88.7f ? INFINITY : e;
+}
+
+/* 1 / (1 + e^-x): for very negative x the exponential is +inf and the
+ * quotient a clean 0, never NaN. */
+static inline __attribute__ ((always_inline)) float
 ps_sigmoidf (float x)
 {
-  return 1.f / (1.f + expf (-x));
+  return 1.f / (1.f + ps_expf_fast (-x));
 }
 
-void
-ps_silu_forward (float *out, const float *inp, gsize n)
+/* The sigmoid of a block of at most PS_ACT_CHUNK values into s[].  Kept as
+ * its own loop: gcc 12 vectorises it, but not a loop that also multiplies
+ * the result by its input, so SiLU works in two passes over a block that
+ * stays in L1. */
+#define PS_ACT_CHUNK 256
+
+static inline __attribute__ ((always_inline)) void
+sigmoid_block (float *s, const float *x, gsize n)
 {
   for (gsize i = 0; i < n; i++)
-    out[i] = inp[i] * ps_sigmoidf (inp[i]);
+    s[i] = ps_sigmoidf (x[i]);
 }
 
-void
+PS_KERNEL_CLONES PS_KERNEL_VECTORIZE void
+ps_silu_forward (float *out, const float *inp, gsize n)
+{
+  float s[PS_ACT_CHUNK];
+  for (gsize c = 0; c < n; c += PS_ACT_CHUNK)
+    {
+      gsize m = MIN (PS_ACT_CHUNK, n - c);
+      sigmoid_block (s, inp + c, m);
+      for (gsize i = 0; i < m; i++)
+        out[c + i] = inp[c + i] * s[i];
+    }
+}
+
+PS_KERNEL_CLONES PS_KERNEL_VECTORIZE void
 ps_silu_backward (float *dinp, const float *dout, const float *inp, gsize n)
 {
   if (dinp == NULL)
     return;
-  for (gsize i = 0; i < n; i++)
+  float s[PS_ACT_CHUNK];
+  for (gsize c = 0; c < n; c += PS_ACT_CHUNK)
     {
-      float x = inp[i];
-      float s = ps_sigmoidf (x);
-      dinp[i] += dout[i] * s * (1.f + x * (1.f - s));
+      gsize m = MIN (PS_ACT_CHUNK, n - c);
+      sigmoid_block (s, inp + c, m);
+      for (gsize i = 0; i < m; i++)
+        {
+          float x = inp[c + i];
+          dinp[c + i] += dout[c + i] * s[i] * (1.f + x * (1.f - s[i]));
+        }
     }
 }
 
@@ -188,11 +243,10 @@ ps_tanh_backward (float *dinp, const float *dout, const float *out, gsize n)
     dinp[i] += dout[i] * (1.f - out[i] * out[i]);
 }
 
-void
+PS_KERNEL_CLONES PS_KERNEL_VECTORIZE void
 ps_sigmoid_forward (float *out, const float *inp, gsize n)
 {
-  for (gsize i = 0; i < n; i++)
-    out[i] = ps_sigmoidf (inp[i]);
+  sigmoid_block (out, inp, n);
 }
 
 void

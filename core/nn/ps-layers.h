@@ -32,6 +32,16 @@ G_BEGIN_DECLS
 #define PS_KERNEL_CLONES
 #endif
 
+/* PS_KERNEL_VECTORIZE additionally lets gcc vectorise a loop whose length
+ * is only known at run time (gcc 12 at -O2 uses its "very cheap" cost model,
+ * which never does) and treat float comparisons as non-trapping, so clamps
+ * become min/max instructions.  For loops of pure arithmetic on floats. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define PS_KERNEL_VECTORIZE __attribute__ ((optimize ("tree-vectorize", "vect-cost-model=dynamic", "no-trapping-math")))
+#else
+#define PS_KERNEL_VECTORIZE
+#endif
+
 /* ---- Dense ---------------------------------------------------------- */
 
 /* out[B,OC] = inp[B,C] @ weight[OC,C]^T + bias[OC] (bias may be NULL). */
