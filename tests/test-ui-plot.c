@@ -569,6 +569,49 @@ test_export_png (void)
   cairo_surface_destroy (s);
 }
 
+/* Two ARGB32 pixels equal within `tol` per channel (Cairo and our palette
+ * round 8-bit channels differently). */
+static gboolean
+argb_close (guint32 a, guint32 b, int tol)
+{
+  for (int sh = 0; sh < 32; sh += 8)
+    if (ABS ((int) ((a >> sh) & 0xff) - (int) ((b >> sh) & 0xff)) > tol)
+      return FALSE;
+  return TRUE;
+}
+
+/* A series with a single value (a metric evaluated once) is drawn as a dot,
+ * and so is the mean of a one-point band. */
+static void
+test_single_point_curve (void)
+{
+  g_autoptr (PsFigure) fig = ps_figure_new ();
+  const double x[1] = { 100 }, y[1] = { 0.9 };
+  const double bx[3] = { 0, 50, 100 }, by[3] = { NAN, NAN, 0.5 }, bsd[3] = { 0, 0, 0 };
+  PsColor red = { 0.9, 0.1, 0.1, 1 }, blue = { 0.1, 0.2, 0.9, 1 };
+  ps_figure_add_curve (fig, "once", x, y, 1, red, 0);
+  ps_figure_add_band (fig, "band", bx, by, bsd, 3, blue);
+  ps_figure_set_x_range (fig, 0, 120);
+  ps_figure_set_y_range (fig, 0, 1);
+  cairo_surface_t *s = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, 400, 300);
+  cairo_t *cr = cairo_create (s);
+  ps_figure_render (fig, cr, 400, 300);
+  cairo_destroy (cr);
+  cairo_surface_flush (s);
+  PsPlotView v;
+  ps_figure_get_view (fig, 400, 300, &v);
+  guint8 *pix = cairo_image_surface_get_data (s);
+  int stride = cairo_image_surface_get_stride (s);
+  double px, py;
+  ps_plot_view_to_pixel (&v, 100, 0.9, &px, &py);
+  guint32 at = *(guint32 *) (pix + (int) py * stride + (int) px * 4);
+  g_assert_true (argb_close (at, ps_color_to_argb32 (red), 2));
+  ps_plot_view_to_pixel (&v, 100, 0.5, &px, &py);
+  at = *(guint32 *) (pix + (int) py * stride + (int) px * 4);
+  g_assert_true (argb_close (at, ps_color_to_argb32 (blue), 2));
+  cairo_surface_destroy (s);
+}
+
 static void
 test_export_vector (void)
 {
@@ -908,6 +951,7 @@ main (int argc, char **argv)
   g_test_add_func ("/plot/figure/all-layers", test_figure_all_layers);
   g_test_add_func ("/plot/csv", test_csv);
   g_test_add_func ("/plot/smooth", test_smooth);
+  g_test_add_func ("/plot/single-point-curve", test_single_point_curve);
 
   int ret = g_test_run ();
 

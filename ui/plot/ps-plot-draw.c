@@ -291,6 +291,27 @@ polyline (cairo_t *cr, const PsPlotView *v, const double *x, const double *y, gs
     }
 }
 
+/* A point with no finite neighbour makes no line: a metric evaluated once
+ * (a final test accuracy) would be invisible.  Such points get a dot. */
+static void
+isolated_dots (cairo_t *cr, const PsPlotView *v, const double *x, const double *y, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    {
+      if (!isfinite (x[i]) || !isfinite (y[i]))
+        continue;
+      gboolean prev = i > 0 && isfinite (x[i - 1]) && isfinite (y[i - 1]);
+      gboolean next = i + 1 < n && isfinite (x[i + 1]) && isfinite (y[i + 1]);
+      if (prev || next)
+        continue;
+      double px, py;
+      to_px (v, x[i], y[i], &px, &py);
+      cairo_new_sub_path (cr);
+      cairo_arc (cr, px, py, 3.2, 0, 2 * G_PI);
+    }
+  cairo_fill (cr);
+}
+
 static void
 draw_curve (PsLayer *l, cairo_t *cr, const PsPlotView *v)
 {
@@ -307,6 +328,7 @@ draw_curve (PsLayer *l, cairo_t *cr, const PsPlotView *v)
   cairo_set_line_width (cr, 1.8);
   polyline (cr, v, l->d[0], l->d[2] != NULL ? l->d[2] : l->d[1], l->n);
   cairo_stroke (cr);
+  isolated_dots (cr, v, l->d[0], l->d[2] != NULL ? l->d[2] : l->d[1], l->n);
 }
 
 static void
@@ -342,6 +364,7 @@ draw_band (PsLayer *l, cairo_t *cr, const PsPlotView *v)
   cairo_set_line_join (cr, CAIRO_LINE_JOIN_ROUND);
   polyline (cr, v, x, m, l->n);
   cairo_stroke (cr);
+  isolated_dots (cr, v, x, m, l->n);
 }
 
 static void
