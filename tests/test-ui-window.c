@@ -298,6 +298,70 @@ test_bad_npy (Fixture *f, gconstpointer data)
   g_assert_cmpstr (ps_window_get_store_path (f->window), ==, f->store);
 }
 
+/* ---- The CLI writing into the window's store ------------------------------ */
+
+typedef struct
+{
+  PsWindow *window;
+  const char *name;
+} NamedRun;
+
+static gboolean
+named_run_finished (gpointer data)
+{
+  NamedRun *w = data;
+  GListModel *model = G_LIST_MODEL (ps_run_list_get_model (ps_window_get_run_list (w->window)));
+
+  for (guint i = 0; i < g_list_model_get_n_items (model); i++)
+    {
+      g_autoptr (PsRunItem) item = g_list_model_get_item (model, i);
+      if (g_strcmp0 (ps_run_item_get_name (item), w->name) == 0)
+        return ps_run_item_get_status (item) == PS_RUN_FINISHED;
+    }
+  return FALSE;
+}
+
+static void
+subprocess_exited_cb (GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_subprocess_wait_finish (G_SUBPROCESS (source), res, NULL);
+  *(gboolean *) data = TRUE;
+}
+
+static gboolean
+flag_is_set (gpointer data)
+{
+  return *(gboolean *) data;
+}
+
+/* The window keeps the store open while another process trains into it:
+ * the CLI's run completes and appears in the window, finished. */
+static void
+test_cli_shares_store (Fixture *f, gconstpointer data)
+{
+  const char *cli = g_getenv ("PROTOSCOPE_CLI");
+  if (cli == NULL || !g_file_test (cli, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_test_skip ("protoscope-cli is not built");
+      return;
+    }
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE
+                                                   | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
+                                                   cli, "train", "mlp", "--dataset", "moons",
+                                                   "--set", "epochs=3", "--db", f->store,
+                                                   "--name", "from-cli", NULL);
+  g_assert_no_error (error);
+  /* Keep the window's loop running (its periodic store refresh included)
+   * while the other process writes. */
+  gboolean exited = FALSE;
+  g_subprocess_wait_async (proc, NULL, subprocess_exited_cb, &exited);
+  g_assert_true (wait_for (flag_is_set, &exited, 60));
+  g_assert_true (g_subprocess_get_successful (proc));
+  NamedRun w = { f->window, "from-cli" };
+  g_assert_true (wait_for (named_run_finished, &w, 20));
+}
+
 /* ---- Delete with undo ---------------------------------------------------- */
 
 static void
@@ -786,6 +850,7 @@ main (int argc, char **argv)
   g_test_add ("/ui/window/select-explains", Fixture, NULL, fixture_setup, test_select_explains, fixture_teardown);
   g_test_add ("/ui/window/model-explains", Fixture, NULL, fixture_setup, test_model_explains, fixture_teardown);
   g_test_add ("/ui/window/bad-npy", Fixture, NULL, fixture_setup, test_bad_npy, fixture_teardown);
+  g_test_add ("/ui/window/cli-shares-store", Fixture, NULL, fixture_setup, test_cli_shares_store, fixture_teardown);
   g_test_add ("/ui/window/delete-undo", Fixture, NULL, fixture_setup, test_delete_undo, fixture_teardown);
   g_test_add ("/ui/window/compare-seeds", Fixture, NULL, fixture_setup, test_compare_seeds, fixture_teardown);
   g_test_add ("/ui/window/tsne", Fixture, NULL, fixture_setup, test_tsne, fixture_teardown);
