@@ -5,6 +5,7 @@
 #define G_LOG_DOMAIN "ps-diffusion"
 
 #include "ps-diffusion.h"
+#include "../base/ps-array.h"
 
 #include <math.h>
 #include <string.h>
@@ -233,4 +234,24 @@ ps_diff_sample (const PsDiffSchedule *s, PsDiffEpsFunc fn, gpointer user, float 
   cfg->n_steps = K;
   cfg->nfe = nfe;
   return TRUE;
+}
+
+/* ---- Snapshot trajectories ------------------------------------------ */
+
+void
+ps_diffusion_add_trajectory (GPtrArray *out, const char *suffix, const float *traj,
+                             const float *x0, const float *tt, const float *final,
+                             int S, int F, int D)
+{
+  g_return_if_fail (out != NULL && suffix != NULL);
+  g_autofree char *k1 = g_strdup_printf ("trajectory%s", suffix);
+  g_autofree char *k2 = g_strdup_printf ("trajectory%s_x0", suffix);
+  g_autofree char *k3 = g_strdup_printf ("trajectory%s_t", suffix);
+  g_autofree char *k4 = g_strdup_printf ("samples%s", suffix);
+  gsize sh[3] = { S, F, D };
+  g_ptr_array_add (out, ps_array_new (k1, PS_DTYPE_F32, 3, sh, traj));
+  g_ptr_array_add (out, ps_array_new (k2, PS_DTYPE_F32, 3, sh, x0));
+  gsize st[1] = { F };
+  g_ptr_array_add (out, ps_array_new (k3, PS_DTYPE_F32, 1, st, tt));
+  g_ptr_array_add (out, ps_array_new_f32 (k4, final, S, D));
 }

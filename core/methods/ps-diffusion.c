@@ -5,6 +5,7 @@
 
 #include "ps-diffusion.h"
 #include "../nn/ps-layers.h"
+#include "ps-method-util.h"
 
 #include <math.h>
 #include <string.h>
@@ -557,4 +558,42 @@ ps_denoiser_eps_func (gpointer user, float *eps, const float *x, int n, int t, c
 {
   PsDenoiserEps *e = user;
   ps_denoiser_eps (e->den, e->sched, eps, x, n, t, cls, e->cfg_w);
+}
+
+/* ---- Checkpoints of a one-network method ---------------------------- */
+
+GBytes *
+ps_diffusion_ckpt_save (guint32 magic, guint64 step, const PsRng *rng, PsModel *net)
+{
+  g_return_val_if_fail (rng != NULL && net != NULL, NULL);
+  g_autoptr (GBytes) nb = ps_model_save (net);
+  PsBlobWriter w;
+  ps_blob_writer_init (&w, magic);
+  ps_blob_put_u64 (&w, step);
+  ps_blob_put_rng (&w, rng);
+  ps_blob_put_bytes (&w, nb);
+  return ps_blob_writer_finish (&w);
+}
+
+gboolean
+ps_diffusion_ckpt_load (GBytes *blob, guint32 magic, const char *what, PsModel *net,
+                        guint64 *step, PsRng *rng, GError **error)
+{
+  g_return_val_if_fail (net != NULL && step != NULL && rng != NULL, FALSE);
+  PsBlobReader r;
+  if (!ps_blob_reader_init (&r, blob, magic, what, error))
+    return FALSE;
+  guint64 st;
+  PsRng rg;
+  g_autoptr (GBytes) nb = NULL;
+  if (!ps_blob_get_u64 (&r, &st, error) || !ps_blob_get_rng (&r, &rg, error)
+      || !(nb = ps_blob_get_bytes (&r, error)))
+    return FALSE;
+  /* The step counter and RNG change only once the network has loaded,
+   * so a failed load does not leave them out of step with it. */
+  if (!ps_model_load_into (net, nb, error))
+    return FALSE;
+  *step = st;
+  *rng = rg;
+  return TRUE;
 }

@@ -283,4 +283,19 @@ PsModel *ps_fd_feature_net_train (const float *x, const int *y, int n, int D, in
 /* Its penultimate features feat[n, PS_FD_FEATURES] for x[n, D]. */
 void     ps_fd_features (PsModel *net, const float *x, int n, float *feat);
 
+/* ---- Shared by the diffusion methods -------------------------------- */
+
+/* The checkpoint of a method with one denoiser network: magic, the step
+ * counter, the RNG state and the network blob, in that order. */
+GBytes  *ps_diffusion_ckpt_save (guint32 magic, guint64 step, const PsRng *rng, PsModel *net);
+/* Reads it back into net; step and rng are written only on success.
+ * `what` names the checkpoint in error messages. */
+gboolean ps_diffusion_ckpt_load (GBytes *blob, guint32 magic, const char *what, PsModel *net,
+                                 guint64 *step, PsRng *rng, GError **error);
+/* Adds the snapshot arrays "trajectory<suffix>" and "trajectory<suffix>_x0"
+ * [S, F, D], "trajectory<suffix>_t" [F] and "samples<suffix>" [S, D]. */
+void     ps_diffusion_add_trajectory (GPtrArray *out, const char *suffix, const float *traj,
+                                      const float *x0, const float *tt, const float *final,
+                                      int S, int F, int D);
+
 G_END_DECLS

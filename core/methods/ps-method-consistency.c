@@ -371,33 +371,15 @@ static GBytes *
 ct_save (gpointer p)
 {
   CtModel *m = p;
-  g_autoptr (GBytes) net = ps_model_save (m->den->net);
-  PsBlobWriter w;
-  ps_blob_writer_init (&w, CT_MAGIC);
-  ps_blob_put_u64 (&w, m->step);
-  ps_blob_put_rng (&w, &m->rng);
-  ps_blob_put_bytes (&w, net);
-  return ps_blob_writer_finish (&w);
+  return ps_diffusion_ckpt_save (CT_MAGIC, m->step, &m->rng, m->den->net);
 }
 
 static gboolean
 ct_load (gpointer p, GBytes *blob, GError **error)
 {
   CtModel *m = p;
-  PsBlobReader r;
-  if (!ps_blob_reader_init (&r, blob, CT_MAGIC, "consistency checkpoint", error))
-    return FALSE;
-  guint64 step;
-  PsRng rng;
-  g_autoptr (GBytes) net = NULL;
-  if (!ps_blob_get_u64 (&r, &step, error) || !ps_blob_get_rng (&r, &rng, error)
-      || !(net = ps_blob_get_bytes (&r, error)))
-    return FALSE;
-  if (!ps_model_load_into (m->den->net, net, error))
-    return FALSE;
-  m->step = step;
-  m->rng = rng;
-  return TRUE;
+  return ps_diffusion_ckpt_load (blob, CT_MAGIC, "consistency checkpoint", m->den->net,
+                                 &m->step, &m->rng, error);
 }
 
 const PsMethod ps_method_consistency = {

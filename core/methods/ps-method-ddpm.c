@@ -810,23 +810,6 @@ ddpm_evaluate (gpointer p)
   return out;
 }
 
-/* Adds "trajectory<suffix>", "_x0", "_t" and "samples<suffix>". */
-static void
-add_trajectory (GPtrArray *out, const char *suffix, const float *traj, const float *x0,
-                const float *tt, const float *final, int S, int F, int D)
-{
-  g_autofree char *k1 = g_strdup_printf ("trajectory%s", suffix);
-  g_autofree char *k2 = g_strdup_printf ("trajectory%s_x0", suffix);
-  g_autofree char *k3 = g_strdup_printf ("trajectory%s_t", suffix);
-  g_autofree char *k4 = g_strdup_printf ("samples%s", suffix);
-  gsize sh[3] = { S, F, D };
-  g_ptr_array_add (out, ps_array_new (k1, PS_DTYPE_F32, 3, sh, traj));
-  g_ptr_array_add (out, ps_array_new (k2, PS_DTYPE_F32, 3, sh, x0));
-  gsize st[1] = { F };
-  g_ptr_array_add (out, ps_array_new (k3, PS_DTYPE_F32, 1, st, tt));
-  g_ptr_array_add (out, ps_array_new_f32 (k4, final, S, D));
-}
-
 static GPtrArray *
 ddpm_snapshot (gpointer p)
 {
@@ -880,7 +863,7 @@ ddpm_snapshot (gpointer p)
       to_data_space (m, x, (gsize) S * D);
       to_data_space (m, traj, (gsize) S * F * D);
       to_data_space (m, tx0, (gsize) S * F * D);
-      add_trajectory (out, runs[r].suffix, traj, tx0, tt, x, S, F, D);
+      ps_diffusion_add_trajectory (out, runs[r].suffix, traj, tx0, tt, x, S, F, D);
 
       if (r == 0 && ds->img_h > 0 && ds->img_h * ds->img_w == (guint) D)
         {
@@ -956,33 +939,15 @@ static GBytes *
 ddpm_save (gpointer p)
 {
   DdpmModel *m = p;
-  g_autoptr (GBytes) net = ps_model_save (m->den->net);
-  PsBlobWriter w;
-  ps_blob_writer_init (&w, DDPM_MAGIC);
-  ps_blob_put_u64 (&w, m->step);
-  ps_blob_put_rng (&w, &m->rng);
-  ps_blob_put_bytes (&w, net);
-  return ps_blob_writer_finish (&w);
+  return ps_diffusion_ckpt_save (DDPM_MAGIC, m->step, &m->rng, m->den->net);
 }
 
 static gboolean
 ddpm_load (gpointer p, GBytes *blob, GError **error)
 {
   DdpmModel *m = p;
-  PsBlobReader r;
-  if (!ps_blob_reader_init (&r, blob, DDPM_MAGIC, "ddpm checkpoint", error))
-    return FALSE;
-  guint64 step;
-  PsRng rng;
-  g_autoptr (GBytes) net = NULL;
-  if (!ps_blob_get_u64 (&r, &step, error) || !ps_blob_get_rng (&r, &rng, error)
-      || !(net = ps_blob_get_bytes (&r, error)))
-    return FALSE;
-  if (!ps_model_load_into (m->den->net, net, error))
-    return FALSE;
-  m->step = step;
-  m->rng = rng;
-  return TRUE;
+  return ps_diffusion_ckpt_load (blob, DDPM_MAGIC, "ddpm checkpoint", m->den->net, &m->step,
+                                 &m->rng, error);
 }
 
 const PsMethod ps_method_ddpm = {

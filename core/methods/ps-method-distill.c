@@ -568,22 +568,6 @@ distill_evaluate (gpointer p)
   return out;
 }
 
-static void
-add_trajectory (GPtrArray *out, const char *suffix, const float *traj, const float *x0,
-                const float *tt, const float *final, int S, int F, int D)
-{
-  g_autofree char *k1 = g_strdup_printf ("trajectory%s", suffix);
-  g_autofree char *k2 = g_strdup_printf ("trajectory%s_x0", suffix);
-  g_autofree char *k3 = g_strdup_printf ("trajectory%s_t", suffix);
-  g_autofree char *k4 = g_strdup_printf ("samples%s", suffix);
-  gsize sh[3] = { S, F, D };
-  g_ptr_array_add (out, ps_array_new (k1, PS_DTYPE_F32, 3, sh, traj));
-  g_ptr_array_add (out, ps_array_new (k2, PS_DTYPE_F32, 3, sh, x0));
-  gsize st[1] = { F };
-  g_ptr_array_add (out, ps_array_new (k3, PS_DTYPE_F32, 1, st, tt));
-  g_ptr_array_add (out, ps_array_new_f32 (k4, final, S, D));
-}
-
 /* Trajectories of the teacher ("trajectory", N0 steps) and of every
  * finished student ("trajectory_student<N>") from the same starting noise. */
 static GPtrArray *
@@ -624,7 +608,7 @@ distill_snapshot (gpointer p)
       for (gsize q = 0; q < (gsize) S * D; q++)
         x[q] = (x[q] - m->shift) / m->scale;
       g_autofree char *suffix = r < 0 ? g_strdup ("") : g_strdup_printf ("_student%d", N);
-      add_trajectory (out, suffix, traj, tx0, tt, x, S, F, D);
+      ps_diffusion_add_trajectory (out, suffix, traj, tx0, tt, x, S, F, D);
     }
   ps_denoiser_free (d);
   return out;
