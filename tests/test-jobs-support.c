@@ -8,6 +8,11 @@
  * rendezvous that only passes once several jobs are inside a step at the
  * same time.
  */
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #include "test-jobs-support.h"
 
 #include <glib/gstdio.h>
@@ -162,10 +167,15 @@ meet_others (guint n, guint step)
   g_mutex_unlock (&meet_lock);
 }
 
+gint step_nice = -100;
+
 static gboolean
 linreg_step (gpointer model, PsStepInfo *info, GError **error)
 {
   Linreg *m = model;
+#ifdef __linux__
+  g_atomic_int_set (&step_nice, getpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid)));
+#endif
   g_assert_cmpuint (info->step, ==, m->step);
   note_active (+1);
   g_mutex_lock (&meet_lock);

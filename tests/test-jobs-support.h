@@ -20,6 +20,8 @@ extern const PsMethod linreg_method;
 extern gint max_active_steps;
 extern gint blas_seen;
 extern gboolean meet_timed_out;
+/* The nice value of the thread that ran the last linreg step (Linux). */
+extern gint step_nice;
 
 void concurrency_reset (void);
 

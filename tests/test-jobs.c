@@ -5,6 +5,11 @@
  * losses, slow steps, cancellation inside a step and rendezvous between
  * jobs.
  */
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #include "test-jobs-support.h"
 
 #include <glib/gstdio.h>
@@ -917,10 +922,30 @@ test_free_cancels (void)
   g_assert_cmpint (ps_job_wait (b), ==, PS_RUN_CANCELLED);
 }
 
+/* Training is background work: worker threads run at a lower priority
+ * than the thread that submitted them (which draws a window). */
+static void
+test_worker_priority (void)
+{
+#ifdef __linux__
+  int caller = getpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid));
+  PsRunner *runner = ps_runner_new (1);
+  g_autoptr (PsParams) params = linreg_params_new ("steps=3", NULL);
+  PsJobSpec spec = linreg_spec (params, 1, NULL);
+  g_autoptr (PsJob) job = submit_ok (runner, &spec);
+  g_assert_cmpint (ps_job_wait (job), ==, PS_RUN_FINISHED);
+  g_assert_cmpint (g_atomic_int_get (&step_nice), >, caller);
+  ps_runner_free (runner);
+#else
+  g_test_skip ("thread priorities are Linux-only");
+#endif
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/jobs/worker-priority", test_worker_priority);
   g_test_add_func ("/jobs/finish/events", test_finish_events);
   g_test_add_func ("/jobs/parallelism/one", test_parallelism_one);
   g_test_add_func ("/jobs/parallelism/two", test_parallelism_two);

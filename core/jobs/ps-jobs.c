@@ -20,6 +20,11 @@
  */
 #define G_LOG_DOMAIN "ps-jobs"
 
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #include "ps-jobs-private.h"
 
 #include <stdlib.h>
@@ -297,10 +302,20 @@ ps_runner_update_blas_threads (PsRunner *runner)
   g_mutex_unlock (&runner->lock);
 }
 
+/* The nice value of worker threads (0-19; 10 is "background"). */
+#define PS_WORKER_NICE 10
+
 static gpointer
 worker_main (gpointer data)
 {
   PsRunner *runner = data;
+
+  /* Training is background work: on Linux, where nice is per thread, the
+   * workers yield the CPU to the thread that draws the window (and to its
+   * renderer's threads).  Without contention they run at full speed. */
+#ifdef __linux__
+  setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), PS_WORKER_NICE);
+#endif
 
   g_mutex_lock (&runner->lock);
   for (;;)
