@@ -91,6 +91,19 @@ test_registry (void)
         }
     }
   g_assert_null (ps_method_find ("no-such-method"));
+
+  /* Families are contiguous, so lists grouped by family show each once. */
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  const char *prev = NULL;
+  for (const PsMethod * const *m = all; *m; m++)
+    {
+      if (g_strcmp0 (prev, (*m)->family) != 0)
+        {
+          g_assert_false (g_hash_table_contains (seen, (*m)->family));
+          g_hash_table_add (seen, (gpointer) (*m)->family);
+        }
+      prev = (*m)->family;
+    }
 }
 
 static void
