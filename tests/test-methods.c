@@ -7,61 +7,7 @@
 #include "ps-base.h"
 #include "ps-dataset.h"
 #include "ps-method.h"
-
-static PsDataset *
-load_digits (void)
-{
-  g_autoptr (GError) error = NULL;
-  PsDataset *ds = ps_dataset_load_builtin ("digits", 0, 0, 0, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (ds);
-  ps_dataset_assign_split (ds, 0.1, 0.2, 0);
-  return ds;
-}
-
-static gpointer
-create (const char *id, PsDataset *ds, guint64 seed, const char * const *sets)
-{
-  const PsMethod *m = ps_method_find (id);
-  g_assert_nonnull (m);
-  g_autoptr (PsParams) p = ps_method_default_params (m);
-  g_autoptr (GError) error = NULL;
-  for (const char * const *s = sets; s && *s; s++)
-    {
-      g_assert_true (ps_params_set_string (p, *s, &error));
-      g_assert_no_error (error);
-    }
-  gpointer model = m->create (m, p, ds, seed, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (model);
-  return model;
-}
-
-static double
-train_steps (const PsMethod *m, gpointer model, guint64 n)
-{
-  double last = NAN;
-  for (guint64 s = 0; s < n; s++)
-    {
-      PsStepInfo info = { .step = s, .total_steps = n };
-      g_autoptr (GError) error = NULL;
-      g_assert_true (m->step (model, &info, &error));
-      g_assert_no_error (error);
-      last = info.loss;
-      if (info.done)
-        break;
-    }
-  return last;
-}
-
-static double
-metric (const PsMethod *m, gpointer model, const char *name)
-{
-  g_autoptr (PsMetrics) mt = m->evaluate (model);
-  double v = NAN;
-  g_assert_true (ps_metrics_get (mt, name, &v));
-  return v;
-}
+#include "method-test-util.h"
 
 static void
 test_registry (void)
@@ -115,7 +61,7 @@ test_mlp_learns_digits (void)
   gpointer model = create ("mlp", ds, 1, sets);
   double before = metric (m, model, "test_acc");
   double t0 = ps_now ();
-  train_steps (m, model, m->total_steps (model));
+  train (m, model, m->total_steps (model));
   double secs = ps_now () - t0;
   double after = metric (m, model, "test_acc");
   g_test_message ("digits: test acc %.3f untrained, %.3f after %.2f s", before, after, secs);
@@ -139,9 +85,9 @@ test_mlp_same_seed_same_run (void)
   const PsMethod *m = ps_method_find ("mlp");
   const char *sets[] = { "epochs=2", "batch_size=32", NULL };
   gpointer a = create ("mlp", ds, 7, sets), b = create ("mlp", ds, 7, sets), c = create ("mlp", ds, 8, sets);
-  train_steps (m, a, 60);
-  train_steps (m, b, 60);
-  train_steps (m, c, 60);
+  train (m, a, 60);
+  train (m, b, 60);
+  train (m, c, 60);
   g_autoptr (GBytes) sa = params_after (m, a), sb = params_after (m, b), sc = params_after (m, c);
   g_assert_true (g_bytes_equal (sa, sb));
   g_assert_false (g_bytes_equal (sa, sc));
@@ -158,18 +104,18 @@ test_mlp_resume_exact (void)
   const char *sets[] = { "epochs=3", "batch_size=50", "spec=64-32r-10", NULL };
   gpointer straight = create ("mlp", ds, 3, sets);
   guint64 total = m->total_steps (straight);
-  train_steps (m, straight, total);
+  train (m, straight, total);
 
   /* Stop in the middle of an epoch, save, load into a fresh model, finish. */
   gpointer first = create ("mlp", ds, 3, sets);
-  train_steps (m, first, total / 2 + 3);
+  train (m, first, total / 2 + 3);
   g_autoptr (GBytes) ck = m->save (first);
   m->free (first);
   gpointer resumed = create ("mlp", ds, 3, sets);
   g_autoptr (GError) error = NULL;
   g_assert_true (m->load (resumed, ck, &error));
   g_assert_no_error (error);
-  train_steps (m, resumed, total - (total / 2 + 3));
+  train (m, resumed, total - (total / 2 + 3));
   g_autoptr (GBytes) s1 = m->save (straight), s2 = m->save (resumed);
   g_assert_true (g_bytes_equal (s1, s2));
 
@@ -185,15 +131,6 @@ test_mlp_resume_exact (void)
   m->free (resumed);
 }
 
-static PsArray *
-find_kind (GPtrArray *arrays, const char *kind)
-{
-  for (guint i = 0; i < arrays->len; i++)
-    if (g_strcmp0 (((PsArray *) arrays->pdata[i])->kind, kind) == 0)
-      return arrays->pdata[i];
-  return NULL;
-}
-
 static void
 test_mlp_snapshot_2d (void)
 {
@@ -204,7 +141,7 @@ test_mlp_snapshot_2d (void)
   const PsMethod *m = ps_method_find ("mlp");
   const char *sets[] = { "epochs=40", "batch_size=32", "lr=0.01", NULL };
   gpointer model = create ("mlp", ds, 0, sets);
-  train_steps (m, model, m->total_steps (model));
+  train (m, model, m->total_steps (model));
   g_assert_cmpfloat (metric (m, model, "test_acc"), >, 0.95);
   g_autoptr (GPtrArray) snap = m->snapshot (model);
   const char *kinds[] = { "sample_index", "labels", "points", "embedding", "predictions",

@@ -11,6 +11,7 @@
 #include "ps-method.h"
 #include "ps-proto-head.h"
 #include "ps-proto-net.h"
+#include "method-test-util.h"
 
 /* ---- Finite differences ------------------------------------------------ */
 
@@ -385,57 +386,6 @@ test_ood_scores (void)
 
 /* ---- Methods ---------------------------------------------------------------- */
 
-static PsDataset *
-load_digits (void)
-{
-  g_autoptr (GError) error = NULL;
-  PsDataset *ds = ps_dataset_load_builtin ("digits", 0, 0, 0, &error);
-  g_assert_no_error (error);
-  ps_dataset_assign_split (ds, 0.1, 0.2, 0);
-  return ds;
-}
-
-static gpointer
-create (const char *id, PsDataset *ds, guint64 seed, const char * const *sets)
-{
-  const PsMethod *m = ps_method_find (id);
-  g_assert_nonnull (m);
-  g_autoptr (PsParams) p = ps_method_default_params (m);
-  g_autoptr (GError) error = NULL;
-  for (const char * const *s = sets; s && *s; s++)
-    {
-      g_assert_true (ps_params_set_string (p, *s, &error));
-      g_assert_no_error (error);
-    }
-  gpointer model = m->create (m, p, ds, seed, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (model);
-  return model;
-}
-
-static void
-train (const PsMethod *m, gpointer model, guint64 n)
-{
-  for (guint64 s = 0; s < n; s++)
-    {
-      PsStepInfo info = { .step = s, .total_steps = n };
-      g_autoptr (GError) error = NULL;
-      g_assert_true (m->step (model, &info, &error));
-      g_assert_true (isfinite (info.loss));
-      if (info.done)
-        break;
-    }
-}
-
-static double
-metric (const PsMethod *m, gpointer model, const char *name)
-{
-  g_autoptr (PsMetrics) mt = m->evaluate (model);
-  double v = NAN;
-  g_assert_true (ps_metrics_get (mt, name, &v));
-  return v;
-}
-
 static void
 learns (const char *id, const char * const *sets)
 {
@@ -571,15 +521,6 @@ test_resume (void)
   resume_exact ("palm", palm);
   const char *episodic[] = { "epochs=2", "mode=episodic", "n_shot=3", "n_query=5", NULL };
   resume_exact ("protonet", episodic);
-}
-
-static PsArray *
-find_kind (GPtrArray *arrays, const char *kind)
-{
-  for (guint i = 0; i < arrays->len; i++)
-    if (g_strcmp0 (((PsArray *) arrays->pdata[i])->kind, kind) == 0)
-      return arrays->pdata[i];
-  return NULL;
 }
 
 static void
