@@ -319,6 +319,13 @@ export_figure_at (PsWindow *self, const char *path, double scale, GError **error
   g_return_val_if_fail (PS_IS_WINDOW (self), FALSE);
 
   const char *page = gtk_stack_get_visible_child_name (self->view_stack);
+  /* Views that draw more than one figure (sheets, panels) export themselves. */
+  if (g_strcmp0 (page, "prototypes") == 0)
+    return ps_gallery_view_export (self->gallery, path, scale, error);
+  if (g_strcmp0 (page, "clusters") == 0)
+    return ps_cluster_view_export (self->cluster, path, scale, error);
+  if (g_strcmp0 (page, "robustness") == 0)
+    return ps_robust_view_export (self->robust, path, scale, error);
   gboolean comparing = g_strcmp0 (page, "compare") == 0;
   gboolean ood = g_strcmp0 (page, "ood") == 0;
   gboolean diffusion = g_strcmp0 (page, "diffusion") == 0;
@@ -383,6 +390,9 @@ show_export_dialog (PsWindow *self, gboolean csv)
                                                 showing_embedding (self) ? "embedding"
                                                 : g_strcmp0 (gtk_stack_get_visible_child_name (self->view_stack), "ood") == 0 ? "ood"
                                                 : g_strcmp0 (gtk_stack_get_visible_child_name (self->view_stack), "diffusion") == 0 ? "frame"
+                                                : g_strcmp0 (gtk_stack_get_visible_child_name (self->view_stack), "prototypes") == 0 ? "explanation"
+                                                : g_strcmp0 (gtk_stack_get_visible_child_name (self->view_stack), "clusters") == 0 ? "clusters"
+                                                : g_strcmp0 (gtk_stack_get_visible_child_name (self->view_stack), "robustness") == 0 ? "robustness"
                                                 : "curves",
                                                 csv ? "csv" : "png");
 

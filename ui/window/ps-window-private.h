@@ -38,6 +38,12 @@ struct _PsWindow
   GtkStackPage *ood_page;
   PsDiffusionView *diffusion;
   GtkStackPage *diffusion_page;
+  PsGalleryView *gallery;
+  GtkStackPage *gallery_page;
+  PsClusterView *cluster;
+  GtkStackPage *cluster_page;
+  PsRobustView *robust;
+  GtkStackPage *robust_page;
   GtkPopover *entry_popover;
   GtkLabel *entry_popover_label;
   GtkEntry *entry_popover_entry;

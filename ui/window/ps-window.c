@@ -182,8 +182,16 @@ update_snapshot_views (PsWindow *self)
   gtk_stack_page_set_visible (self->ood_page, ood);
   gboolean diffusion = ps_diffusion_view_set_snapshot (self->diffusion, arrays);
   gtk_stack_page_set_visible (self->diffusion_page, diffusion);
+  gboolean gallery = ps_gallery_view_set_snapshot (self->gallery, self->store, self->current_run, arrays);
+  gtk_stack_page_set_visible (self->gallery_page, gallery);
+  gboolean cluster = ps_cluster_view_set_snapshot (self->cluster, self->store, self->current_run, arrays);
+  gtk_stack_page_set_visible (self->cluster_page, cluster);
+  gboolean robust = ps_robust_view_set_snapshot (self->robust, self->store, self->current_run, arrays);
+  gtk_stack_page_set_visible (self->robust_page, robust);
   const char *page = gtk_stack_get_visible_child_name (self->view_stack);
-  if ((!ood && g_strcmp0 (page, "ood") == 0) || (!diffusion && g_strcmp0 (page, "diffusion") == 0))
+  if ((!ood && g_strcmp0 (page, "ood") == 0) || (!diffusion && g_strcmp0 (page, "diffusion") == 0)
+      || (!gallery && g_strcmp0 (page, "prototypes") == 0) || (!cluster && g_strcmp0 (page, "clusters") == 0)
+      || (!robust && g_strcmp0 (page, "robustness") == 0))
     gtk_stack_set_visible_child_name (self->view_stack, "overview");
 }
 
@@ -713,6 +721,9 @@ ps_window_class_init (PsWindowClass *klass)
   g_type_ensure (PS_TYPE_COMPARE_VIEW);
   g_type_ensure (PS_TYPE_OOD_VIEW);
   g_type_ensure (PS_TYPE_DIFFUSION_VIEW);
+  g_type_ensure (PS_TYPE_GALLERY_VIEW);
+  g_type_ensure (PS_TYPE_CLUSTER_VIEW);
+  g_type_ensure (PS_TYPE_ROBUST_VIEW);
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/protoscope/Protoscope/ui/ps-window.ui");
@@ -736,6 +747,12 @@ ps_window_class_init (PsWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, PsWindow, ood_page);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, diffusion);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, diffusion_page);
+  gtk_widget_class_bind_template_child (widget_class, PsWindow, gallery);
+  gtk_widget_class_bind_template_child (widget_class, PsWindow, gallery_page);
+  gtk_widget_class_bind_template_child (widget_class, PsWindow, cluster);
+  gtk_widget_class_bind_template_child (widget_class, PsWindow, cluster_page);
+  gtk_widget_class_bind_template_child (widget_class, PsWindow, robust);
+  gtk_widget_class_bind_template_child (widget_class, PsWindow, robust_page);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, entry_popover);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, entry_popover_label);
   gtk_widget_class_bind_template_child (widget_class, PsWindow, entry_popover_entry);
@@ -835,4 +852,25 @@ ps_window_get_diffusion_view (PsWindow *self)
 {
   g_return_val_if_fail (PS_IS_WINDOW (self), NULL);
   return self->diffusion;
+}
+
+PsGalleryView *
+ps_window_get_gallery_view (PsWindow *self)
+{
+  g_return_val_if_fail (PS_IS_WINDOW (self), NULL);
+  return self->gallery;
+}
+
+PsClusterView *
+ps_window_get_cluster_view (PsWindow *self)
+{
+  g_return_val_if_fail (PS_IS_WINDOW (self), NULL);
+  return self->cluster;
+}
+
+PsRobustView *
+ps_window_get_robust_view (PsWindow *self)
+{
+  g_return_val_if_fail (PS_IS_WINDOW (self), NULL);
+  return self->robust;
 }

@@ -20,6 +20,9 @@
 #include "ps-overview-view.h"
 #include "ps-ood-view.h"
 #include "ps-diffusion-view.h"
+#include "ps-gallery-view.h"
+#include "ps-cluster-view.h"
+#include "ps-robust-view.h"
 #include "ps-new-run-dialog.h"
 
 G_BEGIN_DECLS
@@ -64,6 +67,9 @@ PsEmbeddingView *ps_window_get_embedding_view (PsWindow *self);
 PsOverviewView  *ps_window_get_overview_view  (PsWindow *self);
 PsOodView       *ps_window_get_ood_view       (PsWindow *self);
 PsDiffusionView *ps_window_get_diffusion_view (PsWindow *self);
+PsGalleryView   *ps_window_get_gallery_view   (PsWindow *self);
+PsClusterView   *ps_window_get_cluster_view   (PsWindow *self);
+PsRobustView    *ps_window_get_robust_view    (PsWindow *self);
 /* TRUE when the view `name` is listed (its page is visible in the switcher). */
 gboolean         ps_window_has_view           (PsWindow *self, const char *name);
 PsCompareView   *ps_window_get_compare_view   (PsWindow *self);
