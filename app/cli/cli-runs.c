@@ -45,6 +45,25 @@ cli_runs_parse_options (const char *command, const char *synopsis, GOptionEntry 
   return TRUE;
 }
 
+/* For the commands that take exactly one RUN: checks the arguments, opens
+ * the store and resolves the run.  NULL (with *code the exit code) after
+ * printing the error. */
+static PsStore *
+open_one_run (const char *command, int argc, char **argv, const char *db, gint64 *id, int *code)
+{
+  if (argc != 2)
+    {
+      cli_fail ("%s: expected one RUN (an id or a name)", command);
+      *code = CLI_EXIT_USAGE;
+      return NULL;
+    }
+  *code = CLI_EXIT_FAIL;
+  PsStore *store = cli_runs_open_store (db);
+  if (store != NULL && !cli_runs_resolve_run (store, argv[1], id))
+    g_clear_pointer (&store, ps_store_close);
+  return store;
+}
+
 /* Opens the store.  Only `merge` creates a missing store: for every other
  * command a missing file is a typo in --db, and creating an empty store
  * there would hide it. */
@@ -242,7 +261,7 @@ print_params (const char *json, const char *indent)
     }
 }
 
-static int show_run (PsStore *store, const char *arg);
+static int show_run (PsStore *store, gint64 id);
 
 int
 cli_cmd_show (int argc, char **argv)
@@ -250,29 +269,23 @@ cli_cmd_show (int argc, char **argv)
   g_autofree char *db = NULL;
   if (!cli_runs_parse_options ("show", "RUN - a run's record and metric summary", NULL, &db, &argc, &argv))
     return CLI_EXIT_USAGE;
-  if (argc != 2)
-    {
-      cli_fail ("show: expected one RUN (an id or a name)");
-      return CLI_EXIT_USAGE;
-    }
-  PsStore *store = cli_runs_open_store (db);
+  gint64 id;
+  int code;
+  PsStore *store = open_one_run ("show", argc, argv, db, &id, &code);
   if (store == NULL)
-    return CLI_EXIT_FAIL;
-  int code = show_run (store, argv[1]);
+    return code;
+  code = show_run (store, id);
   ps_store_close (store);
   return code;
 }
 
 static int
-show_run (PsStore *store, const char *arg)
+show_run (PsStore *store, gint64 id)
 {
-  gint64 id;
   g_autoptr (GError) error = NULL;
   g_autoptr (PsRunInfo) r = NULL;
   g_auto (GStrv) names = NULL;
   g_autoptr (GArray) snaps = NULL;
-  if (!cli_runs_resolve_run (store, arg, &id))
-    return CLI_EXIT_FAIL;
   if ((r = ps_store_get_run (store, id, &error)) == NULL
       || (names = ps_store_metric_names (store, id, &error)) == NULL
       || (snaps = ps_store_snapshot_steps (store, id, &error)) == NULL)
@@ -379,7 +392,7 @@ cli_runs_write_metrics_csv (PsStore *store, gint64 id, FILE *out, GError **error
   return TRUE;
 }
 
-static int print_metrics_of (PsStore *store, const char *arg, gboolean csv);
+static int print_metrics_of (PsStore *store, gint64 id, gboolean csv);
 
 int
 cli_cmd_metrics (int argc, char **argv)
@@ -393,26 +406,20 @@ cli_cmd_metrics (int argc, char **argv)
   if (!cli_runs_parse_options ("metrics", "RUN - every metric series of a run", entries, &db, &argc,
                                &argv))
     return CLI_EXIT_USAGE;
-  if (argc != 2)
-    {
-      cli_fail ("metrics: expected one RUN (an id or a name)");
-      return CLI_EXIT_USAGE;
-    }
-  PsStore *store = cli_runs_open_store (db);
+  gint64 id;
+  int code;
+  PsStore *store = open_one_run ("metrics", argc, argv, db, &id, &code);
   if (store == NULL)
-    return CLI_EXIT_FAIL;
-  int code = print_metrics_of (store, argv[1], csv);
+    return code;
+  code = print_metrics_of (store, id, csv);
   ps_store_close (store);
   return code;
 }
 
 static int
-print_metrics_of (PsStore *store, const char *arg, gboolean csv)
+print_metrics_of (PsStore *store, gint64 id, gboolean csv)
 {
-  gint64 id;
   g_autoptr (GError) error = NULL;
-  if (!cli_runs_resolve_run (store, arg, &id))
-    return CLI_EXIT_FAIL;
   if (csv)
     {
       if (!cli_runs_write_metrics_csv (store, id, stdout, &error))
@@ -551,7 +558,7 @@ cli_cmd_tag (int argc, char **argv)
   return code;
 }
 
-static int cancel_run (PsStore *store, const char *arg);
+static int cancel_run (PsStore *store, gint64 id);
 
 int
 cli_cmd_cancel (int argc, char **argv)
@@ -560,27 +567,21 @@ cli_cmd_cancel (int argc, char **argv)
   if (!cli_runs_parse_options ("cancel", "RUN - ask a running run (in any process) to stop", NULL, &db,
                                &argc, &argv))
     return CLI_EXIT_USAGE;
-  if (argc != 2)
-    {
-      cli_fail ("cancel: expected one RUN");
-      return CLI_EXIT_USAGE;
-    }
-  PsStore *store = cli_runs_open_store (db);
+  gint64 id;
+  int code;
+  PsStore *store = open_one_run ("cancel", argc, argv, db, &id, &code);
   if (store == NULL)
-    return CLI_EXIT_FAIL;
-  int code = cancel_run (store, argv[1]);
+    return code;
+  code = cancel_run (store, id);
   ps_store_close (store);
   return code;
 }
 
 static int
-cancel_run (PsStore *store, const char *arg)
+cancel_run (PsStore *store, gint64 id)
 {
-  gint64 id;
   g_autoptr (GError) error = NULL;
   g_autoptr (PsRunInfo) r = NULL;
-  if (!cli_runs_resolve_run (store, arg, &id))
-    return CLI_EXIT_FAIL;
   if ((r = ps_store_get_run (store, id, &error)) == NULL)
     {
       cli_fail ("%s", error->message);
@@ -659,28 +660,19 @@ cli_cmd_resume (int argc, char **argv)
   if (!cli_runs_parse_options ("resume", "RUN - continue a stopped run from its last checkpoint",
                                entries, &db, &argc, &argv))
     return CLI_EXIT_USAGE;
-  if (argc != 2)
-    {
-      cli_fail ("resume: expected one RUN");
-      return CLI_EXIT_USAGE;
-    }
   if (snapshot_every < 0 || checkpoint_every < 0 || eval_every < 0)
     {
       cli_fail ("resume: --snapshot-every, --checkpoint-every and --eval-every must not be negative");
       return CLI_EXIT_USAGE;
     }
   g_autofree char *path = cli_store_path (db);
-  PsStore *store = cli_runs_open_store (db);
-  if (store == NULL)
-    return CLI_EXIT_FAIL;
   gint64 id;
+  int code;
+  PsStore *store = open_one_run ("resume", argc, argv, db, &id, &code);
+  if (store == NULL)
+    return code;
   g_autoptr (GError) error = NULL;
   g_autoptr (PsRunInfo) info = NULL;
-  if (!cli_runs_resolve_run (store, argv[1], &id))
-    {
-      ps_store_close (store);
-      return CLI_EXIT_FAIL;
-    }
   info = ps_store_get_run (store, id, &error);
   ps_store_close (store);
   if (info == NULL)
@@ -741,7 +733,7 @@ cli_cmd_resume (int argc, char **argv)
   sigaction (SIGINT, &old_sa, NULL);
 
   PsRunStatus st = ps_job_get_status (job);
-  int code = CLI_EXIT_OK;
+  code = CLI_EXIT_OK;
   if (st == PS_RUN_FAILED)
     {
       g_autofree char *err = ps_job_get_error (job);
