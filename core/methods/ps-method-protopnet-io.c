@@ -1,0 +1,160 @@
+/* ps-method-protopnet-io.c: checkpoints of the part-prototype networks
+ * (every stage can be resumed bit for bit, mid-push included). */
+#define G_LOG_DOMAIN "ps-protopnet"
+
+#include "ps-method-protopnet-private.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- Checkpoints ------------------------------------------------------------ */
+
+#define PPN_MAGIC 0x314e5050u  /* "PPN1" */
+
+static void
+put_optim (PsBlobWriter *w, PsOptim *opt)
+{
+  ps_blob_put_u32 (w, opt != NULL);
+  if (opt == NULL)
+    return;
+  ps_blob_put_u64 (w, (guint64) opt->t);
+  ps_blob_put_u64 (w, opt->n_state);
+  ps_blob_put (w, opt->state, opt->n_state * sizeof (float));
+}
+
+static gboolean
+get_optim (PsBlobReader *r, PsOptim **opt, gsize n, float lr, GError **error)
+{
+  guint32 present;
+  guint64 t, n_state;
+  if (!ps_blob_get_u32 (r, &present, error))
+    return FALSE;
+  if (!present)
+    {
+      g_clear_pointer (opt, ps_optim_free);
+      return TRUE;
+    }
+  if (*opt == NULL)
+    {
+      PsOptimConfig cfg;
+      ps_optim_config_init (&cfg, PS_OPTIM_ADAM, lr);
+      *opt = ps_optim_new (&cfg, n);
+    }
+  if (!ps_blob_get_u64 (r, &t, error) || !ps_blob_get_u64 (r, &n_state, error))
+    return FALSE;
+  if (n_state != (*opt)->n_state)
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_FORMAT, "%s: optimizer state of %" G_GUINT64_FORMAT
+                   " values, expected %" G_GSIZE_FORMAT, r->what, n_state, (*opt)->n_state);
+      return FALSE;
+    }
+  (*opt)->t = (gint64) t;
+  return ps_blob_get (r, (*opt)->state, n_state * sizeof (float), error);
+}
+
+GBytes *
+ps_ppn_method_save (gpointer p)
+{
+  PsPpnModel *m = p;
+  g_autoptr (GBytes) net = ps_model_save (m->net);
+  PsBlobWriter w;
+  ps_blob_writer_init (&w, PPN_MAGIC);
+  ps_blob_put_u64 (&w, m->step);
+  ps_blob_put_rng (&w, &m->rng);
+  ps_blob_put_u32 (&w, m->n_train);
+  ps_blob_put_u32 (&w, (guint32) m->K);
+  ps_blob_put_u32 (&w, (guint32) m->D);
+  ps_blob_put (&w, m->perm, m->n_train * sizeof (guint));
+  ps_blob_put_bytes (&w, net);
+  ps_blob_put (&w, m->protos, (gsize) m->K * m->D * sizeof (float));
+  ps_blob_put (&w, m->last, (gsize) m->C * m->K * sizeof (float));
+  put_optim (&w, m->opt_protos);
+  put_optim (&w, m->opt_last);
+  put_optim (&w, m->opt_ft);
+  ps_blob_put (&w, m->src_row, m->K * sizeof (int));
+  ps_blob_put (&w, m->src_pos, m->K * sizeof (int));
+  ps_blob_put_u32 (&w, m->push_active);
+  if (m->push_active)
+    {
+      ps_blob_put (&w, m->push.best_dist, m->K * sizeof (float));
+      ps_blob_put (&w, m->push.best_row, m->K * sizeof (int));
+      ps_blob_put (&w, m->push.best_pos, m->K * sizeof (int));
+      ps_blob_put (&w, m->push.best_feat, (gsize) m->K * m->D * sizeof (float));
+    }
+  ps_blob_put_u32 (&w, m->cache_sim != NULL);
+  if (m->cache_sim != NULL)
+    {
+      gsize n = (gsize) (m->n_train + m->test.n) * m->K;
+      ps_blob_put (&w, m->cache_sim, n * sizeof (float));
+      ps_blob_put (&w, m->cache_mind, n * sizeof (float));
+    }
+  ps_blob_put_f64 (&w, m->acc_joint);
+  ps_blob_put_f64 (&w, m->acc_push);
+  ps_blob_put_f64 (&w, m->acc_final);
+  return ps_blob_writer_finish (&w);
+}
+
+gboolean
+ps_ppn_method_load (gpointer p, GBytes *blob, GError **error)
+{
+  PsPpnModel *m = p;
+  PsBlobReader r;
+  if (!ps_blob_reader_init (&r, blob, PPN_MAGIC, "protopnet checkpoint", error))
+    return FALSE;
+  guint64 step;
+  guint32 n_train, K, D, flag;
+  PsRng rng;
+  if (!ps_blob_get_u64 (&r, &step, error) || !ps_blob_get_rng (&r, &rng, error)
+      || !ps_blob_get_u32 (&r, &n_train, error) || !ps_blob_get_u32 (&r, &K, error)
+      || !ps_blob_get_u32 (&r, &D, error))
+    return FALSE;
+  if (n_train != m->n_train || (int) K != m->K || (int) D != m->D)
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_FORMAT,
+                   "protopnet checkpoint: made for %u training samples, %u prototypes of depth "
+                   "%u; this run has %u, %d, %d", n_train, K, D, m->n_train, m->K, m->D);
+      return FALSE;
+    }
+  g_autoptr (GBytes) net = NULL;
+  if (!ps_blob_get (&r, m->perm, n_train * sizeof (guint), error)
+      || !(net = ps_blob_get_bytes (&r, error)) || !ps_model_load_into (m->net, net, error)
+      || !ps_blob_get (&r, m->protos, (gsize) K * D * sizeof (float), error)
+      || !ps_blob_get (&r, m->last, (gsize) m->C * K * sizeof (float), error)
+      || !get_optim (&r, &m->opt_protos, (gsize) K * D, 1e-3f, error)
+      || !get_optim (&r, &m->opt_last, (gsize) m->C * K, 1e-3f, error)
+      || !get_optim (&r, &m->opt_ft, (gsize) m->C * K, m->lr_last_ft, error)
+      || !ps_blob_get (&r, m->src_row, K * sizeof (int), error)
+      || !ps_blob_get (&r, m->src_pos, K * sizeof (int), error)
+      || !ps_blob_get_u32 (&r, &flag, error))
+    return FALSE;
+  ps_ppn_push_clear (&m->push);
+  m->push_active = flag != 0;
+  if (m->push_active)
+    {
+      ps_ppn_push_init (&m->push, m->K, m->D);
+      if (!ps_blob_get (&r, m->push.best_dist, K * sizeof (float), error)
+          || !ps_blob_get (&r, m->push.best_row, K * sizeof (int), error)
+          || !ps_blob_get (&r, m->push.best_pos, K * sizeof (int), error)
+          || !ps_blob_get (&r, m->push.best_feat, (gsize) K * D * sizeof (float), error))
+        return FALSE;
+    }
+  if (!ps_blob_get_u32 (&r, &flag, error))
+    return FALSE;
+  g_clear_pointer (&m->cache_sim, g_free);
+  g_clear_pointer (&m->cache_mind, g_free);
+  if (flag)
+    {
+      gsize n = (gsize) (m->n_train + m->test.n) * m->K;
+      m->cache_sim = g_new (float, n);
+      m->cache_mind = g_new (float, n);
+      if (!ps_blob_get (&r, m->cache_sim, n * sizeof (float), error)
+          || !ps_blob_get (&r, m->cache_mind, n * sizeof (float), error))
+        return FALSE;
+    }
+  if (!ps_blob_get_f64 (&r, &m->acc_joint, error) || !ps_blob_get_f64 (&r, &m->acc_push, error) || !ps_blob_get_f64 (&r, &m->acc_final, error))
+    return FALSE;
+  m->step = step;
+  m->rng = rng;
+  return TRUE;
+}
+

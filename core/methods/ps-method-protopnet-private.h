@@ -1,0 +1,57 @@
+/* ps-method-protopnet-private.h: the model struct and helpers shared by
+ * the files of the protopnet / stprotopnet implementation:
+ * ps-method-protopnet.c (create, stages, steps, the method),
+ * ps-method-protopnet-view.c (evaluation, snapshot, explanation) and
+ * ps-method-protopnet-io.c (checkpoints). */
+#pragma once
+
+#include "ps-method.h"
+#include "ps-method-util.h"
+#include "ps-protopnet.h"
+
+G_BEGIN_DECLS
+
+#define PPN_CHUNK 256   /* images per push / cache / inference step */
+
+struct _PsPpnModel
+{
+  PsDataset *data;
+  gboolean st;
+  PsModel *net;
+  int D, fh, fw, HW, C, K, per_class, support;
+  int feat_layer;
+  float *protos;           /* [K, D] */
+  int *pclass, *pkind;     /* [K] */
+  float *last;             /* [C, K] */
+  float *dprotos, *dlast;
+  PsOptim *opt_protos, *opt_last, *opt_ft;
+  PsRng rng;
+  guint *train_idx;
+  guint n_train;
+  guint *perm;
+  guint steps_per_epoch, push_chunks, cache_chunks;
+  guint64 step, total, s_warm, s_joint, s_push, s_cache;
+  int batch, cap;          /* batch size; scratch capacity in images */
+  float w_clst, w_sep, l1, w_st, lr_last_ft;
+  /* scratch */
+  float *xb, *feat, *dfeat, *sim, *mind, *logits, *dlogits, *dsim, *dmind, *probs;
+  int *yb, *argmin;
+  PsPpnPush push;
+  gboolean push_active;
+  int *src_row, *src_pos;  /* [K] push record, -1 before push */
+  PsEvalSet test;
+  float *cache_sim, *cache_mind;  /* [(n_train + test.n), K] after push, else NULL */
+  double acc_joint, acc_push, acc_final;
+};
+
+/* Grows the scratch buffers to hold B images. */
+void   ps_ppn_grow (PsPpnModel *m, int B);
+/* Backbone and sigmoid add-on: m->feat[B, D, HW]. */
+void   ps_ppn_features (PsPpnModel *m, const float *x, int B);
+int    ps_ppn_argmax (const float *v, int n);
+/* Accuracy of the current last layer on the evaluation set. */
+double ps_ppn_test_acc (PsPpnModel *m);
+/* Receptive-field box of map position pos (-1: all -1). */
+void   ps_ppn_pos_box (PsPpnModel *m, int pos, int box[4]);
+
+G_END_DECLS
