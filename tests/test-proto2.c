@@ -386,6 +386,182 @@ test_gpc_learns (void)
   m->free (model);
 }
 
+/* The cluster view's arrays: on four blobs (classes 2, 3 new), K's history
+ * ends at the final number of components, the events agree with it, every
+ * row has a cluster among them with responsibilities summing to 1, the
+ * old classes are 0 and 1, and the components that carry a known class
+ * carry exactly the old ones. */
+static void
+test_gpc_snapshot_arrays (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PsDataset) ds = ps_dataset_generate_2d ("blobs", 600, -1, 3, &error);
+  g_assert_no_error (error);
+  ps_dataset_assign_split (ds, 0.1, 0.2, 0);
+  const PsMethod *m = ps_method_find ("gpc");
+  const char *sets[] = { "k_init=6", "iterations=12", NULL };
+  gpointer model = create ("gpc", ds, 2, sets);
+  train (m, model, m->total_steps (model));
+  g_autoptr (PsMetrics) mt = m->evaluate (model);
+  double kest;
+  g_assert_true (ps_metrics_get (mt, "k_est", &kest));
+  g_autoptr (GPtrArray) snap = m->snapshot (model);
+  PsArray *kh = find_kind (snap, "k_history"), *ev = find_kind (snap, "events");
+  PsArray *cl = find_kind (snap, "clusters"), *as = find_kind (snap, "assignments");
+  PsArray *old = find_kind (snap, "old_classes"), *known = find_kind (snap, "cluster_known");
+  PsArray *lab = find_kind (snap, "labels");
+  g_assert_nonnull (kh);
+  g_assert_nonnull (ev);
+  g_assert_nonnull (cl);
+  g_assert_nonnull (as);
+  g_assert_nonnull (old);
+  g_assert_nonnull (known);
+  g_assert_nonnull (lab);
+  const int K = (int) kest;
+  const gint32 *k = ps_array_data (kh, NULL);
+  g_assert_cmpuint (kh->shape[0], ==, 12);
+  g_assert_cmpint (k[kh->shape[0] - 1], ==, K);
+  g_assert_cmpuint (known->shape[0], ==, K);
+  g_assert_cmpuint (as->shape[1], ==, K);
+  g_assert_cmpuint (find_kind (snap, "cluster_means")->shape[0], ==, K);
+  /* Each event's K after it is the K at the end of its step. */
+  const gint32 *e = ps_array_data (ev, NULL);
+  g_assert_cmpuint (ev->shape[1], ==, 5);
+  for (gsize i = 0; i < ev->shape[0]; i++)
+    {
+      g_assert_cmpint (e[i * 5], >=, 0);
+      g_assert_cmpint (e[i * 5], <, 12);
+      g_assert_true (e[i * 5 + 1] == 0 || e[i * 5 + 1] == 1);
+      if (i + 1 == ev->shape[0] || e[(i + 1) * 5] != e[i * 5])
+        g_assert_cmpint (e[i * 5 + 4], ==, k[e[i * 5]]);
+    }
+  const gint32 *c = ps_array_data (cl, NULL);
+  const float *w = ps_array_data (as, NULL);
+  gsize n = cl->shape[0];
+  g_assert_cmpuint (n, ==, ds->n);
+  for (gsize i = 0; i < n; i++)
+    {
+      g_assert_cmpint (c[i], >=, 0);
+      g_assert_cmpint (c[i], <, K);
+      double sum = 0;
+      for (int j = 0; j < K; j++)
+        {
+          sum += w[i * K + j];
+          g_assert_cmpfloat (w[i * K + j], <=, w[i * K + c[i]]);
+        }
+      g_assert_cmpfloat (fabs (sum - 1), <, 1e-3);
+    }
+  const guint8 *o = ps_array_data (old, NULL);
+  g_assert_cmpuint (old->shape[0], ==, 4);
+  g_assert_true (o[0] && o[1] && !o[2] && !o[3]);
+  const gint32 *kn = ps_array_data (known, NULL);
+  guint8 seen[4] = { 0 };
+  for (int j = 0; j < K; j++)
+    if (kn[j] >= 0)
+      {
+        g_assert_cmpint (kn[j], <, 4);
+        g_assert_true (o[kn[j]]);
+        g_assert_false (seen[kn[j]]);
+        seen[kn[j]] = 1;
+      }
+  g_assert_true (seen[0] && seen[1]);
+  m->free (model);
+}
+
+/* ProtoGCD's snapshot names each row's nearest prototype (the argmax of
+ * its assignment) and the old classes. */
+static void
+test_gcd_snapshot_arrays (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PsDataset) ds = ps_dataset_generate_2d ("blobs", 400, -1, 3, &error);
+  g_assert_no_error (error);
+  ps_dataset_assign_split (ds, 0.1, 0.2, 0);
+  const PsMethod *m = ps_method_find ("gcd");
+  const char *sets[] = { "epochs=2", "embed_dim=8", NULL };
+  gpointer model = create ("gcd", ds, 0, sets);
+  train (m, model, m->total_steps (model));
+  g_autoptr (GPtrArray) snap = m->snapshot (model);
+  PsArray *cl = find_kind (snap, "clusters"), *as = find_kind (snap, "assignments");
+  PsArray *old = find_kind (snap, "old_classes");
+  g_assert_nonnull (cl);
+  g_assert_nonnull (as);
+  g_assert_nonnull (old);
+  const int K = (int) as->shape[1];
+  g_assert_cmpint (K, ==, 4);
+  g_assert_cmpuint (cl->shape[0], ==, as->shape[0]);
+  const gint32 *c = ps_array_data (cl, NULL);
+  const float *w = ps_array_data (as, NULL);
+  for (gsize i = 0; i < cl->shape[0]; i++)
+    {
+      g_assert_cmpint (c[i], >=, 0);
+      g_assert_cmpint (c[i], <, K);
+      for (int j = 0; j < K; j++)
+        g_assert_cmpfloat (w[i * K + j], <=, w[i * K + c[i]]);
+    }
+  const guint8 *o = ps_array_data (old, NULL);
+  g_assert_cmpuint (old->shape[0], ==, 4);
+  g_assert_true (o[0] && o[1] && !o[2] && !o[3]);
+  m->free (model);
+}
+
+/* certified_radius: never negative, 0 where the prediction is wrong, the
+ * prediction's radius where it is right; on the test rows it gives the
+ * certified accuracies evaluate reports. */
+static void
+test_cbc_certified_radius_array (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PsDataset) ds = ps_dataset_generate_2d ("moons", 500, -1, 4, &error);
+  g_assert_no_error (error);
+  ps_dataset_assign_split (ds, 0.1, 0.2, 0);
+  const PsMethod *m = ps_method_find ("cbc");
+  const char *sets[] = { "epochs=4", "radii=0,0.05,0.1,0.2", NULL };
+  gpointer model = create ("cbc", ds, 0, sets);
+  train (m, model, m->total_steps (model));
+  g_autoptr (PsMetrics) mt = m->evaluate (model);
+  g_autoptr (GPtrArray) snap = m->snapshot (model);
+  PsArray *cr = find_kind (snap, "certified_radius"), *sc = find_kind (snap, "scores");
+  PsArray *lab = find_kind (snap, "labels"), *pr = find_kind (snap, "predictions");
+  PsArray *sp = find_kind (snap, "split");
+  g_assert_nonnull (cr);
+  gsize n = ps_array_n_elements (cr);
+  g_assert_cmpuint (n, ==, ps_array_n_elements (sc));
+  const float *r = ps_array_data (cr, NULL), *s = ps_array_data (sc, NULL);
+  const gint32 *y = ps_array_data (lab, NULL), *p = ps_array_data (pr, NULL);
+  const guint8 *split = ps_array_data (sp, NULL);
+  const double radii[4] = { 0, 0.05, 0.1, 0.2 };
+  const char *names[4] = { "acc_r0.0", "acc_r0.05", "acc_r0.1", "acc_r0.2" };
+  guint wrong = 0, positive = 0, n_test = 0, count[4] = { 0 };
+  for (gsize i = 0; i < n; i++)
+    {
+      g_assert_cmpfloat (r[i], >=, 0);
+      if (y[i] != p[i])
+        {
+          g_assert_cmpfloat (r[i], ==, 0);
+          wrong++;
+        }
+      else
+        g_assert_cmpfloat (r[i], ==, s[i]);
+      positive += r[i] > 0;
+      if (split[i] == PS_SPLIT_TEST)
+        {
+          n_test++;
+          for (int j = 0; j < 4; j++)
+            count[j] += y[i] == p[i] && r[i] >= radii[j];
+        }
+    }
+  g_test_message ("cbc on moons: %u of %zu rows wrong, %u with a positive radius", wrong, n, positive);
+  g_assert_cmpuint (positive, >, n / 2);
+  for (int j = 0; j < 4; j++)
+    {
+      double v;
+      g_assert_true (ps_metrics_get (mt, names[j], &v));
+      g_assert_cmpfloat (fabs (v - (double) count[j] / n_test), <, 1e-9);
+    }
+  m->free (model);
+}
+
 /* ---- ProtoGCD ----------------------------------------------------------------------------- */
 
 /* Digits, old 0-4 half labelled: the full model learns new classes; without
@@ -521,6 +697,9 @@ main (int argc, char **argv)
   g_test_add_func ("/proto2/gpc/k-moves", test_gpc_k_moves);
   g_test_add_func ("/proto2/gpc/learns", test_gpc_learns);
   g_test_add_func ("/proto2/gcd/learns", test_gcd_learns);
+  g_test_add_func ("/proto2/gpc/snapshot-arrays", test_gpc_snapshot_arrays);
+  g_test_add_func ("/proto2/gcd/snapshot-arrays", test_gcd_snapshot_arrays);
+  g_test_add_func ("/proto2/cbc/certified-radius-array", test_cbc_certified_radius_array);
   g_test_add_func ("/proto2/mlp/ood", test_mlp_ood);
   g_test_add_func ("/proto2/resume", test_resume);
   return g_test_run ();

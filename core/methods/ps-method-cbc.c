@@ -498,6 +498,18 @@ cbc_snapshot (gpointer p)
   const char *sn = "certified_radius";
   gsize nshape[1] = { strlen (sn) };
   g_ptr_array_add (out, ps_array_new ("score_name", PS_DTYPE_U8, 1, nshape, sn));
+  /* The radius within which the right answer is guaranteed: the
+   * prediction's radius when it is correct, 0 when it is wrong (an
+   * unlabelled row keeps its prediction's radius).  Certified accuracy at
+   * r is the share of rows with certified_radius >= r and r > 0, or the
+   * clean accuracy at r = 0. */
+  g_autofree float *cert = g_new (float, MAX (n, 1));
+  for (guint i = 0; i < n; i++)
+    {
+      int y = ds->y[rows[i]];
+      cert[i] = y >= 0 && y != pred[i] ? 0.f : rad[i];
+    }
+  g_ptr_array_add (out, ps_array_new ("certified_radius", PS_DTYPE_F32, 1, shape, cert));
   /* Components as prototypes; a component's class is the one that relies
    * on its presence most. */
   g_autofree float *r = g_new (float, (gsize) C * 2 * K);

@@ -479,6 +479,11 @@ gcd_snapshot (gpointer p)
   ps_proto_normalize_rows (pu, K, E);
   g_ptr_array_add (out, ps_array_new_f32 ("prototypes", pu, K, E));
   g_ptr_array_add (out, ps_array_new_i32 ("prototype_labels", map, K));
+  /* The nearest prototype of each row, and which classes are old (partly
+   * labelled): what the cluster view draws. */
+  g_ptr_array_add (out, ps_array_new_i32 ("clusters", cl, n));
+  gsize oshape[1] = { ds->n_classes };
+  g_ptr_array_add (out, ps_array_new ("old_classes", PS_DTYPE_U8, 1, oshape, m->is_old));
   return out;
 }
 

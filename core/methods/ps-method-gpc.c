@@ -667,6 +667,24 @@ gpc_snapshot (gpointer p)
   g_ptr_array_add (out, ps_array_new ("events", PS_DTYPE_I32, 2, eshape, ev->data));
   g_ptr_array_add (out, ps_array_new_i32 ("k_history", (gint32 *) m->gpc.k_history->data,
                                           m->gpc.k_history->len));
+  /* Which classes are old (partly labelled), and the known class each
+   * component carries (-1 for a discovered one): the cluster view tells
+   * old from new with them. */
+  const guint C = ds->n_classes;
+  g_autofree guint8 *old = g_new (guint8, MAX (C, 1));
+  for (guint c = 0; c < C; c++)
+    old[c] = m->is_old[c];
+  gsize oshape[1] = { C };
+  g_ptr_array_add (out, ps_array_new ("old_classes", PS_DTYPE_U8, 1, oshape, old));
+  g_autofree gint32 *known = g_new (gint32, K);
+  for (int k = 0; k < K; k++)
+    {
+      known[k] = -1;
+      for (guint c = 0; c < C && m->gpc.label[k] >= 0; c++)
+        if (m->old_slot[c] == m->gpc.label[k])
+          known[k] = (gint32) c;
+    }
+  g_ptr_array_add (out, ps_array_new_i32 ("cluster_known", known, K));
   return out;
 }
 
