@@ -49,32 +49,70 @@ ps_ppn_distances (float *dist, const float *feat, const float *protos,
     }
 }
 
+/* Squared norms of the HW patches of a [D, HW] map: out[HW]. */
+static void
+patch_norms (float *out, const float *f, int D, int HW)
+{
+  memset (out, 0, HW * sizeof (float));
+  for (int d = 0; d < D; d++)
+    {
+      const float *row = f + (gsize) d * HW;
+      for (int s = 0; s < HW; s++)
+        out[s] += row[s] * row[s];
+    }
+}
+
+/* The nearest patch of one [D, HW] map to each prototype.  The distances
+ * are found through one matrix product (|p|^2 + |f|^2 - 2 p.f), which is
+ * fast but rounds; the winner's distance is then recomputed exactly, so a
+ * prototype pushed onto a patch is at distance 0 from it.  dots[K, HW] and
+ * fn[HW] are scratch. */
+static void
+nearest_patches (float *mind, int *argmin, const float *f, const float *protos,
+                 const float *pn, int K, int D, int HW, float *dots, float *fn)
+{
+  patch_norms (fn, f, D, HW);
+  ps_sgemm (FALSE, FALSE, K, HW, D, 1.0f, protos, D, f, HW, 0.0f, dots, HW);
+  for (int k = 0; k < K; k++)
+    {
+      const float *dk = dots + (gsize) k * HW;
+      float best = INFINITY;
+      int arg = 0;
+      for (int s = 0; s < HW; s++)
+        {
+          float d = pn[k] + fn[s] - 2.0f * dk[s];
+          if (d < best)
+            {
+              best = d;
+              arg = s;
+            }
+        }
+      mind[k] = patch_dist (f, protos + (gsize) k * D, D, HW, arg);
+      argmin[k] = arg;
+    }
+}
+
 void
 ps_ppn_forward (float *sim, float *mind, int *argmin, const float *feat,
                 const float *protos, int B, int K, int D, int HW, float eps)
 {
+  g_autofree float *dots = g_new (float, (gsize) K * HW);
+  g_autofree float *fn = g_new (float, HW);
+  g_autofree float *pn = g_new (float, K);
+  for (int k = 0; k < K; k++)
+    {
+      double s = 0.0;
+      for (int d = 0; d < D; d++)
+        s += (double) protos[(gsize) k * D + d] * protos[(gsize) k * D + d];
+      pn[k] = (float) s;
+    }
   for (int b = 0; b < B; b++)
     {
-      const float *f = feat + (gsize) b * D * HW;
-      for (int k = 0; k < K; k++)
-        {
-          const float *p = protos + (gsize) k * D;
-          float best = INFINITY;
-          int arg = 0;
-          for (int s = 0; s < HW; s++)
-            {
-              float d = patch_dist (f, p, D, HW, s);
-              if (d < best)
-                {
-                  best = d;
-                  arg = s;
-                }
-            }
-          mind[(gsize) b * K + k] = best;
-          argmin[(gsize) b * K + k] = arg;
-          if (sim)
-            sim[(gsize) b * K + k] = ps_ppn_log_sim (best, eps);
-        }
+      nearest_patches (mind + (gsize) b * K, argmin + (gsize) b * K, feat + (gsize) b * D * HW,
+                       protos, pn, K, D, HW, dots, fn);
+      if (sim)
+        for (int k = 0; k < K; k++)
+          sim[(gsize) b * K + k] = ps_ppn_log_sim (mind[(gsize) b * K + k], eps);
     }
 }
 
@@ -316,6 +354,9 @@ ps_ppn_push_update (PsPpnPush *p, const float *feat, const float *protos,
                     int B, int HW)
 {
   const int K = p->K, D = p->D;
+  g_autofree float *mind = g_new (float, (gsize) B * K);
+  g_autofree int *arg = g_new (int, (gsize) B * K);
+  ps_ppn_forward (NULL, mind, arg, feat, protos, B, K, D, HW, PS_PPN_EPS);
   for (int b = 0; b < B; b++)
     {
       const float *f = feat + (gsize) b * D * HW;
@@ -324,17 +365,15 @@ ps_ppn_push_update (PsPpnPush *p, const float *feat, const float *protos,
           /* ProtoPNet pushes a prototype only onto patches of its own class. */
           if (proto_class[k] != y[b])
             continue;
-          for (int s = 0; s < HW; s++)
+          float d = mind[(gsize) b * K + k];
+          int s = arg[(gsize) b * K + k];
+          if (d < p->best_dist[k])
             {
-              float d = patch_dist (f, protos + (gsize) k * D, D, HW, s);
-              if (d < p->best_dist[k])
-                {
-                  p->best_dist[k] = d;
-                  p->best_row[k] = (int) rows[b];
-                  p->best_pos[k] = s;
-                  for (int j = 0; j < D; j++)
-                    p->best_feat[(gsize) k * D + j] = f[(gsize) j * HW + s];
-                }
+              p->best_dist[k] = d;
+              p->best_row[k] = (int) rows[b];
+              p->best_pos[k] = s;
+              for (int j = 0; j < D; j++)
+                p->best_feat[(gsize) k * D + j] = f[(gsize) j * HW + s];
             }
         }
     }
