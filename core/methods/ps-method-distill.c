@@ -21,6 +21,7 @@
 #include "ps-method.h"
 #include "ps-method-util.h"
 #include "ps-diffusion.h"
+#include "ps-distill-guided.h"
 
 #include <math.h>
 #include <string.h>
@@ -39,39 +40,60 @@ static const PsParamSpec distill_params[] = {
   { "timesteps", PS_PARAM_INT, 1000, 10, 4000, NULL, "Diffusion timesteps T" },
   { "ema", PS_PARAM_FLOAT, 0.995, 0, 0.99999, NULL, "EMA decay of the teacher's weights (0: off)" },
   { "guided", PS_PARAM_BOOL, 0, 0, 1, NULL,
-    "Guided distillation: a conditional teacher with classifier-free guidance" },
-  { "guidance", PS_PARAM_FLOAT, 1, 0, 20, NULL, "Guidance strength w of the guided teacher" },
+    "Guided distillation: a conditional teacher with classifier-free guidance and a "
+    "w-conditioned student" },
+  { "guidance", PS_PARAM_FLOAT, 1, 0, 20, NULL,
+    "Guidance w of the snapshot and the headline metrics (guided)" },
+  { "w_min", PS_PARAM_FLOAT, 0, 0, 20, NULL, "Smallest guidance w the student learns (guided)" },
+  { "w_max", PS_PARAM_FLOAT, 4, 0, 20, NULL, "Largest guidance w the student learns (guided)" },
+  { "w_emb_dim", PS_PARAM_INT, 16, 2, 256, NULL, "Width of the sinusoidal w embedding (guided)" },
+  { "guide_steps", PS_PARAM_INT, 800, 1, 1000000, NULL,
+    "Training iterations of the w-conditioned student on the guided teacher (guided)" },
   { "p_uncond", PS_PARAM_FLOAT, 0.1, 0, 1, NULL, "Share of teacher rows with the class dropped" },
   { "eval_samples", PS_PARAM_INT, 1000, 100, 100000, NULL, "Samples drawn by evaluate" },
   { "snapshot_samples", PS_PARAM_INT, 256, 8, 4096, NULL, "Trajectories recorded per sampler" },
 };
 
 #define MAX_ROUNDS 12
+#define MAX_EVAL_W 3
 
 typedef struct
 {
   PsDataset *data;
   PsDiffSchedule *sched;
-  PsDenoiser *teacher, *student;
+  PsDenoiser *teacher;          /* trained first; frozen (EMA weights) once distillation starts */
+  PsWStudent *student;          /* the network being distilled */
+  PsWStudent *prev;             /* the current round's teacher when it is a student */
+  int prev_round;               /* the round whose teacher `prev` holds (G_MININT: none) */
   PsRng rng;
   guint *train_idx;
   guint n_train;
-  guint64 step, teacher_steps, round_steps, total;
-  int batch, D, N0, n_rounds;
+  guint64 step, teacher_steps, guide_steps, round_steps, total;
+  int batch, D, N0, n_rounds, w_dim;
   gboolean guided;
-  float guidance, p_uncond, student_lr;
+  float guidance, w_min, w_max, p_uncond, student_lr;
   float scale, shift;
-  gboolean ema_swapped;       /* the teacher's EMA weights are in place */
-  float *students[MAX_ROUNDS];   /* finished students' weights [n_params] */
-  float *teacher0;               /* the trained teacher's weights, once distillation starts */
-  gsize n_params;
+  gboolean ema_swapped;         /* the teacher's EMA weights are in place */
+  float *students[MAX_ROUNDS];  /* finished students' weights [ns_params] */
+  float *stage1;                /* guided: the w-student after stage 1 [ns_params] */
+  float *teacher0;              /* the trained teacher's weights, once distillation starts */
+  gsize n_params, ns_params;
   char *hidden;
-  float *xb, *z, *x1, *z1, *x2, *tgt;
+  float *xb, *z, *x1, *z1, *x2, *tgt, *wb;
   int *cb, *tb, *t1;
   int eval_samples, snap_n;
   PsGmm *truth;
   double gen_noise;
 } DistillModel;
+
+/* A network a sampler asks for x0: the teacher (with classifier-free
+ * guidance at w when conditional) or a student (conditioned on w). */
+typedef struct
+{
+  PsDenoiser *den;
+  PsWStudent *st;
+  float w;
+} Net;
 
 static void
 distill_free (gpointer p)
@@ -80,11 +102,13 @@ distill_free (gpointer p)
   if (m == NULL)
     return;
   ps_denoiser_free (m->teacher);
-  ps_denoiser_free (m->student);
+  ps_wstudent_free (m->student);
+  ps_wstudent_free (m->prev);
   ps_diff_schedule_free (m->sched);
   ps_dataset_unref (m->data);
   for (int r = 0; r < MAX_ROUNDS; r++)
     g_free (m->students[r]);
+  g_free (m->stage1);
   g_free (m->teacher0);
   g_free (m->hidden);
   g_free (m->train_idx);
@@ -94,6 +118,7 @@ distill_free (gpointer p)
   g_free (m->z1);
   g_free (m->x2);
   g_free (m->tgt);
+  g_free (m->wb);
   g_free (m->cb);
   g_free (m->tb);
   g_free (m->t1);
@@ -128,6 +153,15 @@ is_generator (PsDataset *ds)
          && g_str_has_prefix (ds->source, ds->name);
 }
 
+static PsWStudent *
+new_student (DistillModel *m)
+{
+  PsWStudent *s = ps_wstudent_new (m->D, m->teacher->emb_dim, m->teacher->n_classes,
+                                   m->w_dim, m->hidden, NULL);
+  g_assert (s != NULL);
+  return s;
+}
+
 static gpointer
 distill_create (const PsMethod *method, const PsParams *params, PsDataset *data, guint64 seed,
                 GError **error)
@@ -147,24 +181,34 @@ distill_create (const PsMethod *method, const PsParams *params, PsDataset *data,
                    "teacher_sampling_steps must be a power of two, not %d", N0);
       return NULL;
     }
+  double w_min = ps_params_get_float (params, "w_min"), w_max = ps_params_get_float (params, "w_max");
+  if (guided && w_min > w_max)
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_VALUE, "w_min (%g) is above w_max (%g)", w_min, w_max);
+      return NULL;
+    }
   const char *hidden = ps_params_get_string (params, "hidden");
   int C = guided ? (int) data->n_classes : 0;
   int E = (int) ps_params_get_int (params, "emb_dim");
   PsDenoiser *teacher = ps_denoiser_new ((int) data->d, E, C, hidden, PS_DIFF_PRED_V, error);
   if (teacher == NULL)
     return NULL;
-  PsDenoiser *student = ps_denoiser_new ((int) data->d, E, C, hidden, PS_DIFF_PRED_V, error);
-  g_assert (student != NULL);
 
   DistillModel *m = g_new0 (DistillModel, 1);
   m->data = ps_dataset_ref (data);
   m->teacher = teacher;
-  m->student = student;
   m->hidden = g_strdup (hidden);
-  m->n_params = ps_model_n_params (teacher->net);
   m->D = (int) data->d;
   m->guided = guided;
+  m->w_dim = guided ? (int) ps_params_get_int (params, "w_emb_dim") : 0;
+  m->student = new_student (m);
+  m->prev = new_student (m);
+  m->prev_round = G_MININT;
+  m->n_params = ps_model_n_params (teacher->net);
+  m->ns_params = ps_model_n_params (m->student->net);
   m->guidance = guided ? (float) ps_params_get_float (params, "guidance") : 0.f;
+  m->w_min = (float) w_min;
+  m->w_max = (float) w_max;
   m->p_uncond = (float) ps_params_get_float (params, "p_uncond");
   m->student_lr = (float) ps_params_get_float (params, "student_lr");
   m->sched = ps_diff_schedule_new (PS_DIFF_SCHED_LINEAR, (int) ps_params_get_int (params, "timesteps"));
@@ -184,8 +228,9 @@ distill_create (const PsMethod *method, const PsParams *params, PsDataset *data,
       return NULL;
     }
   m->teacher_steps = (guint64) ps_params_get_int (params, "teacher_steps");
+  m->guide_steps = guided ? (guint64) ps_params_get_int (params, "guide_steps") : 0;
   m->round_steps = (guint64) ps_params_get_int (params, "round_steps");
-  m->total = m->teacher_steps + m->round_steps * (guint64) m->n_rounds;
+  m->total = m->teacher_steps + m->guide_steps + m->round_steps * (guint64) m->n_rounds;
   m->batch = (int) ps_params_get_int (params, "batch_size");
   m->eval_samples = (int) ps_params_get_int (params, "eval_samples");
   m->snap_n = (int) ps_params_get_int (params, "snapshot_samples");
@@ -196,6 +241,7 @@ distill_create (const PsMethod *method, const PsParams *params, PsDataset *data,
   m->z1 = g_new (float, bd);
   m->x2 = g_new (float, bd);
   m->tgt = g_new (float, bd);
+  m->wb = g_new0 (float, m->batch);
   m->cb = g_new (int, m->batch);
   m->tb = g_new (int, m->batch);
   m->t1 = g_new (int, m->batch);
@@ -228,7 +274,7 @@ distill_create (const PsMethod *method, const PsParams *params, PsDataset *data,
     ps_optim_ema_enable (ps_model_get_optimizer (teacher->net), (float) ema,
                          ps_model_params (teacher->net));
   ps_optim_config_init (&cfg, PS_OPTIM_ADAM, m->student_lr);
-  ps_model_set_optimizer (student->net, &cfg);
+  ps_model_set_optimizer (m->student->net, &cfg);
   return m;
 }
 
@@ -249,23 +295,29 @@ draw_batch (DistillModel *m)
         m->xb[(gsize) b * D + j] = m->data->x[(gsize) row * D + j] * m->scale + m->shift;
       m->cb[b] = m->data->y ? m->data->y[row] : 0;
     }
+  /* Guided: a guidance weight per row, uniform on [w_min, w_max]. */
+  for (int b = 0; m->guided && b < m->batch; b++)
+    m->wb[b] = m->w_min + (m->w_max - m->w_min) * (float) ps_rng_uniform (&m->rng);
 }
 
-static void
-copy_params (PsDenoiser *dst, PsDenoiser *src)
-{
-  g_assert (ps_model_n_params (dst->net) == ps_model_n_params (src->net));
-  memcpy (ps_model_params (dst->net), ps_model_params (src->net),
-          ps_model_n_params (src->net) * sizeof (float));
-}
-
-/* Which round a training step belongs to (-1: the teacher). */
+/* Phase of a training step: -2 the teacher, -1 the guided stage 1, else
+ * the distillation round. */
 static int
 step_round (DistillModel *m, guint64 step)
 {
   if (step < m->teacher_steps)
+    return -2;
+  step -= m->teacher_steps;
+  if (step < m->guide_steps)
     return -1;
-  return (int) ((step - m->teacher_steps) / MAX (m->round_steps, 1));
+  return (int) ((step - m->guide_steps) / MAX (m->round_steps, 1));
+}
+
+/* The first step of the phase `r`. */
+static guint64
+round_start (DistillModel *m, int r)
+{
+  return m->teacher_steps + (r >= 0 ? m->guide_steps + (guint64) r * m->round_steps : 0);
 }
 
 /* The DDIM update from (z at ab) with prediction x0 to ab2, per row. */
@@ -276,17 +328,52 @@ ddim_to (float z, float x0, double ab, double ab2)
   return (float) (sqrt (ab2) * x0 + sqrt (1.0 - ab2) * e);
 }
 
+/* The classifier-free guided x0 of the teacher with a weight per row:
+ * (1 + w) x0(z, c) - w x0(z, null). */
+static void
+teacher_guided_x0 (DistillModel *m, float *x0, const float *z, int n, const int *t, const int *cls,
+                   const float *w)
+{
+  const int D = m->D;
+  g_autofree float *un = g_new (float, (gsize) n * D);
+  ps_denoiser_x0_rows (m->teacher, m->sched, x0, z, n, t, cls, 0.f);
+  ps_denoiser_x0_rows (m->teacher, m->sched, un, z, n, t, NULL, 0.f);
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < D; k++)
+      {
+        gsize q = (gsize) i * D + k;
+        x0[q] = (1.f + w[i]) * x0[q] - w[i] * un[q];
+      }
+}
+
+/* Round r's teacher: the trained teacher (unguided round 0), else the
+ * previous round's student or, guided, the stage-1 student, loaded into
+ * `prev` once per round (also after a checkpoint load). */
+static void
+round_teacher_x0 (DistillModel *m, int r, float *x0, const float *z, int n, const int *t)
+{
+  if (!m->guided && r == 0)
+    {
+      ps_denoiser_x0_rows (m->teacher, m->sched, x0, z, n, t, NULL, 0.f);
+      return;
+    }
+  if (m->prev_round != r)
+    {
+      const float *w = r == 0 ? m->stage1 : m->students[r - 1];
+      g_assert (w != NULL);
+      memcpy (ps_model_params (m->prev->net), w, m->ns_params * sizeof (float));
+      m->prev_round = r;
+    }
+  ps_wstudent_x0_rows (m->prev, m->sched, x0, z, n, t, m->guided ? m->cb : NULL,
+                       m->guided ? m->wb : NULL);
+}
+
 /* One student step of round r: two teacher DDIM steps give the target. */
 static gboolean
 student_step (DistillModel *m, int r, float *loss, GError **error)
 {
   const int D = m->D, N = round_n (m, r), B = m->batch;
   draw_batch (m);
-  const int *cls = m->guided ? m->cb : NULL;
-  /* Only the original teacher is guided by two evaluations; from round 1
-   * on, the teacher is a student that has learned the guided prediction
-   * (and whose null class was never trained). */
-  const float w = r == 0 ? m->guidance : 0.f;
   g_autofree int *jb = g_new (int, B);
   for (int b = 0; b < B; b++)
     {
@@ -301,7 +388,7 @@ student_step (DistillModel *m, int r, float *loss, GError **error)
           m->z[q] = (float) (sqrt (ab) * m->xb[q] + sqrt (1 - ab) * ps_rng_normal (&m->rng));
         }
     }
-  ps_denoiser_x0_rows (m->teacher, m->sched, m->x1, m->z, B, m->tb, cls, w);
+  round_teacher_x0 (m, r, m->x1, m->z, B, m->tb);
   for (int b = 0; b < B; b++)
     {
       double ab = grid_ab (m, jb[b], N), ab1 = grid_ab (m, 2 * jb[b] - 1, 2 * N);
@@ -311,7 +398,7 @@ student_step (DistillModel *m, int r, float *loss, GError **error)
           m->z1[q] = ddim_to (m->z[q], m->x1[q], ab, ab1);
         }
     }
-  ps_denoiser_x0_rows (m->teacher, m->sched, m->x2, m->z1, B, m->t1, cls, w);
+  round_teacher_x0 (m, r, m->x2, m->z1, B, m->t1);
   for (int b = 0; b < B; b++)
     {
       double ab = grid_ab (m, jb[b], N), ab1 = grid_ab (m, 2 * jb[b] - 1, 2 * N);
@@ -325,7 +412,31 @@ student_step (DistillModel *m, int r, float *loss, GError **error)
           m->tgt[q] = (float) ((z2 - s2 / s * m->z[q]) / (a2 - s2 / s * a));
         }
     }
-  return ps_denoiser_train_x0 (m->student, m->sched, m->z, m->tb, cls, m->tgt, B, loss, error);
+  return ps_wstudent_train_x0 (m->student, m->sched, m->z, m->tb, m->guided ? m->cb : NULL,
+                               m->guided ? m->wb : NULL, m->tgt, B, loss, error);
+}
+
+/* Guided stage 1: at a uniform timestep and w per row, the student learns
+ * the teacher's guided x0 in one evaluation. */
+static gboolean
+guide_step (DistillModel *m, float *loss, GError **error)
+{
+  const int D = m->D, B = m->batch;
+  draw_batch (m);
+  for (int b = 0; b < B; b++)
+    {
+      int t = (int) ps_rng_below (&m->rng, (guint32) m->sched->T);
+      double ab = m->sched->alpha_bar[t];
+      m->tb[b] = t;
+      for (int k = 0; k < D; k++)
+        {
+          gsize q = (gsize) b * D + k;
+          m->z[q] = (float) (sqrt (ab) * m->xb[q] + sqrt (1 - ab) * ps_rng_normal (&m->rng));
+        }
+    }
+  teacher_guided_x0 (m, m->tgt, m->z, B, m->tb, m->cb, m->wb);
+  return ps_wstudent_train_x0 (m->student, m->sched, m->z, m->tb, m->cb, m->wb, m->tgt, B, loss,
+                               error);
 }
 
 static gboolean
@@ -335,7 +446,7 @@ distill_step (gpointer p, PsStepInfo *info, GError **error)
   int r = step_round (m, m->step);
   float loss = NAN;
   gboolean ok;
-  if (r < 0)
+  if (r == -2)
     {
       draw_batch (m);
       ok = ps_denoiser_train_batch (m->teacher, m->sched, m->xb, m->guided ? m->cb : NULL,
@@ -343,27 +454,23 @@ distill_step (gpointer p, PsStepInfo *info, GError **error)
     }
   else
     {
-      if (m->step == m->teacher_steps + (guint64) r * m->round_steps)
+      /* Distillation starts: the teacher takes its EMA weights for good
+       * and the student starts from it (with zero weights on w). */
+      if (m->step == m->teacher_steps)
         {
-          /* A round starts: the teacher is the EMA teacher (round 0) or the
-           * previous student, and the student starts from it. */
-          if (r == 0)
-            {
-              m->ema_swapped = ps_model_swap_ema (m->teacher->net);
-              g_free (m->teacher0);
-              m->teacher0 = g_memdup2 (ps_model_params (m->teacher->net),
-                                       m->n_params * sizeof (float));
-            }
-          else
-            copy_params (m->teacher, m->student);
-          copy_params (m->student, m->teacher);
+          m->ema_swapped = ps_model_swap_ema (m->teacher->net);
+          g_free (m->teacher0);
+          m->teacher0 = g_memdup2 (ps_model_params (m->teacher->net),
+                                   m->n_params * sizeof (float));
+          ps_wstudent_init_from (m->student, m->teacher);
         }
-      ok = student_step (m, r, &loss, error);
-      if (m->step + 1 == m->teacher_steps + (guint64) (r + 1) * m->round_steps)
+      ok = r == -1 ? guide_step (m, &loss, error) : student_step (m, r, &loss, error);
+      /* A phase ends: keep the student it made. */
+      if (m->step + 1 == round_start (m, r + 1))
         {
-          g_free (m->students[r]);
-          m->students[r] = g_memdup2 (ps_model_params (m->student->net),
-                                      m->n_params * sizeof (float));
+          float **slot = r == -1 ? &m->stage1 : &m->students[r];
+          g_free (*slot);
+          *slot = g_memdup2 (ps_model_params (m->student->net), m->ns_params * sizeof (float));
         }
     }
   if (!ok)
@@ -379,28 +486,46 @@ distill_step (gpointer p, PsStepInfo *info, GError **error)
   return TRUE;
 }
 
+static void
+net_x0 (DistillModel *m, const Net *net, float *x0, const float *x, int n, const int *t,
+        const int *cls, float *wrow)
+{
+  if (net->st)
+    ps_wstudent_x0_rows (net->st, m->sched, x0, x, n, t, cls, m->guided ? wrow : NULL);
+  else
+    ps_denoiser_x0_rows (net->den, m->sched, x0, x, n, t, cls, net->w);
+}
+
 /* N-step deterministic DDIM on the distillation grid, x[n, D] in place
  * (starting noise in, samples out, in model space); records up to
  * n_record trajectories (x before each step and the predicted x0) when
- * traj is non-NULL: [n_record, N + 1, D]. */
-static void
-grid_sample (DistillModel *m, PsDenoiser *d, int N, float *x, int n, const int *cls, float cfg_w,
-             int n_record, float *traj, float *traj_x0)
+ * traj is non-NULL: [n_record, N + 1, D].  FALSE when *cancel becomes
+ * non-zero. */
+static gboolean
+grid_sample (DistillModel *m, const Net *net, int N, float *x, int n, const int *cls,
+             int n_record, float *traj, float *traj_x0, const gint *cancel)
 {
   const int D = m->D;
   g_autofree float *x0 = g_new (float, (gsize) n * D);
   g_autofree int *t = g_new (int, n);
+  g_autofree float *wrow = g_new (float, n);
+  for (int i = 0; i < n; i++)
+    wrow[i] = net->w;
   for (int k = 0; k < N; k++)
     {
+      if (cancel && g_atomic_int_get (cancel))
+        return FALSE;
       int j = N - k;
       for (int i = 0; i < n; i++)
         t[i] = grid_t (m, j, N);
-      ps_denoiser_x0_rows (d, m->sched, x0, x, n, t, cls, cfg_w);
+      net_x0 (m, net, x0, x, n, t, cls, wrow);
       double ab = grid_ab (m, j, N), ab2 = grid_ab (m, j - 1, N);
       for (int i = 0; i < n_record && traj; i++)
         {
           memcpy (traj + ((gsize) i * (N + 1) + k) * D, x + (gsize) i * D, D * sizeof (float));
-          memcpy (traj_x0 + ((gsize) i * (N + 1) + k) * D, x0 + (gsize) i * D, D * sizeof (float));
+          if (traj_x0)
+            memcpy (traj_x0 + ((gsize) i * (N + 1) + k) * D, x0 + (gsize) i * D,
+                    D * sizeof (float));
         }
       for (gsize q = 0; q < (gsize) n * D; q++)
         x[q] = ddim_to (x[q], x0[q], ab, ab2);
@@ -408,8 +533,10 @@ grid_sample (DistillModel *m, PsDenoiser *d, int N, float *x, int n, const int *
   for (int i = 0; i < n_record && traj; i++)
     {
       memcpy (traj + ((gsize) i * (N + 1) + N) * D, x + (gsize) i * D, D * sizeof (float));
-      memcpy (traj_x0 + ((gsize) i * (N + 1) + N) * D, x + (gsize) i * D, D * sizeof (float));
+      if (traj_x0)
+        memcpy (traj_x0 + ((gsize) i * (N + 1) + N) * D, x + (gsize) i * D, D * sizeof (float));
     }
+  return TRUE;
 }
 
 static int *
@@ -423,48 +550,67 @@ sample_classes (DistillModel *m, int n)
   return c;
 }
 
-/* Round r's student (r = -1: the teacher) in the scratch denoiser `into`;
- * FALSE when that round has not finished. */
-static gboolean
-load_student (DistillModel *m, int r, PsDenoiser *into)
+/* The teacher with its EMA weights into the scratch denoiser `into`. */
+static void
+load_teacher (DistillModel *m, PsDenoiser *into)
 {
-  if (r < 0)
+  if (m->teacher0)
+    memcpy (ps_model_params (into->net), m->teacher0, m->n_params * sizeof (float));
+  else
     {
-      /* Before distillation the live teacher, with its EMA weights. */
-      if (m->teacher0)
-        memcpy (ps_model_params (into->net), m->teacher0, m->n_params * sizeof (float));
-      else
-        {
-          gboolean sw = ps_model_swap_ema (m->teacher->net);
-          copy_params (into, m->teacher);
-          if (sw)
-            ps_model_swap_ema (m->teacher->net);
-        }
-      return TRUE;
+      gboolean sw = ps_model_swap_ema (m->teacher->net);
+      memcpy (ps_model_params (into->net), ps_model_params (m->teacher->net),
+              m->n_params * sizeof (float));
+      if (sw)
+        ps_model_swap_ema (m->teacher->net);
     }
-  if (m->students[r] == NULL)
+}
+
+/* Round r's student into the scratch student `into`; FALSE when that
+ * round has not finished. */
+static gboolean
+load_student (DistillModel *m, int r, PsWStudent *into)
+{
+  if (r < 0 || r >= m->n_rounds || m->students[r] == NULL)
     return FALSE;
-  memcpy (ps_model_params (into->net), m->students[r], m->n_params * sizeof (float));
+  memcpy (ps_model_params (into->net), m->students[r], m->ns_params * sizeof (float));
   return TRUE;
 }
 
-/* The teacher samples with guidance (two network evaluations a step), a
- * student without (it has learned the guided prediction). */
+/* The last finished round, or -1. */
+static int
+last_round (DistillModel *m)
+{
+  int last = -1;
+  for (int r = 0; r < m->n_rounds; r++)
+    if (m->students[r])
+      last = r;
+  return last;
+}
+
+/* Samples of `net` at N steps from noise[n, D], in data space. */
+static float *
+net_samples (DistillModel *m, const Net *net, int N, const float *noise, int n, const int *cls)
+{
+  float *x = g_memdup2 (noise, (gsize) n * m->D * sizeof (float));
+  grid_sample (m, net, N, x, n, cls, 0, NULL, NULL, NULL);
+  for (gsize q = 0; q < (gsize) n * m->D; q++)
+    x[q] = (x[q] - m->shift) / m->scale;
+  return x;
+}
+
+/* A teacher samples with guidance (two network evaluations a step), a
+ * student in one (it has learned the guided prediction). */
 static void
-samples_metrics (DistillModel *m, PsMetrics *out, PsDenoiser *d, gboolean is_teacher, int N,
-                 const char *name, const float *noise, int n, const int *cls, const float *ref,
-                 int nref)
+samples_metrics (DistillModel *m, PsMetrics *out, const Net *net, int N, const char *name,
+                 const float *noise, int n, const int *cls, const float *ref, int nref)
 {
   const int D = m->D;
-  g_autofree float *x = g_memdup2 (noise, (gsize) n * D * sizeof (float));
-  float w = is_teacher ? m->guidance : 0.f;
-  grid_sample (m, d, N, x, n, cls, w, 0, NULL, NULL);
-  for (gsize q = 0; q < (gsize) n * D; q++)
-    x[q] = (x[q] - m->shift) / m->scale;
+  g_autofree float *x = net_samples (m, net, N, noise, n, cls);
   g_autofree char *k1 = g_strdup_printf ("swd_%s", name);
   g_autofree char *k2 = g_strdup_printf ("nfe_%s", name);
   ps_metrics_set (out, k1, ps_sliced_wasserstein (x, n, ref, nref, D, 128, 5));
-  ps_metrics_set (out, k2, N * (m->guided && w != 0.f ? 2 : 1));
+  ps_metrics_set (out, k2, N * (m->guided && net->den && net->w != 0.f ? 2 : 1));
   if (m->truth)
     {
       int covered;
@@ -510,18 +656,111 @@ reference (DistillModel *m, int n, int *nref)
 }
 
 static PsDenoiser *
-scratch_denoiser (DistillModel *m)
+scratch_teacher (DistillModel *m)
 {
   PsDenoiser *d = ps_denoiser_new (m->D, m->teacher->emb_dim, m->teacher->n_classes, m->hidden,
                                    PS_DIFF_PRED_V, NULL);
   g_assert (d != NULL);
+  load_teacher (m, d);
   return d;
+}
+
+/* Mean distance of samples x[n, D] to the training mean of their class. */
+static double
+class_spread (DistillModel *m, const float *x, int n, const int *cls)
+{
+  const int D = m->D, C = (int) m->data->n_classes;
+  g_autofree double *mu = g_new0 (double, (gsize) C * D);
+  g_autofree int *cnt = g_new0 (int, C);
+  for (guint i = 0; i < m->n_train; i++)
+    {
+      guint row = m->train_idx[i];
+      int c = m->data->y[row];
+      if (c < 0 || c >= C)
+        continue;
+      cnt[c]++;
+      for (int k = 0; k < D; k++)
+        mu[(gsize) c * D + k] += m->data->x[(gsize) row * D + k];
+    }
+  double sum = 0;
+  for (int i = 0; i < n; i++)
+    {
+      int c = cls[i];
+      double d2 = 0;
+      for (int k = 0; k < D; k++)
+        {
+          double v = x[(gsize) i * D + k] - mu[(gsize) c * D + k] / MAX (cnt[c], 1);
+          d2 += v * v;
+        }
+      sum += sqrt (d2);
+    }
+  return sum / n;
+}
+
+/* Guided: per w in {w_min, guidance, w_max}, the distance of the last
+ * student's samples (N steps) to the guided teacher's at its full N0
+ * steps, beside the teacher's own N-step guided DDIM and the untrained
+ * student (the conditional teacher without guidance at N steps):
+ * swd_w<w>_student<N>, swd_w<w>_teacher<N>, swd_w<w>_untrained<N>; the mean
+ * distance of each sample to the teacher's from the same noise, disp_w<w>_*; the
+ * mean distance to the class centre, spread_w<w>_teacher<N0> and
+ * spread_w<w>_student<N>. */
+static void
+guided_metrics (DistillModel *m, PsMetrics *out, PsDenoiser *dt, PsWStudent *ds,
+                const float *noise, int n, const int *cls)
+{
+  int r = last_round (m);
+  if (r < 0)
+    return;
+  const int N = round_n (m, r), D = m->D;
+  load_student (m, r, ds);
+  float ws[MAX_EVAL_W] = { m->w_min, m->guidance, m->w_max };
+  for (int k = 0; k < MAX_EVAL_W; k++)
+    {
+      float w = ws[k];
+      if ((k == 1 && (w == ws[0] || w == ws[2])) || (k == 2 && w == ws[0]))
+        continue;
+      Net teach = { dt, NULL, w }, naive = { dt, NULL, w }, untrained = { dt, NULL, 0.f };
+      Net stud = { NULL, ds, w };
+      g_autofree float *ref = net_samples (m, &teach, m->N0, noise, n, cls);
+      g_autofree float *xs = net_samples (m, &stud, N, noise, n, cls);
+      g_autofree float *xn = net_samples (m, &naive, N, noise, n, cls);
+      g_autofree float *xu = net_samples (m, &untrained, N, noise, n, cls);
+      const struct { const char *what; int steps; const float *x; } rows[] = {
+        { "student", N, xs }, { "teacher", N, xn }, { "untrained", N, xu },
+      };
+      for (guint i = 0; i < G_N_ELEMENTS (rows); i++)
+        {
+          g_autofree char *key = g_strdup_printf ("swd_w%g_%s%d", w, rows[i].what, rows[i].steps);
+          ps_metrics_set (out, key, ps_sliced_wasserstein (rows[i].x, n, ref, n, D, 128, 5));
+          /* Deterministic samplers from the same noise: how far each
+           * sample lands from the teacher's. */
+          double disp = 0;
+          for (int j = 0; j < n; j++)
+            {
+              double d2 = 0;
+              for (int q = 0; q < D; q++)
+                {
+                  double v = rows[i].x[(gsize) j * D + q] - ref[(gsize) j * D + q];
+                  d2 += v * v;
+                }
+              disp += sqrt (d2) / n;
+            }
+          g_autofree char *kd = g_strdup_printf ("disp_w%g_%s%d", w, rows[i].what, rows[i].steps);
+          ps_metrics_set (out, kd, disp);
+        }
+      g_autofree char *kt = g_strdup_printf ("spread_w%g_teacher%d", w, m->N0);
+      g_autofree char *ks = g_strdup_printf ("spread_w%g_student%d", w, N);
+      ps_metrics_set (out, kt, class_spread (m, ref, n, cls));
+      ps_metrics_set (out, ks, class_spread (m, xs, n, cls));
+    }
 }
 
 /* The teacher at its full step count and at every student's step count
  * (naive few-step DDIM), and every finished student, on the same noise:
  * swd_teacher<N>, swd_student<N>, nfe_*, and on known mixtures
- * off_support_* and (guided) class_match_*. */
+ * off_support_* and (guided) class_match_*, all at w = guidance; guided,
+ * also the per-w metrics of guided_metrics. */
 static PsMetrics *
 distill_evaluate (gpointer p)
 {
@@ -537,21 +776,21 @@ distill_evaluate (gpointer p)
   g_autofree float *ref = reference (m, n, &nref);
   if (nref == 0)
     return out;
-  PsDenoiser *d = scratch_denoiser (m);
-  load_student (m, -1, d);
+  PsDenoiser *dt = scratch_teacher (m);
+  PsWStudent *ds = new_student (m);
+  Net teach = { dt, NULL, m->guidance }, stud = { NULL, ds, m->guidance };
   g_autofree char *tn = g_strdup_printf ("teacher%d", m->N0);
-  samples_metrics (m, out, d, TRUE, m->N0, tn, noise, n, cls, ref, nref);
+  samples_metrics (m, out, &teach, m->N0, tn, noise, n, cls, ref, nref);
   double best = NAN;
   for (int r = 0; r < m->n_rounds; r++)
     {
       int N = round_n (m, r);
       g_autofree char *name = g_strdup_printf ("teacher%d", N);
-      load_student (m, -1, d);
-      samples_metrics (m, out, d, TRUE, N, name, noise, n, cls, ref, nref);
-      if (load_student (m, r, d))
+      samples_metrics (m, out, &teach, N, name, noise, n, cls, ref, nref);
+      if (load_student (m, r, ds))
         {
           g_autofree char *sn = g_strdup_printf ("student%d", N);
-          samples_metrics (m, out, d, FALSE, N, sn, noise, n, cls, ref, nref);
+          samples_metrics (m, out, &stud, N, sn, noise, n, cls, ref, nref);
           g_autofree char *key = g_strdup_printf ("swd_%s", sn);
           ps_metrics_get (out, key, &best);
         }
@@ -564,7 +803,10 @@ distill_evaluate (gpointer p)
       ps_metrics_get (out, key, &best);
     }
   ps_metrics_set (out, "swd", best);
-  ps_denoiser_free (d);
+  if (m->guided)
+    guided_metrics (m, out, dt, ds, noise, n, cls);
+  ps_denoiser_free (dt);
+  ps_wstudent_free (ds);
   return out;
 }
 
@@ -586,17 +828,19 @@ distill_snapshot (gpointer p)
   ps_rng_init (&rng, 777, 5);
   ps_rng_fill_normal (&rng, noise, (gsize) S * D, 0.f, 1.f);
   g_autofree int *cls = sample_classes (m, S);
-  PsDenoiser *d = scratch_denoiser (m);
+  PsDenoiser *dt = scratch_teacher (m);
+  PsWStudent *dst = new_student (m);
   for (int r = -1; r < m->n_rounds; r++)
     {
-      if (!load_student (m, r, d))
+      if (r >= 0 && !load_student (m, r, dst))
         continue;
+      Net net = { r < 0 ? dt : NULL, r < 0 ? NULL : dst, m->guidance };
       int N = r < 0 ? m->N0 : round_n (m, r), F = N + 1;
       g_autofree float *x = g_memdup2 (noise, (gsize) S * D * sizeof (float));
       g_autofree float *traj = g_new0 (float, (gsize) S * F * D);
       g_autofree float *tx0 = g_new0 (float, (gsize) S * F * D);
       g_autofree float *tt = g_new0 (float, F);
-      grid_sample (m, d, N, x, S, cls, r < 0 ? m->guidance : 0.f, S, traj, tx0);
+      grid_sample (m, &net, N, x, S, cls, S, traj, tx0, NULL);
       for (int k = 0; k < N; k++)
         tt[k] = (float) ps_diff_sigma_from_alpha_bar (grid_ab (m, N - k, N));
       gsize all = (gsize) S * F * D;
@@ -610,8 +854,52 @@ distill_snapshot (gpointer p)
       g_autofree char *suffix = r < 0 ? g_strdup ("") : g_strdup_printf ("_student%d", N);
       ps_diffusion_add_trajectory (out, suffix, traj, tx0, tt, x, S, F, D);
     }
-  ps_denoiser_free (d);
+  ps_denoiser_free (dt);
+  ps_wstudent_free (dst);
   return out;
+}
+
+gboolean
+ps_distill_sample_guided (gpointer model, float w, const float *noise, const int *cls, int n,
+                          const gint *cancel, float **traj, float **sigma, int *n_frames,
+                          GError **error)
+{
+  DistillModel *m = model;
+  g_return_val_if_fail (m != NULL && noise != NULL && cls != NULL && n > 0, FALSE);
+  if (!m->guided)
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_VALUE,
+                   "this distillation run is not guided: it has no guidance weight to change");
+      return FALSE;
+    }
+  const int D = m->D, r = last_round (m);
+  /* Scratch networks: sampling never touches the networks training uses. */
+  PsDenoiser *dt = r < 0 ? scratch_teacher (m) : NULL;
+  PsWStudent *dst = r < 0 ? NULL : new_student (m);
+  if (dst)
+    load_student (m, r, dst);
+  Net net = { dt, dst, w };
+  int N = r < 0 ? m->N0 : round_n (m, r), F = N + 1;
+  g_autofree float *x = g_memdup2 (noise, (gsize) n * D * sizeof (float));
+  float *tr = g_new (float, (gsize) n * F * D);
+  gboolean ok = grid_sample (m, &net, N, x, n, cls, n, tr, NULL, cancel);
+  ps_denoiser_free (dt);
+  ps_wstudent_free (dst);
+  if (!ok)
+    {
+      g_free (tr);
+      g_set_error (error, PS_ERROR, PS_ERROR_CANCELLED, "sampling was cancelled");
+      return FALSE;
+    }
+  for (gsize q = 0; q < (gsize) n * F * D; q++)
+    tr[q] = (tr[q] - m->shift) / m->scale;
+  float *tt = g_new0 (float, F);
+  for (int k = 0; k < N; k++)
+    tt[k] = (float) ps_diff_sigma_from_alpha_bar (grid_ab (m, N - k, N));
+  *traj = tr;
+  *sigma = tt;
+  *n_frames = F;
+  return TRUE;
 }
 
 #define DISTILL_MAGIC 0x4c545344u  /* "DSTL" */
@@ -636,7 +924,14 @@ distill_save (gpointer p)
     {
       ps_blob_put_u32 (&w, m->students[r] != NULL);
       if (m->students[r])
-        ps_blob_put (&w, m->students[r], m->n_params * sizeof (float));
+        ps_blob_put (&w, m->students[r], m->ns_params * sizeof (float));
+    }
+  /* Guided runs add the stage-1 student at the end. */
+  if (m->guided)
+    {
+      ps_blob_put_u32 (&w, m->stage1 != NULL);
+      if (m->stage1)
+        ps_blob_put (&w, m->stage1, m->ns_params * sizeof (float));
     }
   return ps_blob_writer_finish (&w);
 }
@@ -657,18 +952,18 @@ distill_load (gpointer p, GBytes *blob, GError **error)
       || !ps_blob_get_u32 (&r, &swapped, error) || !(tnet = ps_blob_get_bytes (&r, error))
       || !(snet = ps_blob_get_bytes (&r, error)) || !ps_blob_get_u32 (&r, &has, error))
     return FALSE;
-  gsize nb = m->n_params * sizeof (float);
   g_autofree float *t0 = has ? g_new (float, m->n_params) : NULL;
-  if (has && !ps_blob_get (&r, t0, nb, error))
+  if (has && !ps_blob_get (&r, t0, m->n_params * sizeof (float), error))
     return FALSE;
-  float *st[MAX_ROUNDS] = { NULL };
-  for (int k = 0; k < m->n_rounds; k++)
+  gsize nb = m->ns_params * sizeof (float);
+  float *st[MAX_ROUNDS + 1] = { NULL };   /* the rounds, then the stage-1 student */
+  for (int k = 0; k < m->n_rounds + (m->guided ? 1 : 0); k++)
     {
       if (!ps_blob_get_u32 (&r, &has, error))
         goto fail;
       if (has)
         {
-          st[k] = g_new (float, m->n_params);
+          st[k] = g_new (float, m->ns_params);
           if (!ps_blob_get (&r, st[k], nb, error))
             goto fail;
         }
@@ -681,14 +976,21 @@ distill_load (gpointer p, GBytes *blob, GError **error)
   m->ema_swapped = swapped != 0;
   g_free (m->teacher0);
   m->teacher0 = g_steal_pointer (&t0);
+  /* Older checkpoints kept a round's teacher in the teacher network; the
+   * rounds now read their teachers from the finished students. */
+  if (m->teacher0)
+    memcpy (ps_model_params (m->teacher->net), m->teacher0, m->n_params * sizeof (float));
   for (int k = 0; k < m->n_rounds; k++)
     {
       g_free (m->students[k]);
       m->students[k] = st[k];
     }
+  g_free (m->stage1);
+  m->stage1 = st[m->n_rounds];
+  m->prev_round = G_MININT;
   return TRUE;
 fail:
-  for (int k = 0; k < MAX_ROUNDS; k++)
+  for (int k = 0; k <= MAX_ROUNDS; k++)
     g_free (st[k]);
   return FALSE;
 }
@@ -700,11 +1002,13 @@ const PsMethod ps_method_distill = {
   .paper = "Salimans & Ho 2022 (progressive distillation); Meng et al. 2023 (guided distillation)",
   .summary = "Trains a v-prediction teacher, then distils it in rounds into students that take "
              "one deterministic DDIM step where their teacher takes two, halving the sampling "
-             "steps each round (64, 32, ... 1 by default). The guided variant distils a "
-             "conditional teacher sampled with classifier-free guidance at a fixed weight, so "
-             "a student step costs one network evaluation instead of two (the paper's "
-             "w-conditioned student is not built). Evaluated by sliced Wasserstein distance per "
-             "round against the teacher's own few-step DDIM on the same noise.",
+             "steps each round (64, 32, ... 1 by default). The guided variant trains a "
+             "conditional teacher with classifier-free guidance, then one w-conditioned student "
+             "(w through a sinusoidal embedding) on the guided prediction for w in "
+             "[w_min, w_max], and halves its steps at every w at once; a student step costs one "
+             "network evaluation instead of two. Evaluated by sliced Wasserstein distance per "
+             "round against the teacher's own few-step DDIM on the same noise, and per w "
+             "against the guided teacher at its full step count.",
   .key_metric = "swd",
   .params = distill_params,
   .n_params = G_N_ELEMENTS (distill_params),
