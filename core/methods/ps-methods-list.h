@@ -10,6 +10,7 @@ extern const PsMethod ps_method_consistency;
 extern const PsMethod ps_method_distill;
 extern const PsMethod ps_method_protopnet;
 extern const PsMethod ps_method_stprotopnet;
+extern const PsMethod ps_method_probpsenn;
 extern const PsMethod ps_method_teen;
 extern const PsMethod ps_method_fewshot;
 extern const PsMethod ps_method_fedrecon;
@@ -31,6 +32,7 @@ static const PsMethod * const ps_method_list[] = {
   &ps_method_fedrecon,
   &ps_method_protopnet,
   &ps_method_stprotopnet,
+  &ps_method_probpsenn,
   &ps_method_ddpm,
   &ps_method_consistency,
   &ps_method_distill,
