@@ -1,0 +1,236 @@
+/* test-ui-cluster.c: the category discovery view on a small gpc run trained
+ * here (four 2-D blobs, two of them new): it is listed, draws one ellipse
+ * pair per cluster and the K timeline, exports PNG/SVG/PDF, refuses a
+ * snapshot without clusters, and is finalized without leaks. */
+#include <glib/gstdio.h>
+#include <gtk/gtk.h>
+#include <math.h>
+#include <string.h>
+
+#include "ps-application.h"
+#include "ps-cluster-view.h"
+#include "ps-dataset.h"
+#include "ps-method.h"
+
+static gboolean
+wake_cb (gpointer data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+painted_cb (GdkFrameClock *clock, guint *count)
+{
+  (*count)++;
+}
+
+/* Queues a redraw of `widget` and waits (at most 20 s) until a frame has
+ * been painted. */
+static void
+wait_frame (GtkWidget *widget)
+{
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (widget);
+  guint count = 0;
+  gulong id = g_signal_connect (clock, "after-paint", G_CALLBACK (painted_cb), &count);
+  guint wake = g_timeout_add (20, wake_cb, NULL);
+  gint64 end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+
+  gtk_widget_queue_draw (widget);
+  while (count == 0 && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (wake);
+  g_signal_handler_disconnect (clock, id);
+  g_assert_cmpuint (count, >, 0);
+}
+
+/* Trains method `id` on `ds` with the "name=value" settings and returns its
+ * snapshot and (through metrics) its evaluation. */
+static GPtrArray *
+train_snapshot (const char *id, PsDataset *ds, const char *const *sets, PsMetrics **metrics)
+{
+  const PsMethod *m = ps_method_find (id);
+  g_autoptr (PsParams) p = ps_method_default_params (m);
+  g_autoptr (GError) error = NULL;
+
+  for (const char *const *s = sets; s && *s; s++)
+    g_assert_true (ps_params_set_string (p, *s, &error));
+  gpointer model = m->create (m, p, ds, 1, &error);
+  g_assert_no_error (error);
+  guint64 total = m->total_steps (model);
+  for (guint64 s = 0; s < total; s++)
+    {
+      PsStepInfo info = { .step = s, .total_steps = total };
+      g_assert_true (m->step (model, &info, &error));
+      if (info.done)
+        break;
+    }
+  if (metrics)
+    *metrics = m->evaluate (model);
+  GPtrArray *snap = m->snapshot (model);
+  m->free (model);
+  return snap;
+}
+
+static PsDataset *
+blobs (void)
+{
+  g_autoptr (GError) error = NULL;
+  PsDataset *ds = ps_dataset_generate_2d ("blobs", 600, -1, 3, &error);
+  g_assert_no_error (error);
+  ps_dataset_assign_split (ds, 0.1, 0.2, 0);
+  return ds;
+}
+
+/* Checks the file starts with `magic` and is not tiny. */
+static void
+check_file (const char *path, const char *magic, gsize min_size)
+{
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (g_file_get_contents (path, &contents, &len, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (len, >, min_size);
+  g_assert_true (len >= strlen (magic) && memcmp (contents, magic, strlen (magic)) == 0);
+}
+
+static void
+test_gpc (void)
+{
+  g_autoptr (PsDataset) ds = blobs ();
+  const char *sets[] = { "k_init=7", "iterations=15", NULL };
+  g_autoptr (PsMetrics) mt = NULL;
+  g_autoptr (GPtrArray) snap = train_snapshot ("gpc", ds, sets, &mt);
+  double k_est, all, old_acc, new_acc, a, o, nw;
+  g_assert_true (ps_metrics_get (mt, "k_est", &k_est));
+  g_assert_true (ps_metrics_get (mt, "acc_all", &all));
+  g_assert_true (ps_metrics_get (mt, "acc_old", &old_acc));
+  g_assert_true (ps_metrics_get (mt, "acc_new", &new_acc));
+
+  GtkWidget *window = gtk_window_new ();
+  GtkWidget *view = ps_cluster_view_new ();
+  PsClusterView *cv = PS_CLUSTER_VIEW (view);
+  gtk_window_set_default_size (GTK_WINDOW (window), 1200, 800);
+  gtk_window_set_child (GTK_WINDOW (window), view);
+  g_object_ref (view);
+
+  gint64 t0 = g_get_monotonic_time ();
+  g_assert_true (ps_cluster_view_set_snapshot (cv, NULL, 1, snap));
+  double ms = (g_get_monotonic_time () - t0) / 1000.0;
+  g_test_message ("gpc on blobs: K = %.0f, set_snapshot %.1f ms for %u rows", k_est, ms, ds->n);
+
+  /* One ellipse pair per component, all of them holding rows here. */
+  g_assert_cmpuint (ps_cluster_view_get_n_ellipses (cv), ==, (guint) k_est);
+  gsize n_k;
+  const gint32 *kh = ps_cluster_view_get_k_history (cv, &n_k);
+  g_assert_cmpuint (n_k, ==, 15);
+  g_assert_cmpint (kh[n_k - 1], ==, (gint32) k_est);
+  /* The view's accuracy on the test rows is evaluate's. */
+  g_assert_true (ps_cluster_view_get_accuracy (cv, &a, &o, &nw));
+  g_assert_cmpfloat (fabs (a - all), <, 1e-9);
+  g_assert_cmpfloat (fabs (o - old_acc), <, 1e-9);
+  g_assert_cmpfloat (fabs (nw - new_acc), <, 1e-9);
+  g_assert_cmpfloat (a, >, 0.8);
+
+  gtk_window_present (GTK_WINDOW (window));
+  wait_frame (view);
+  /* A newer snapshot of the same run keeps working (live updates). */
+  g_assert_true (ps_cluster_view_set_snapshot (cv, NULL, 1, snap));
+  wait_frame (view);
+
+  g_autofree char *dir = g_dir_make_tmp ("ps-cluster-XXXXXX", NULL);
+  g_autofree char *png = g_build_filename (dir, "c.png", NULL);
+  g_autofree char *svg = g_build_filename (dir, "c.svg", NULL);
+  g_autofree char *pdf = g_build_filename (dir, "c.pdf", NULL);
+  g_autofree char *bad = g_build_filename (dir, "c.bmp", NULL);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (ps_cluster_view_export (cv, png, 1, &error));
+  g_assert_no_error (error);
+  check_file (png, "\x89PNG\r\n\x1a\n", 20000);
+  g_assert_true (ps_cluster_view_export (cv, svg, 1, &error));
+  check_file (svg, "<?xml", 20000);
+  g_assert_true (ps_cluster_view_export (cv, pdf, 1, &error));
+  check_file (pdf, "%PDF", 5000);
+  g_assert_false (ps_cluster_view_export (cv, bad, 1, &error));
+  g_assert_error (error, PS_ERROR, PS_ERROR_UNSUPPORTED);
+  g_clear_error (&error);
+  /* PNG size follows the scale: 960 x 920 at 1, twice that at 2. */
+  g_autoptr (GdkTexture) t1 = gdk_texture_new_from_filename (png, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (gdk_texture_get_width (t1), ==, 960);
+  g_assert_cmpint (gdk_texture_get_height (t1), ==, 920);
+  g_assert_true (ps_cluster_view_export (cv, png, 2, &error));
+  g_autoptr (GdkTexture) t2 = gdk_texture_new_from_filename (png, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (gdk_texture_get_width (t2), ==, 1920);
+  g_unlink (png);
+  g_unlink (svg);
+  g_unlink (pdf);
+  g_rmdir (dir);
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  g_assert_finalize_object (view);
+}
+
+/* ProtoGCD: clusters from its prototypes, no K timeline. */
+static void
+test_gcd (void)
+{
+  g_autoptr (PsDataset) ds = blobs ();
+  const char *sets[] = { "epochs=3", "embed_dim=8", NULL };
+  g_autoptr (GPtrArray) snap = train_snapshot ("gcd", ds, sets, NULL);
+  GtkWidget *view = g_object_ref_sink (ps_cluster_view_new ());
+  PsClusterView *cv = PS_CLUSTER_VIEW (view);
+  gsize n_k = 99;
+
+  g_assert_true (ps_cluster_view_set_snapshot (cv, NULL, 2, snap));
+  g_assert_cmpuint (ps_cluster_view_get_n_ellipses (cv), >=, 2);
+  g_assert_cmpuint (ps_cluster_view_get_n_ellipses (cv), <=, 4);
+  g_assert_null (ps_cluster_view_get_k_history (cv, &n_k));
+  g_assert_cmpuint (n_k, ==, 0);
+  g_assert_finalize_object (view);
+}
+
+/* A classifier's snapshot has no clusters: the page is not listed, and
+ * the view forgets what it showed. */
+static void
+test_mlp_refused (void)
+{
+  g_autoptr (PsDataset) ds = blobs ();
+  const char *gsets[] = { "k_init=4", "iterations=3", NULL };
+  const char *msets[] = { "epochs=1", NULL };
+  g_autoptr (GPtrArray) gpc = train_snapshot ("gpc", ds, gsets, NULL);
+  g_autoptr (GPtrArray) mlp = train_snapshot ("mlp", ds, msets, NULL);
+  GtkWidget *view = g_object_ref_sink (ps_cluster_view_new ());
+  PsClusterView *cv = PS_CLUSTER_VIEW (view);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (ps_cluster_view_set_snapshot (cv, NULL, 3, NULL));
+  g_assert_true (ps_cluster_view_set_snapshot (cv, NULL, 3, gpc));
+  g_assert_cmpuint (ps_cluster_view_get_n_ellipses (cv), >, 0);
+  g_assert_false (ps_cluster_view_set_snapshot (cv, NULL, 4, mlp));
+  g_assert_cmpuint (ps_cluster_view_get_n_ellipses (cv), ==, 0);
+  g_assert_null (ps_cluster_view_get_k_history (cv, NULL));
+  g_assert_false (ps_cluster_view_export (cv, "/nonexistent/c.png", 1, &error));
+  g_assert_error (error, PS_ERROR, PS_ERROR_NOT_FOUND);
+  g_assert_finalize_object (view);
+}
+
+int
+main (int argc, char **argv)
+{
+  if (g_getenv ("DISPLAY") == NULL && g_getenv ("WAYLAND_DISPLAY") == NULL)
+    {
+      g_print ("1..0 # SKIP no display\n");
+      return 0;
+    }
+  g_setenv ("GSK_RENDERER", "cairo", TRUE);
+  gtk_test_init (&argc, &argv, NULL);
+  ps_style_init (gdk_display_get_default ());
+
+  g_test_add_func ("/ui/cluster/gpc", test_gpc);
+  g_test_add_func ("/ui/cluster/gcd", test_gcd);
+  g_test_add_func ("/ui/cluster/mlp-refused", test_mlp_refused);
+  return g_test_run ();
+}
