@@ -89,7 +89,8 @@ pps_evaluate (gpointer p)
   ps_metrics_set (out, "mi_far", mean_of (mi + n, m->n_far));
   ps_metrics_set (out, k_flag, (double) (n - n_cert) / n);
   ps_metrics_set (out, "uncertain_frac_far", (double) n_flag_far / m->n_far);
-  ps_metrics_set (out, k_cert, n_cert > 0 ? (double) ok_cert / n_cert : NAN);
+  if (n_cert > 0)
+    ps_metrics_set (out, k_cert, (double) ok_cert / n_cert);
   /* Far-OOD detection by the uncertainty (far = positive, higher = OOD). */
   const guint nt = n + m->n_far;
   g_autofree guint8 *is_ood = g_new0 (guint8, nt);
