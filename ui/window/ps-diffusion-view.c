@@ -1,7 +1,7 @@
 /* ps-diffusion-view.c: diffusion trajectories animated from noise to data. */
 #define G_LOG_DOMAIN "ps-window"
 
-#include "ps-diffusion-view.h"
+#include "ps-diffusion-view-private.h"
 
 #include <glib/gstdio.h>
 #include <math.h>
@@ -16,83 +16,15 @@
 #define HALLUC_SHARE 0.10
 
 static const char *const sampler_suffixes[] = { "", "_ddim", "_euler", "_heun" };
-static const char *const sampler_titles[] = { "DDPM", "DDIM", "ODE Euler", "ODE Heun" };
-#define N_SAMPLERS G_N_ELEMENTS (sampler_suffixes)
-
-typedef enum
-{
-  FIELD_LEARNED,
-  FIELD_ANALYTIC,
-  FIELD_DIFFERENCE,
-  FIELD_OFF,
-} FieldMode;
-
-typedef struct
-{
-  guint index;           /* into sampler_suffixes */
-  guint S, F;
-  float *px, *py;        /* [F * S]: frame-major, so a frame is contiguous */
-  float *t;              /* [F] noise level (sigma) of each frame */
-  float *pix;            /* image data: [F * S * side * side] in [0, 1], else NULL */
-} Sampler;
-
-struct _PsDiffusionView
-{
-  GtkWidget parent_instance;
-
-  /* Template. */
-  GtkWidget *root_box;
-  GtkWidget *back_button;
-  GtkWidget *play_button;
-  GtkWidget *forward_button;
-  GtkWidget *frame_scale;
-  GtkAdjustment *frame_adjustment;
-  GtkLabel *frame_label;
-  GtkDropDown *sampler_dropdown;
-  GtkCheckButton *compare_check;
-  GtkDropDown *sampler2_dropdown;
-  GtkDropDown *field_dropdown;
-  GtkLabel *info_label;
-  GtkWidget *export_frames_button;
-  GtkWidget *area_a;
-  GtkWidget *area_b;
-  GtkWidget *strip_area;
-
-  /* Owned. */
-  Sampler samplers[N_SAMPLERS];
-  guint n_samplers;
-  guint shown, shown2;          /* indices into samplers[] */
-  guint frame;
-  gsize n_points;
-  float *points_x, *points_y;   /* data, drawn faint */
-  guint8 *halluc;               /* [halluc_n] or NULL */
-  guint halluc_n;
-  guint n_halluc;
-  guint field_k, field_g;
-  float *field, *field_analytic, *field_t; /* [K, G, G, 2], [K] */
-  float extent[4];
-  float *grid_x, *grid_y;       /* [G * G] arrow anchors */
-  FieldMode field_modes[4];
-  guint n_field_modes;
-  double range[4];              /* fixed view: xmin, xmax, ymin, ymax */
-  float *images;                /* [M, h, w], scaled to [0, 1] */
-  guint n_images, img_h, img_w;
-  guint side;                   /* image trajectories: x_t is a side x side image */
-
-  guint tick_id;
-  gint64 play_start_us;
-  guint play_start_frame;
-  guint export_idle;
-  guint export_next;
-  char *export_dir;
-  gboolean updating;
-};
+static const char *const sampler_titles[] = { "DDPM", "DDIM", "ODE Euler", "ODE Heun", "Guided (live)" };
 
 G_DEFINE_FINAL_TYPE (PsDiffusionView, ps_diffusion_view, GTK_TYPE_WIDGET)
 
-static void
-sampler_clear (Sampler *s)
+void
+ps_diffusion_sampler_clear (Sampler *s)
 {
+  g_clear_pointer (&s->cls, g_free);
+  g_clear_pointer (&s->title, g_free);
   g_clear_pointer (&s->px, g_free);
   g_clear_pointer (&s->pix, g_free);
   g_clear_pointer (&s->py, g_free);
@@ -128,6 +60,32 @@ matching_frame (PsDiffusionView *self, const Sampler *s, guint f)
 
 /* ---- Figures -------------------------------------------------------------- */
 
+/* Particles of a class-conditional sampler, one colour per requested class. */
+static void
+add_class_particles (PsFigure *fig, const Sampler *s, const float *x, const float *y)
+{
+  int C = 0;
+  for (guint i = 0; i < s->S; i++)
+    C = MAX (C, s->cls[i] + 1);
+  g_autofree float *cx = g_new (float, s->S);
+  g_autofree float *cy = g_new (float, s->S);
+  for (int c = 0; c < C; c++)
+    {
+      gsize m = 0;
+      for (guint i = 0; i < s->S; i++)
+        if (s->cls[i] == c)
+          {
+            cx[m] = x[i];
+            cy[m] = y[i];
+            m++;
+          }
+      PsScatterSpec spec = { .x = cx, .y = cy, .n = m, .color = ps_palette_color (c),
+                             .radius = 2.5, .alpha = 0.85 };
+      if (m > 0)
+        ps_figure_add_scatter (fig, &spec);
+    }
+}
+
 static guint
 nearest_level (PsDiffusionView *self, double sigma)
 {
@@ -152,8 +110,8 @@ current_field_mode (PsDiffusionView *self)
   return i < self->n_field_modes ? self->field_modes[i] : FIELD_OFF;
 }
 
-static PsFigure *
-frame_figure (PsDiffusionView *self, const Sampler *s, guint f)
+PsFigure *
+ps_diffusion_view_frame_figure (PsDiffusionView *self, const Sampler *s, guint f)
 {
   if (s->F == 0)
     return NULL;
@@ -161,7 +119,8 @@ frame_figure (PsDiffusionView *self, const Sampler *s, guint f)
 
   PsFigure *fig = ps_figure_new ();
   g_autofree char *title = g_strdup_printf ("%s · frame %u / %u · σ %.3g",
-                                            sampler_titles[s->index], f, s->F - 1, s->t[f]);
+                                            s->title ? s->title : sampler_titles[s->index], f,
+                                            s->F - 1, s->t[f]);
   ps_figure_set_theme (fig, ps_current_theme ());
   ps_figure_set_title (fig, title);
 
@@ -222,7 +181,10 @@ frame_figure (PsDiffusionView *self, const Sampler *s, guint f)
   const float *x = s->px + (gsize) f * s->S, *y = s->py + (gsize) f * s->S;
   PsScatterSpec particles = { .x = x, .y = y, .n = s->S, .color = ps_palette_color (0),
                               .radius = 3.0, .alpha = 0.9 };
-  ps_figure_add_scatter (fig, &particles);
+  if (s->cls == NULL)
+    ps_figure_add_scatter (fig, &particles);
+  else
+    add_class_particles (fig, s, x, y);
 
   /* Hallucination scores belong to the DDPM samples; every sampler starts
    * from the same noise, so sample i is the same particle in each. */
@@ -285,7 +247,8 @@ draw_a (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpointer data)
 {
   PsDiffusionView *self = data;
   if (self->n_samplers > 0)
-    draw_figure (cr, frame_figure (self, &self->samplers[self->shown], self->frame), width, height);
+    draw_figure (cr, ps_diffusion_view_frame_figure (self, &self->samplers[self->shown], self->frame),
+                 width, height);
 }
 
 static void
@@ -295,7 +258,8 @@ draw_b (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpointer data)
   if (self->n_samplers > 0)
     {
       Sampler *b = &self->samplers[self->shown2];
-      draw_figure (cr, frame_figure (self, b, matching_frame (self, b, self->frame)), width, height);
+      draw_figure (cr, ps_diffusion_view_frame_figure (self, b, matching_frame (self, b, self->frame)),
+                   width, height);
     }
 }
 
@@ -307,8 +271,8 @@ draw_strip (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpointer d
 
 /* ---- Frames and playback ---------------------------------------------------- */
 
-static void
-redraw (PsDiffusionView *self)
+void
+ps_diffusion_view_redraw (PsDiffusionView *self)
 {
   gtk_widget_queue_draw (self->area_a);
   if (gtk_widget_get_visible (self->area_b))
@@ -336,7 +300,7 @@ frame_changed_cb (PsDiffusionView *self)
     return;
   self->frame = f;
   update_frame_label (self);
-  redraw (self);
+  ps_diffusion_view_redraw (self);
 }
 
 void
@@ -465,7 +429,25 @@ samplers_changed (PsDiffusionView *self)
   self->updating = FALSE;
   gtk_widget_set_sensitive (GTK_WIDGET (self->sampler2_dropdown), side);
   gtk_widget_set_visible (self->area_b, side && self->n_samplers > 1);
-  redraw (self);
+  ps_diffusion_view_redraw (self);
+}
+
+void
+ps_diffusion_view_list_samplers (PsDiffusionView *self, guint select)
+{
+  g_autoptr (GtkStringList) names = gtk_string_list_new (NULL);
+  for (guint i = 0; i < self->n_samplers; i++)
+    gtk_string_list_append (names, sampler_titles[self->samplers[i].index]);
+  guint second = gtk_drop_down_get_selected (self->sampler2_dropdown);
+  self->updating = TRUE;
+  gtk_drop_down_set_model (self->sampler_dropdown, G_LIST_MODEL (names));
+  gtk_drop_down_set_model (self->sampler2_dropdown, G_LIST_MODEL (names));
+  gtk_drop_down_set_selected (self->sampler_dropdown, MIN (select, self->n_samplers - 1));
+  gtk_drop_down_set_selected (self->sampler2_dropdown,
+                              second < self->n_samplers && second != select
+                                  ? second : MIN (select == 0 ? 1 : 0, self->n_samplers - 1));
+  self->updating = FALSE;
+  samplers_changed (self);
 }
 
 gboolean
@@ -473,7 +455,8 @@ ps_diffusion_view_set_sampler (PsDiffusionView *self, const char *suffix)
 {
   g_return_val_if_fail (PS_IS_DIFFUSION_VIEW (self), FALSE);
   for (guint i = 0; i < self->n_samplers; i++)
-    if (strcmp (sampler_suffixes[self->samplers[i].index], suffix) == 0)
+    if (self->samplers[i].index < N_SAMPLERS
+        && strcmp (sampler_suffixes[self->samplers[i].index], suffix) == 0)
       {
         gtk_drop_down_set_selected (self->sampler_dropdown, i);
         return TRUE;
@@ -486,7 +469,8 @@ ps_diffusion_view_set_side_by_side (PsDiffusionView *self, gboolean side, const 
 {
   g_return_if_fail (PS_IS_DIFFUSION_VIEW (self));
   for (guint i = 0; suffix && i < self->n_samplers; i++)
-    if (strcmp (sampler_suffixes[self->samplers[i].index], suffix) == 0)
+    if (self->samplers[i].index < N_SAMPLERS
+        && strcmp (sampler_suffixes[self->samplers[i].index], suffix) == 0)
       gtk_drop_down_set_selected (self->sampler2_dropdown, i);
   gtk_check_button_set_active (self->compare_check, side);
 }
@@ -527,8 +511,8 @@ ps_diffusion_view_clear (PsDiffusionView *self)
 
   ps_diffusion_view_set_playing (self, FALSE);
   g_clear_handle_id (&self->export_idle, g_source_remove);
-  for (guint i = 0; i < N_SAMPLERS; i++)
-    sampler_clear (&self->samplers[i]);
+  for (guint i = 0; i <= N_SAMPLERS; i++)
+    ps_diffusion_sampler_clear (&self->samplers[i]);
   self->n_samplers = self->shown = self->shown2 = self->frame = 0;
   g_clear_pointer (&self->points_x, g_free);
   g_clear_pointer (&self->points_y, g_free);
@@ -552,7 +536,7 @@ ps_diffusion_view_clear (PsDiffusionView *self)
   gtk_label_set_label (self->frame_label, "");
   gtk_label_set_label (self->info_label, "");
   gtk_widget_set_visible (self->strip_area, FALSE);
-  redraw (self);
+  ps_diffusion_view_redraw (self);
 }
 
 static int
@@ -625,7 +609,6 @@ ps_diffusion_view_set_snapshot (PsDiffusionView *self, GPtrArray *arrays)
 
   gsize D = ps_snapshot_find (arrays, "trajectory")->shape[2];
   self->side = D == 2 ? 0 : (guint) lround (sqrt ((double) D));
-  g_autoptr (GtkStringList) names = gtk_string_list_new (NULL);
   for (guint i = 0; i < N_SAMPLERS; i++)
     {
       g_autofree char *kind = g_strdup_printf ("trajectory%s", sampler_suffixes[i]);
@@ -641,7 +624,6 @@ ps_diffusion_view_set_snapshot (PsDiffusionView *self, GPtrArray *arrays)
       s->S = a->shape[0];
       s->F = a->shape[1];
       s->t = ps_snapshot_copy_f32 (t, s->F);
-      gtk_string_list_append (names, sampler_titles[i]);
       if (D != 2)
         {
           /* Frame-major images, scaled by the range of the final samples
@@ -815,20 +797,17 @@ ps_diffusion_view_set_snapshot (PsDiffusionView *self, GPtrArray *arrays)
   r[3] += my;
 
   self->updating = TRUE;
-  gtk_drop_down_set_model (self->sampler_dropdown, G_LIST_MODEL (names));
-  gtk_drop_down_set_model (self->sampler2_dropdown, G_LIST_MODEL (names));
-  gtk_drop_down_set_selected (self->sampler_dropdown, 0);
-  gtk_drop_down_set_selected (self->sampler2_dropdown, MIN (1, self->n_samplers - 1));
   gtk_drop_down_set_model (self->field_dropdown, G_LIST_MODEL (modes));
   gtk_drop_down_set_selected (self->field_dropdown, 0);
   self->updating = FALSE;
-  samplers_changed (self);
+  ps_diffusion_view_list_samplers (self, 0);
   ps_diffusion_view_set_frame (self, 0);
 
   g_autofree char *info = g_strdup_printf ("%u samples · %u samplers%s%s", self->samplers[0].S,
                                            self->n_samplers, self->n_halluc ? " · " : "",
                                            self->n_halluc ? "red: hallucinated (top 10% of the x0 variance)" : "");
   gtk_label_set_label (self->info_label, info);
+  ps_diffusion_live_snapshot_shown (self);
   return TRUE;
 }
 
@@ -860,114 +839,6 @@ ps_diffusion_view_get_area (PsDiffusionView *self)
   return self->area_a;
 }
 
-/* ---- Export ------------------------------------------------------------------ */
-
-PsFigure *
-ps_diffusion_view_build_figure (PsDiffusionView *self)
-{
-  g_return_val_if_fail (PS_IS_DIFFUSION_VIEW (self), NULL);
-  if (self->n_samplers == 0)
-    return NULL;
-  return frame_figure (self, &self->samplers[self->shown], self->frame);
-}
-
-static gboolean
-write_frame (PsDiffusionView *self, const char *dir, guint f, int width, int height, GError **error)
-{
-  g_autofree char *name = g_strdup_printf ("frame-%04u.png", f);
-  g_autofree char *path = g_build_filename (dir, name, NULL);
-  g_autoptr (PsFigure) fig = frame_figure (self, &self->samplers[self->shown], f);
-  return fig != NULL && ps_figure_export (fig, path, width, height, 1.0, error);
-}
-
-gboolean
-ps_diffusion_view_export_frames (PsDiffusionView *self, const char *dir, int width, int height,
-                                 guint *n_written, GError **error)
-{
-  g_return_val_if_fail (PS_IS_DIFFUSION_VIEW (self), FALSE);
-  g_return_val_if_fail (dir != NULL, FALSE);
-
-  guint n = ps_diffusion_view_get_n_frames (self);
-  if (n_written)
-    *n_written = 0;
-  if (n == 0)
-    {
-      g_set_error (error, PS_ERROR, PS_ERROR_NOT_FOUND, "There are no frames to export");
-      return FALSE;
-    }
-  if (g_mkdir_with_parents (dir, 0755) != 0)
-    {
-      g_set_error (error, PS_ERROR, PS_ERROR_IO, "Could not create the folder %s", dir);
-      return FALSE;
-    }
-  for (guint f = 0; f < n; f++)
-    {
-      if (!write_frame (self, dir, f, width, height, error))
-        return FALSE;
-      if (n_written)
-        *n_written = f + 1;
-    }
-  return TRUE;
-}
-
-/* The button writes one frame per idle so the window stays responsive. */
-static gboolean
-export_idle_cb (gpointer data)
-{
-  PsDiffusionView *self = data;
-  g_autoptr (GError) error = NULL;
-  guint n = ps_diffusion_view_get_n_frames (self);
-  int w = MAX (gtk_widget_get_width (self->area_a), 640);
-  int h = MAX (gtk_widget_get_height (self->area_a), 480);
-
-  if (self->export_next < n && write_frame (self, self->export_dir, self->export_next, w, h, &error))
-    {
-      self->export_next++;
-      g_autofree char *text = g_strdup_printf ("exporting frame %u / %u", self->export_next, n);
-      gtk_label_set_label (self->info_label, text);
-      if (self->export_next < n)
-        return G_SOURCE_CONTINUE;
-    }
-  g_autofree char *done = error ? g_strdup_printf ("export stopped: %s", error->message)
-                                : g_strdup_printf ("%u frames written to %s", self->export_next,
-                                                   self->export_dir);
-  gtk_label_set_label (self->info_label, done);
-  gtk_widget_set_sensitive (self->export_frames_button, TRUE);
-  self->export_idle = 0;
-  return G_SOURCE_REMOVE;
-}
-
-static void
-export_folder_response_cb (GtkNativeDialog *native, int response, PsDiffusionView *self)
-{
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (native));
-      g_autofree char *path = file ? g_file_get_path (file) : NULL;
-      if (path != NULL && self->export_idle == 0 && ps_diffusion_view_get_n_frames (self) > 0)
-        {
-          g_free (self->export_dir);
-          self->export_dir = g_steal_pointer (&path);
-          self->export_next = 0;
-          gtk_widget_set_sensitive (self->export_frames_button, FALSE);
-          self->export_idle = g_idle_add (export_idle_cb, self);
-        }
-    }
-  g_object_unref (native);
-}
-
-static void
-export_frames_clicked_cb (PsDiffusionView *self)
-{
-  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
-  GtkFileChooserNative *native = gtk_file_chooser_native_new (
-      "Export frames into a folder", GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL,
-      GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, "_Export", "_Cancel");
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (native), TRUE);
-  g_signal_connect (native, "response", G_CALLBACK (export_folder_response_cb), self);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (native));
-}
-
 /* ---- GObject ------------------------------------------------------------------ */
 
 static void
@@ -981,6 +852,7 @@ ps_diffusion_view_dispose (GObject *object)
       self->tick_id = 0;
     }
   g_clear_handle_id (&self->export_idle, g_source_remove);
+  ps_diffusion_live_stop (self);
   gtk_widget_dispose_template (GTK_WIDGET (object), PS_TYPE_DIFFUSION_VIEW);
   G_OBJECT_CLASS (ps_diffusion_view_parent_class)->dispose (object);
 }
@@ -990,8 +862,9 @@ ps_diffusion_view_finalize (GObject *object)
 {
   PsDiffusionView *self = PS_DIFFUSION_VIEW (object);
 
-  for (guint i = 0; i < N_SAMPLERS; i++)
-    sampler_clear (&self->samplers[i]);
+  for (guint i = 0; i <= N_SAMPLERS; i++)
+    ps_diffusion_sampler_clear (&self->samplers[i]);
+  ps_diffusion_sampler_clear (&self->live);
   g_free (self->points_x);
   g_free (self->points_y);
   g_free (self->halluc);
@@ -1002,6 +875,7 @@ ps_diffusion_view_finalize (GObject *object)
   g_free (self->grid_y);
   g_free (self->images);
   g_free (self->export_dir);
+  g_free (self->live_store_path);
   G_OBJECT_CLASS (ps_diffusion_view_parent_class)->finalize (object);
 }
 
@@ -1043,7 +917,9 @@ ps_diffusion_view_class_init (PsDiffusionViewClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, play_clicked_cb);
   gtk_widget_class_bind_template_callback (widget_class, forward_clicked_cb);
   gtk_widget_class_bind_template_callback (widget_class, frame_changed_cb);
-  gtk_widget_class_bind_template_callback (widget_class, export_frames_clicked_cb);
+  gtk_widget_class_bind_template_callback_full (widget_class, "export_frames_clicked_cb",
+                                                G_CALLBACK (ps_diffusion_export_clicked_cb));
+  ps_diffusion_live_class_init (widget_class);
   gtk_widget_class_set_css_name (widget_class, "diffusionview");
 }
 
@@ -1060,7 +936,8 @@ ps_diffusion_view_init (PsDiffusionView *self)
   g_signal_connect_swapped (self->sampler2_dropdown, "notify::selected",
                             G_CALLBACK (dropdown_changed_cb), self);
   g_signal_connect_swapped (self->compare_check, "toggled", G_CALLBACK (dropdown_changed_cb), self);
-  g_signal_connect_swapped (self->field_dropdown, "notify::selected", G_CALLBACK (redraw), self);
+  g_signal_connect_swapped (self->field_dropdown, "notify::selected",
+                            G_CALLBACK (ps_diffusion_view_redraw), self);
 }
 
 GtkWidget *

@@ -11,6 +11,11 @@
  * `halluc_x0_var` highlighted with their paths; the predicted-x0 strip of
  * `images` [M, 8, 8].  Every frame's particle coordinates are gathered
  * once when the snapshot is set, so a frame only builds a small figure.
+ *
+ * For a finished class-conditional 2-D run (ddpm with conditioning, distill
+ * with guided=true), a guidance slider resamples the run's model at a new
+ * w on a worker thread (ps-diffusion-live.c); the result is listed as the
+ * sampler "Guided (live)".
  */
 #pragma once
 
@@ -56,5 +61,22 @@ PsFigure  *ps_diffusion_view_build_figure (PsDiffusionView *self);
 gboolean   ps_diffusion_view_export_frames (PsDiffusionView *self, const char *dir,
                                             int width, int height, guint *n_written,
                                             GError **error);
+
+/* The run whose checkpoint the guidance slider resamples (store file and
+ * run id; NULL / 0: none).  Inside a PsWindow the view asks the window for
+ * its current run when this was never called. */
+void       ps_diffusion_view_set_run      (PsDiffusionView *self, const char *store_path,
+                                           gint64 run_id);
+/* TRUE once the run's model is loaded and the slider shown. */
+gboolean   ps_diffusion_view_get_live_ready (PsDiffusionView *self);
+/* Results of resampling received so far (each emits "live-resampled"). */
+guint      ps_diffusion_view_get_live_results (PsDiffusionView *self);
+/* TRUE while a resampling job runs. */
+gboolean   ps_diffusion_view_get_live_busy (PsDiffusionView *self);
+/* Milliseconds the last resampling took on its worker thread. */
+double     ps_diffusion_view_get_live_ms  (PsDiffusionView *self);
+GtkRange  *ps_diffusion_view_get_guidance_scale (PsDiffusionView *self);
+/* The last resampled particles at the end of sampling, [n, 2] (g_free). */
+float     *ps_diffusion_view_dup_live_samples (PsDiffusionView *self, guint *n);
 
 G_END_DECLS
