@@ -37,7 +37,7 @@ magic () {
   esac
 }
 
-echo "1..24"
+echo "1..32"
 
 check "train a tiny run" "$CLI" train mlp --dataset moons --set epochs=3 --db "$DB"
 check "train two seeds of another setting" "$CLI" train mlp --dataset moons --set epochs=3 --set lr=0.02 --seeds 2 --db "$DB"
@@ -79,6 +79,25 @@ one_line_failure "unknown view" "--view must be" "$CLI" plot 1 --view pie --out 
 one_line_failure "compare needs two runs" "two or more runs" "$CLI" plot 1 --view compare --out "$T/x.png" --db "$DB"
 one_line_failure "unknown run" "plot:" "$CLI" plot 99 --out "$T/x.png" --db "$DB"
 one_line_failure "unknown extension" "plot:" "$CLI" plot 1 --out "$T/x.bmp" --db "$DB"
+
+# The explanation sheet of a part-prototype run (ui/plot/ps-explain-sheet.c).
+PPN="$T/ppn.sqlite"
+check "train a tiny protopnet" "$CLI" train protopnet --dataset digits --set warm_epochs=1 \
+  --set joint_epochs=2 --set last_epochs=1 --db "$PPN"
+for ext in png svg pdf; do
+  f="$T/sheet.$ext"
+  if "$CLI" explain 1 --sample 5 --out "$f" --db "$PPN" >"$T/out" 2>"$T/err" && [ -s "$f" ] && magic "$f" "$ext"; then
+    ok "explanation sheet to $ext"
+  else
+    not_ok "explanation sheet to $ext"; sed 's/^/# /' "$T/err"
+  fi
+done
+# The sheet is 1000 units wide at scale 2, as tall as its rows need.
+dims=$($PY -c "import struct,sys; d=open(sys.argv[1],'rb').read(24); w,h=struct.unpack('>II', d[16:24]); print(w, h > 1200)" "$T/sheet.png" 2>/dev/null)
+if [ "$dims" = "2000 True" ]; then ok "sheet png is 2000 px wide"; else not_ok "sheet png is 2000 px wide (got '$dims')"; fi
+if grep -q "prototype" "$T/out"; then ok "explain prints the evidence"; else not_ok "explain prints the evidence"; fi
+one_line_failure "sheet: unknown extension" "explain:" "$CLI" explain 1 --sample 5 --out "$T/x.bmp" --db "$PPN"
+one_line_failure "sheet: sample out of range" "out of range" "$CLI" explain 1 --sample 99999 --out "$T/x.png" --db "$PPN"
 
 echo "# $((n - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,43 +1,1148 @@
-/* ps-gallery-view.c: the prototype gallery and this-looks-like-that explanations of part-prototype runs. */
+/* ps-gallery-view.c: the prototype gallery and this-looks-like-that explanations of part-prototype runs.
+ *
+ * The gallery is a GtkFlowBox per (kind, class) of small Cairo-drawn cards,
+ * so a selection redraws two cards, not the page.  Images are turned into
+ * Cairo surfaces once (prototypes when the snapshot arrives, training
+ * images the first time a card shows them).  The explanation side rebuilds
+ * the run's model from its last checkpoint on a worker thread (as the
+ * Embedding view does) and runs the method's explain() on a worker thread,
+ * one request at a time; the newest request waits while one runs.
+ */
+#define G_LOG_DOMAIN "ps-window"
+
 #include "ps-gallery-view.h"
 
+#include <math.h>
+#include <string.h>
+
 #include "ps-base.h"
+#include "ps-dataset.h"
+#include "ps-explain-sheet.h"
+#include "ps-plot.h"
+
+#define CARD_W 108
+#define CARD_H 166
+#define CARD_IMG 96
+#define STRIP_CELL 36
+
+/* ---- The rebuilt model, shared by the view and its worker tasks -------- */
+
+typedef struct
+{
+  const PsMethod *method;
+  gpointer model;         /* NULL when the run has no usable checkpoint */
+  PsDataset *data;        /* NULL when the dataset cannot be reloaded */
+  char *why_not;          /* why there is no model */
+} GalleryModel;
+
+static void
+gallery_model_clear (gpointer p)
+{
+  GalleryModel *gm = p;
+  if (gm->model)
+    gm->method->free (gm->model);
+  g_clear_pointer (&gm->data, ps_dataset_unref);
+  g_free (gm->why_not);
+}
+
+static GalleryModel *
+gallery_model_ref (GalleryModel *gm)
+{
+  return g_atomic_rc_box_acquire (gm);
+}
+
+static void
+gallery_model_unref (GalleryModel *gm)
+{
+  g_atomic_rc_box_release_full (gm, gallery_model_clear);
+}
 
 struct _PsGalleryView
 {
   GtkWidget parent_instance;
 
-  GtkWidget *scroller;
+  /* Template. */
+  GtkWidget *paned;
   GtkLabel *summary_label;
+  GtkWidget *scroller;
+  GtkBox *groups_box;
+  GtkDrawingArea *detail_area;
+  GtkSpinButton *sample_spin;
+  GtkAdjustment *sample_adjustment;
+  GtkWidget *random_button;
+  GtkWidget *misclassified_button;
+  GtkSwitch *sanity_switch;
+  GtkDrawingArea *strip_area;
+  GtkLabel *status_label;
+  GtkDrawingArea *sheet_area;
+  GtkLabel *points_label;
+
+  /* Owned: the run and its snapshot. */
+  char *store_path;
+  gint64 run;
+  char *title;                 /* "Run 3 (protopnet on digits)" */
+  GPtrArray *arrays;           /* PsArray refs */
+  int K, H, W;
+  const gint32 *pclass, *pkind, *psrc, *pbox, *topk;
+  int topk_n;
+  const float *pweight, *pimages;
+  const PsArray *because_global;
+  cairo_surface_t **proto_surf;  /* [K] */
+  GHashTable *thumbs;          /* dataset row -> cairo_surface_t */
+  GArray *strip_rows;          /* gint32: test rows, misclassified first */
+  guint n_misclassified;
+  guint picks;
+
+  /* Borrowed children: cards by prototype, flow boxes, class labels. */
+  GPtrArray *cards;
+  GPtrArray *flowboxes;
+  GPtrArray *class_labels;
+  int selected;
+  gboolean selecting;
+
+  /* Owned: the model and the explanation. */
+  GalleryModel *gm;
+  gboolean model_tried;
+  gboolean model_loading;
+  GCancellable *cancel;        /* every task for this run */
+  PsExplanation *ex;
+  gboolean explaining;
+  int pending_row;
+  char *points_text;
+  int sheet_height;
 };
 
 G_DEFINE_FINAL_TYPE (PsGalleryView, ps_gallery_view, GTK_TYPE_WIDGET)
+
+static void request_explain (PsGalleryView *self, int row);
+
+static PsArray *
+find_array (GPtrArray *arrays, const char *kind, PsDtype dtype)
+{
+  for (guint i = 0; arrays && i < arrays->len; i++)
+    {
+      PsArray *a = g_ptr_array_index (arrays, i);
+      if (g_str_equal (a->kind, kind))
+        return a->dtype == dtype ? a : NULL;
+    }
+  return NULL;
+}
+
+static const char *
+class_name (PsGalleryView *self, int c, char *buf, gsize n)
+{
+  PsDataset *ds = self->gm ? self->gm->data : NULL;
+  if (ds && ds->class_names && c >= 0 && (guint) c < ds->n_classes && ds->class_names[c])
+    return ds->class_names[c];
+  g_snprintf (buf, n, "%d", c);
+  return buf;
+}
+
+static void
+set_rgb (cairo_t *cr, PsColor c, double a)
+{
+  cairo_set_source_rgba (cr, c.r, c.g, c.b, a);
+}
+
+static void
+fg_color (GtkWidget *widget, GdkRGBA *rgba)
+{
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  gtk_style_context_get_color (gtk_widget_get_style_context (widget), rgba);
+  G_GNUC_END_IGNORE_DEPRECATIONS
+}
+
+/* A training image as a surface, made once. */
+static cairo_surface_t *
+thumb (PsGalleryView *self, int row)
+{
+  PsDataset *ds = self->gm ? self->gm->data : NULL;
+  if (ds == NULL || row < 0 || (guint) row >= ds->n || ds->d != (guint) (self->H * self->W))
+    return NULL;
+  cairo_surface_t *s = g_hash_table_lookup (self->thumbs, GINT_TO_POINTER (row));
+  if (s == NULL)
+    {
+      s = ps_explain_gray_surface (ds->x + (gsize) row * ds->d, self->W, self->H);
+      g_hash_table_insert (self->thumbs, GINT_TO_POINTER (row), s);
+    }
+  return s;
+}
+
+static void
+paint_thumb (cairo_t *cr, cairo_surface_t *s, double x, double y, double size)
+{
+  if (s != NULL)
+    ps_explain_draw_image (cr, s, NULL, x, y, size, NULL, NULL);
+  else
+    {
+      cairo_set_source_rgba (cr, 0.5, 0.5, 0.5, 0.2);
+      cairo_rectangle (cr, x, y, size, size);
+      cairo_fill (cr);
+    }
+}
+
+static void
+draw_text (GtkWidget *widget, cairo_t *cr, double x, double y, const char *markup, double alpha)
+{
+  PangoLayout *layout = gtk_widget_create_pango_layout (widget, NULL);
+  GdkRGBA fg;
+  fg_color (widget, &fg);
+  pango_layout_set_markup (layout, markup, -1);
+  cairo_set_source_rgba (cr, fg.red, fg.green, fg.blue, alpha);
+  cairo_move_to (cr, x, y);
+  pango_cairo_show_layout (cr, layout);
+  g_object_unref (layout);
+}
+
+/* ---- Cards ------------------------------------------------------------- */
+
+static const double box_rgb[3] = { 0.1, 0.85, 0.95 };
+
+static void
+card_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer user_data)
+{
+  PsGalleryView *self = user_data;
+  int k = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (area), "proto"));
+  if (k < 0 || k >= self->K)
+    return;
+  GdkRGBA fg;
+  fg_color (GTK_WIDGET (area), &fg);
+  gboolean sel = k == self->selected;
+
+  cairo_set_source_rgba (cr, fg.red, fg.green, fg.blue, sel ? 0.10 : 0.04);
+  cairo_rectangle (cr, 0.5, 0.5, w - 1, h - 1);
+  cairo_fill_preserve (cr);
+  if (sel)
+    {
+      cairo_set_source_rgb (cr, 0.21, 0.52, 0.89);
+      cairo_set_line_width (cr, 2);
+    }
+  else
+    {
+      cairo_set_source_rgba (cr, fg.red, fg.green, fg.blue, 0.15);
+      cairo_set_line_width (cr, 1);
+    }
+  cairo_stroke (cr);
+  set_rgb (cr, ps_palette_color (self->pclass[k]), 1);
+  cairo_rectangle (cr, 1, 1, w - 2, 3);
+  cairo_fill (cr);
+
+  const double x0 = (w - CARD_IMG) / 2.0;
+  gboolean pushed = self->psrc == NULL || self->psrc[k * 3] >= 0;
+  ps_explain_draw_image (cr, self->proto_surf[k], NULL, x0, 7, CARD_IMG,
+                         self->pbox && pushed ? self->pbox + k * 4 : NULL, box_rgb);
+  char buf[96];
+  g_snprintf (buf, sizeof buf, "<small><b>#%d</b>  w %.2f</small>", k, self->pweight ? self->pweight[k] : NAN);
+  draw_text (GTK_WIDGET (area), cr, x0, 7 + CARD_IMG + 1, buf, 0.9);
+
+  double ty = 7 + CARD_IMG + 19, ts = (CARD_IMG - 4 * 1.5) / 5;
+  if (self->topk == NULL)
+    {
+      draw_text (GTK_WIDGET (area), cr, x0, ty, pushed ? "<small>no neighbours</small>"
+                                                      : "<small>not pushed yet</small>", 0.55);
+      return;
+    }
+  for (int j = 0; j < MIN (self->topk_n, 10); j++)
+    {
+      double x = x0 + (j % 5) * (ts + 1.5), y = ty + (j / 5) * (ts + 1.5);
+      int row = self->topk[(gsize) k * self->topk_n + j];
+      paint_thumb (cr, thumb (self, row), x, y, ts);
+    }
+}
+
+static GtkWidget *
+card_new (PsGalleryView *self, int k)
+{
+  GtkWidget *area = gtk_drawing_area_new ();
+  char buf[160], b2[48];
+  gtk_drawing_area_set_content_width (GTK_DRAWING_AREA (area), CARD_W);
+  gtk_drawing_area_set_content_height (GTK_DRAWING_AREA (area), CARD_H);
+  g_object_set_data (G_OBJECT (area), "proto", GINT_TO_POINTER (k));
+  gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (area), card_draw, self, NULL);
+  gtk_widget_set_halign (area, GTK_ALIGN_CENTER);
+  gtk_widget_set_valign (area, GTK_ALIGN_START);
+  g_snprintf (buf, sizeof buf, "Prototype %d of class %s: its source patch on its training image, "
+              "below its nearest training images", k, class_name (self, self->pclass[k], b2, sizeof b2));
+  gtk_widget_set_tooltip_text (area, buf);
+  return area;
+}
+
+static int
+card_proto (GtkFlowBoxChild *child)
+{
+  GtkWidget *area = gtk_flow_box_child_get_child (child);
+  return area ? GPOINTER_TO_INT (g_object_get_data (G_OBJECT (area), "proto")) : -1;
+}
+
+static void
+flowbox_selection_cb (GtkFlowBox *box, PsGalleryView *self)
+{
+  if (self->selecting)
+    return;
+  GList *sel = gtk_flow_box_get_selected_children (box);
+  if (sel != NULL)
+    ps_gallery_view_select_prototype (self, card_proto (sel->data));
+  g_list_free (sel);
+}
+
+/* ---- The selected prototype, larger ---------------------------------- */
+
+static void
+detail_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer user_data)
+{
+  PsGalleryView *self = user_data;
+  GtkWidget *widget = GTK_WIDGET (area);
+  char b1[48], buf[320];
+  int k = self->selected;
+  if (k < 0 || k >= self->K)
+    {
+      draw_text (widget, cr, 14, 14, self->K > 0 ? "Click a prototype to see it larger, with its "
+                                                   "nearest training images and why they match."
+                                                 : "", 0.55);
+      return;
+    }
+  double s = MIN (h - 28, 170);
+  gboolean pushed = self->psrc == NULL || self->psrc[k * 3] >= 0;
+  ps_explain_draw_image (cr, self->proto_surf[k], NULL, 12, 14, s,
+                         self->pbox && pushed ? self->pbox + k * 4 : NULL, box_rgb);
+  double x = 12 + s + 14;
+  const char *kind = self->pkind == NULL ? "" : self->pkind[k] == 1 ? " · support" : " · trivial";
+  g_snprintf (buf, sizeof buf, "<b>Prototype %d</b> · class %s%s · last-layer weight %.3f", k,
+              class_name (self, self->pclass[k], b1, sizeof b1), kind,
+              self->pweight ? self->pweight[k] : NAN);
+  draw_text (widget, cr, x, 10, buf, 1);
+  if (self->psrc != NULL && pushed)
+    g_snprintf (buf, sizeof buf, "<small>pushed to training row %d, feature-map cell (%d, %d)</small>",
+                self->psrc[k * 3], self->psrc[k * 3 + 1], self->psrc[k * 3 + 2]);
+  else
+    g_snprintf (buf, sizeof buf, "<small>not pushed yet: not a patch of a training image</small>");
+  draw_text (widget, cr, x, 30, buf, 0.6);
+  if (self->topk != NULL)
+    {
+      draw_text (widget, cr, x, 50, "<small>nearest training images (red: another class)</small>", 0.75);
+      PsDataset *ds = self->gm ? self->gm->data : NULL;
+      double ts = 40;
+      int n = MIN (self->topk_n, (int) ((w - x - 8) / (ts + 4)));
+      for (int j = 0; j < n; j++)
+        {
+          int row = self->topk[(gsize) k * self->topk_n + j];
+          double tx = x + j * (ts + 4);
+          paint_thumb (cr, thumb (self, row), tx, 70, ts);
+          if (ds != NULL && row >= 0 && (guint) row < ds->n)
+            {
+              gboolean same = ds->y[row] == self->pclass[k];
+              cairo_set_source_rgb (cr, same ? 0.15 : 0.85, same ? 0.63 : 0.15, same ? 0.41 : 0.15);
+              cairo_rectangle (cr, tx, 70 + ts + 2, ts, 3);
+              cairo_fill (cr);
+            }
+        }
+    }
+  if (self->because_global != NULL && (gsize) k < self->because_global->shape[0])
+    {
+      const float *g = (const float *) ps_array_data (self->because_global, NULL) + (gsize) k * 6;
+      double amax = 0;
+      for (int i = 0; i < 6; i++)
+        amax = MAX (amax, fabs (g[i]));
+      GdkRGBA fg;
+      fg_color (widget, &fg);
+      cairo_set_source_rgba (cr, fg.red, fg.green, fg.blue, 0.9);
+      draw_text (widget, cr, x, 120, "<small>because: similarity drop when its images change</small>", 0.75);
+      ps_explain_draw_because (cr, x, 138, MIN (320, w - x - 10), NULL, g, amax);
+    }
+}
+
+/* ---- Test image strip -------------------------------------------------- */
+
+static int
+current_row (PsGalleryView *self)
+{
+  return self->ex ? self->ex->sample : (int) gtk_adjustment_get_value (self->sample_adjustment);
+}
+
+static void
+strip_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer user_data)
+{
+  PsGalleryView *self = user_data;
+  if (self->strip_rows == NULL || self->gm == NULL || self->gm->data == NULL)
+    return;
+  int n = MIN ((int) self->strip_rows->len, w / STRIP_CELL);
+  int cur = current_row (self);
+  for (int i = 0; i < n; i++)
+    {
+      int row = g_array_index (self->strip_rows, gint32, i);
+      double x = i * STRIP_CELL + 2;
+      paint_thumb (cr, thumb (self, row), x, 2, STRIP_CELL - 6);
+      if ((guint) i < self->n_misclassified || row == cur)
+        {
+          if (row == cur)
+            cairo_set_source_rgb (cr, 0.21, 0.52, 0.89);
+          else
+            cairo_set_source_rgb (cr, 0.85, 0.15, 0.15);
+          cairo_set_line_width (cr, row == cur ? 3 : 2);
+          cairo_rectangle (cr, x - 1, 1, STRIP_CELL - 4, STRIP_CELL - 4);
+          cairo_stroke (cr);
+        }
+    }
+}
+
+static void
+pick (PsGalleryView *self, int row)
+{
+  if (row < 0)
+    return;
+  if ((int) gtk_adjustment_get_value (self->sample_adjustment) == row)
+    request_explain (self, row);
+  else
+    gtk_adjustment_set_value (self->sample_adjustment, row);
+}
+
+static void
+strip_pressed_cb (GtkGestureClick *gesture, int n_press, double x, double y, PsGalleryView *self)
+{
+  int i = (int) (x / STRIP_CELL);
+  if (self->strip_rows != NULL && i >= 0 && (guint) i < self->strip_rows->len)
+    pick (self, g_array_index (self->strip_rows, gint32, i));
+}
+
+static void
+random_pick (PsGalleryView *self, gboolean misclassified)
+{
+  guint n = misclassified ? self->n_misclassified : self->strip_rows ? self->strip_rows->len : 0;
+  if (n == 0)
+    return;
+  PsRng rng;
+  ps_rng_init (&rng, (guint64) self->run, ++self->picks);
+  pick (self, g_array_index (self->strip_rows, gint32, ps_rng_below (&rng, n)));
+}
+
+static void
+random_clicked_cb (PsGalleryView *self)
+{
+  random_pick (self, FALSE);
+}
+
+static void
+misclassified_clicked_cb (PsGalleryView *self)
+{
+  random_pick (self, TRUE);
+}
+
+static void
+sample_changed_cb (GtkAdjustment *adj, PsGalleryView *self)
+{
+  request_explain (self, (int) gtk_adjustment_get_value (adj));
+}
+
+/* ---- The explanation sheet --------------------------------------------- */
+
+static void
+sheet_options (PsGalleryView *self, PsExplainSheetOptions *o, gboolean on_screen)
+{
+  ps_explain_sheet_options_init (o);
+  o->sanity = gtk_switch_get_active (self->sanity_switch);
+  o->because_global = self->because_global;
+  o->highlight = on_screen ? self->selected : -1;
+  o->title = on_screen ? NULL : self->title;
+}
+
+/* The sheet lays itself out to the width down to this (images of 56 px),
+ * and is scaled down below it. */
+static double
+sheet_min_width (PsGalleryView *self)
+{
+  return gtk_switch_get_active (self->sanity_switch) ? 640 : 520;
+}
+
+static void
+update_sheet_height (PsGalleryView *self)
+{
+  int h = 0;
+  if (self->ex != NULL)
+    {
+      PsExplainSheetOptions o;
+      sheet_options (self, &o, TRUE);
+      double w = gtk_widget_get_width (GTK_WIDGET (self->sheet_area));
+      if (w <= 1)
+        w = sheet_min_width (self);
+      double lw = MAX (w, sheet_min_width (self));
+      h = (int) ceil (ps_explain_sheet_get_height (self->ex, self->gm ? self->gm->data : NULL, &o, lw) * w / lw);
+    }
+  if (h != self->sheet_height)
+    {
+      self->sheet_height = h;
+      gtk_drawing_area_set_content_height (self->sheet_area, h);
+    }
+  gtk_widget_queue_draw (GTK_WIDGET (self->sheet_area));
+}
+
+static void
+sheet_resize_cb (GtkDrawingArea *area, int w, int h, PsGalleryView *self)
+{
+  update_sheet_height (self);
+}
+
+static void
+sheet_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer user_data)
+{
+  PsGalleryView *self = user_data;
+  if (self->ex == NULL)
+    return;
+  PsExplainSheetOptions o;
+  sheet_options (self, &o, TRUE);
+  double lw = MAX (w, sheet_min_width (self)), k = w / lw;
+  cairo_scale (cr, k, k);
+  ps_explain_sheet_draw (cr, lw, h / k, self->ex, self->gm ? self->gm->data : NULL, &o);
+}
+
+/* "Class 3: +3.00 +2.55 ... from the 5 prototypes shown, -24.2 from the
+ * other 25 = -17.24 points; the model's logit -17.24 (p = 0.48)." */
+static void
+update_points_text (PsGalleryView *self)
+{
+  g_clear_pointer (&self->points_text, g_free);
+  PsExplanation *ex = self->ex;
+  const PsArray *pts = ex ? ps_explain_sheet_find_array (ex, "class_points") : NULL;
+  const PsArray *lg = ex ? ps_explain_sheet_find_array (ex, "logits") : NULL;
+  if (ex == NULL || pts == NULL || ex->predicted < 0 || (gsize) ex->predicted >= ps_array_n_elements (pts))
+    {
+      gtk_label_set_label (self->points_label, "");
+      return;
+    }
+  char b1[48];
+  float total = ((const float *) ps_array_data (pts, NULL))[ex->predicted];
+  guint T = MIN (ex->evidence->len, 5u);
+  g_autoptr (GString) s = g_string_new (NULL);
+  g_string_append_printf (s, "Class %s gets", class_name (self, ex->predicted, b1, sizeof b1));
+  double shown = 0;
+  for (guint t = 0; t < T; t++)
+    {
+      const PsEvidence *e = &g_array_index (ex->evidence, PsEvidence, t);
+      g_string_append_printf (s, " %+.2f", e->evidence);
+      shown += e->evidence;
+    }
+  g_string_append_printf (s, " from the %u prototypes shown, %+.2f from the other %d: %.2f points",
+                          T, total - shown, MAX (self->K - (int) T, 0), total);
+  if (lg != NULL && (gsize) ex->predicted < ps_array_n_elements (lg))
+    g_string_append_printf (s, " = logit %.2f",
+                            ((const float *) ps_array_data (lg, NULL))[ex->predicted]);
+  g_string_append_printf (s, " (p = %.2f).", ex->confidence);
+  self->points_text = g_string_free (g_steal_pointer (&s), FALSE);
+  gtk_label_set_label (self->points_label, self->points_text);
+}
+
+/* ---- Worker tasks -------------------------------------------------------- */
+
+typedef struct
+{
+  char *store_path;
+  gint64 run;
+} LoadJob;
+
+static void
+load_job_free (LoadJob *j)
+{
+  g_free (j->store_path);
+  g_free (j);
+}
+
+/* On a worker thread: its own store connection, the run's dataset with the
+ * standard split, a fresh model and the last checkpoint loaded into it.  A
+ * dataset without a model still serves the thumbnails. */
+static void
+load_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  LoadJob *j = data;
+  GError *error = NULL;
+  g_autoptr (PsRunInfo) info = NULL;
+  g_autoptr (PsParams) params = NULL;
+  g_autoptr (GBytes) blob = NULL;
+  gint64 step = 0;
+  GalleryModel *gm = g_atomic_rc_box_new0 (GalleryModel);
+
+  PsStore *store = ps_store_open (j->store_path, &error);
+  if (store == NULL || (info = ps_store_get_run (store, j->run, &error)) == NULL)
+    goto out;
+  gm->method = ps_method_find (info->method);
+  if (gm->method == NULL || gm->method->explain == NULL || gm->method->load == NULL)
+    {
+      g_set_error (&error, PS_ERROR, PS_ERROR_NOT_FOUND, "the method %s has no explanations in this build",
+                   info->method);
+      goto out;
+    }
+  gm->data = ps_dataset_open_spec (info->dataset, NULL, NULL, TRUE, &error);
+  if (gm->data == NULL)
+    goto out;
+  params = ps_method_default_params (gm->method);
+  if (info->params_json && !ps_params_load_json (params, info->params_json, &error))
+    goto out;
+  blob = ps_store_get_checkpoint (store, j->run, &step, &error);
+  if (blob == NULL || g_cancellable_is_cancelled (cancellable))
+    goto out;
+  gm->model = gm->method->create (gm->method, params, gm->data, info->seed, &error);
+  if (gm->model != NULL && !gm->method->load (gm->model, blob, &error))
+    {
+      gm->method->free (gm->model);
+      gm->model = NULL;
+    }
+
+out:
+  if (store)
+    ps_store_close (store);
+  if (error != NULL)
+    {
+      gm->why_not = g_strdup (error->message);
+      g_error_free (error);
+    }
+  g_task_return_pointer (task, gm, (GDestroyNotify) gallery_model_unref);
+}
+
+static void
+load_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  /* The task holds no reference on the view: a view that moved on or went
+   * away cancelled it first, on this thread, and is not touched here. */
+  if (g_cancellable_is_cancelled (g_task_get_cancellable (G_TASK (result))))
+    return;
+  PsGalleryView *self = PS_GALLERY_VIEW (user_data);
+  GalleryModel *gm = g_task_propagate_pointer (G_TASK (result), NULL);
+  self->model_loading = FALSE;
+  if (gm == NULL)
+    return;
+  g_clear_pointer (&self->gm, gallery_model_unref);
+  self->gm = gm;
+  char buf[48];
+  for (guint i = 0; i < self->class_labels->len; i++)
+    {
+      GtkLabel *l = g_ptr_array_index (self->class_labels, i);
+      gtk_label_set_label (l, class_name (self, GPOINTER_TO_INT (g_object_get_data (G_OBJECT (l), "class")),
+                                          buf, sizeof buf));
+    }
+  for (guint i = 0; i < self->cards->len; i++)
+    gtk_widget_queue_draw (g_ptr_array_index (self->cards, i));
+  gtk_widget_queue_draw (GTK_WIDGET (self->detail_area));
+  gtk_widget_queue_draw (GTK_WIDGET (self->strip_area));
+  if (gm->model == NULL)
+    {
+      g_autofree char *t = g_strdup_printf ("No explanations: %s", gm->why_not ? gm->why_not : "no model");
+      gtk_label_set_label (self->status_label, t);
+      return;
+    }
+  gtk_adjustment_set_upper (self->sample_adjustment, gm->data->n - 1);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->sample_spin), TRUE);
+  gtk_widget_set_sensitive (self->random_button, self->strip_rows && self->strip_rows->len > 0);
+  gtk_widget_set_sensitive (self->misclassified_button, self->n_misclassified > 0);
+  gtk_label_set_label (self->status_label, "");
+  pick (self, self->strip_rows && self->strip_rows->len ? g_array_index (self->strip_rows, gint32, 0) : 0);
+}
+
+static void
+ensure_model (PsGalleryView *self, PsStore *store)
+{
+  if (self->model_tried || store == NULL || self->run == 0)
+    return;
+  g_autoptr (PsRunInfo) info = ps_store_get_run (store, self->run, NULL);
+  /* A training run's checkpoint is still moving: ask again once it ends. */
+  if (info == NULL || info->status == PS_RUN_RUNNING || info->status == PS_RUN_QUEUED
+      || info->status == PS_RUN_PAUSED)
+    {
+      gtk_label_set_label (self->status_label, "Explanations come once the run has finished.");
+      return;
+    }
+  self->model_tried = TRUE;
+  self->model_loading = TRUE;
+  gtk_label_set_label (self->status_label, "Rebuilding the model from its last checkpoint…");
+  LoadJob *j = g_new0 (LoadJob, 1);
+  j->store_path = g_strdup (self->store_path);
+  j->run = self->run;
+  g_autoptr (GTask) task = g_task_new (NULL, self->cancel, load_done_cb, self);
+  g_task_set_task_data (task, j, (GDestroyNotify) load_job_free);
+  g_task_run_in_thread (task, load_thread);
+}
+
+typedef struct
+{
+  GalleryModel *gm;
+  int row;
+} ExplainJob;
+
+static void
+explain_job_free (ExplainJob *j)
+{
+  gallery_model_unref (j->gm);
+  g_free (j);
+}
+
+static void
+explain_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  ExplainJob *j = data;
+  GError *error = NULL;
+  PsExplanation *ex = j->gm->method->explain (j->gm->model, (guint) j->row, &error);
+  if (ex == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, ex, (GDestroyNotify) ps_explanation_free);
+}
+
+static void
+explain_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  if (g_cancellable_is_cancelled (g_task_get_cancellable (G_TASK (result))))
+    return;
+  PsGalleryView *self = PS_GALLERY_VIEW (user_data);
+  ExplainJob *j = g_task_get_task_data (G_TASK (result));
+  g_autoptr (GError) error = NULL;
+  PsExplanation *ex = g_task_propagate_pointer (G_TASK (result), &error);
+  self->explaining = FALSE;
+  if (j->gm != self->gm)
+    {
+      g_clear_pointer (&ex, ps_explanation_free);
+      return;
+    }
+  if (ex == NULL)
+    {
+      g_autofree char *t = g_strdup_printf ("Cannot explain row %d: %s", j->row, error->message);
+      gtk_label_set_label (self->status_label, t);
+    }
+  else
+    {
+      g_clear_pointer (&self->ex, ps_explanation_free);
+      self->ex = ex;
+      if (isfinite (ex->uncertainty))
+        {
+          g_autofree char *t = g_strdup_printf ("Explanation uncertainty %.3f: how much the evidence "
+                                                "changes between samples of the probabilistic prototypes.",
+                                                ex->uncertainty);
+          gtk_label_set_label (self->status_label, t);
+        }
+      else
+        gtk_label_set_label (self->status_label, "");
+      update_points_text (self);
+      update_sheet_height (self);
+      gtk_widget_queue_draw (GTK_WIDGET (self->strip_area));
+    }
+  int next = self->pending_row;
+  self->pending_row = -1;
+  if (next >= 0 && (self->ex == NULL || next != self->ex->sample))
+    request_explain (self, next);
+}
+
+static void
+request_explain (PsGalleryView *self, int row)
+{
+  if (self->gm == NULL || self->gm->model == NULL || row < 0 || (guint) row >= self->gm->data->n)
+    return;
+  if (self->explaining)
+    {
+      self->pending_row = row;
+      return;
+    }
+  self->explaining = TRUE;
+  ExplainJob *j = g_new0 (ExplainJob, 1);
+  j->gm = gallery_model_ref (self->gm);
+  j->row = row;
+  g_autoptr (GTask) task = g_task_new (NULL, self->cancel, explain_done_cb, self);
+  g_task_set_task_data (task, j, (GDestroyNotify) explain_job_free);
+  g_task_run_in_thread (task, explain_thread);
+}
+
+/* ---- Snapshot ---------------------------------------------------------------- */
+
+/* Drops everything of the run shown (tasks are cancelled; one still running
+ * keeps its own reference on the model). */
+static void
+clear_run (PsGalleryView *self)
+{
+  g_cancellable_cancel (self->cancel);
+  g_clear_object (&self->cancel);
+  self->cancel = g_cancellable_new ();
+  g_clear_pointer (&self->gm, gallery_model_unref);
+  g_clear_pointer (&self->ex, ps_explanation_free);
+  self->model_tried = self->model_loading = self->explaining = FALSE;
+  self->pending_row = -1;
+  self->picks = 0;
+  g_hash_table_remove_all (self->thumbs);
+  g_clear_pointer (&self->points_text, g_free);
+  gtk_label_set_label (self->points_label, "");
+  gtk_label_set_label (self->status_label, "");
+  gtk_widget_set_sensitive (GTK_WIDGET (self->sample_spin), FALSE);
+  gtk_widget_set_sensitive (self->random_button, FALSE);
+  gtk_widget_set_sensitive (self->misclassified_button, FALSE);
+  update_sheet_height (self);
+}
+
+static void
+clear_snapshot (PsGalleryView *self)
+{
+  GtkWidget *child;
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->groups_box))))
+    gtk_box_remove (self->groups_box, child);
+  g_ptr_array_set_size (self->cards, 0);
+  g_ptr_array_set_size (self->flowboxes, 0);
+  g_ptr_array_set_size (self->class_labels, 0);
+  for (int k = 0; self->proto_surf && k < self->K; k++)
+    cairo_surface_destroy (self->proto_surf[k]);
+  g_clear_pointer (&self->proto_surf, g_free);
+  g_clear_pointer (&self->arrays, g_ptr_array_unref);
+  g_clear_pointer (&self->strip_rows, g_array_unref);
+  self->n_misclassified = 0;
+  self->K = 0;
+  self->pclass = self->pkind = self->psrc = self->pbox = self->topk = NULL;
+  self->pweight = self->pimages = NULL;
+  self->because_global = NULL;
+  self->selected = -1;
+}
+
+/* Test rows of the snapshot, the misclassified ones first. */
+static void
+collect_test_rows (PsGalleryView *self)
+{
+  PsArray *idx = find_array (self->arrays, "sample_index", PS_DTYPE_I32);
+  PsArray *lab = find_array (self->arrays, "labels", PS_DTYPE_I32);
+  PsArray *pred = find_array (self->arrays, "predictions", PS_DTYPE_I32);
+  PsArray *split = find_array (self->arrays, "split", PS_DTYPE_U8);
+  self->strip_rows = g_array_new (FALSE, FALSE, sizeof (gint32));
+  if (idx == NULL)
+    return;
+  gsize n = ps_array_n_elements (idx);
+  const gint32 *ix = ps_array_data (idx, NULL);
+  const gint32 *l = lab && ps_array_n_elements (lab) == n ? ps_array_data (lab, NULL) : NULL;
+  const gint32 *p = pred && ps_array_n_elements (pred) == n ? ps_array_data (pred, NULL) : NULL;
+  const guint8 *sp = split && ps_array_n_elements (split) == n ? ps_array_data (split, NULL) : NULL;
+  g_autoptr (GArray) right = g_array_new (FALSE, FALSE, sizeof (gint32));
+  for (gsize i = 0; i < n; i++)
+    {
+      if (sp != NULL && sp[i] != PS_SPLIT_TEST)
+        continue;
+      if (l && p && l[i] >= 0 && l[i] != p[i])
+        g_array_append_val (self->strip_rows, ix[i]);
+      else
+        g_array_append_val (right, ix[i]);
+    }
+  self->n_misclassified = self->strip_rows->len;
+  g_array_append_vals (self->strip_rows, right->data, right->len);
+}
+
+static void
+build_gallery (PsGalleryView *self)
+{
+  gboolean banks = FALSE;
+  int C = 0;
+  for (int k = 0; k < self->K; k++)
+    {
+      banks |= self->pkind != NULL && self->pkind[k] == 1;
+      C = MAX (C, self->pclass[k] + 1);
+    }
+  g_ptr_array_set_size (self->cards, self->K);
+  for (int kind = 0; kind < (banks ? 2 : 1); kind++)
+    {
+      if (banks)
+        {
+          GtkWidget *h = gtk_label_new (kind == 0 ? "Trivial prototypes" : "Support prototypes");
+          gtk_label_set_xalign (GTK_LABEL (h), 0);
+          gtk_widget_add_css_class (h, "heading");
+          gtk_widget_set_margin_top (h, kind == 0 ? 4 : 14);
+          gtk_box_append (self->groups_box, h);
+          GtkWidget *d = gtk_label_new (kind == 0 ? "Far from other classes: the clear cases."
+                                                  : "Near the class boundaries: the hard cases.");
+          gtk_label_set_xalign (GTK_LABEL (d), 0);
+          gtk_widget_add_css_class (d, "dim-label");
+          gtk_box_append (self->groups_box, d);
+        }
+      for (int c = 0; c < C; c++)
+        {
+          GtkWidget *fb = NULL;
+          for (int k = 0; k < self->K; k++)
+            {
+              if (self->pclass[k] != c || (banks && self->pkind[k] != kind))
+                continue;
+              if (fb == NULL)
+                {
+                  char buf[48];
+                  GtkWidget *l = gtk_label_new (class_name (self, c, buf, sizeof buf));
+                  gtk_label_set_xalign (GTK_LABEL (l), 0);
+                  gtk_label_set_ellipsize (GTK_LABEL (l), PANGO_ELLIPSIZE_END);
+                  gtk_widget_set_margin_top (l, 6);
+                  gtk_widget_add_css_class (l, "heading");
+                  g_object_set_data (G_OBJECT (l), "class", GINT_TO_POINTER (c));
+                  g_ptr_array_add (self->class_labels, l);
+                  fb = gtk_flow_box_new ();
+                  gtk_flow_box_set_selection_mode (GTK_FLOW_BOX (fb), GTK_SELECTION_SINGLE);
+                  gtk_flow_box_set_homogeneous (GTK_FLOW_BOX (fb), TRUE);
+                  gtk_flow_box_set_max_children_per_line (GTK_FLOW_BOX (fb), 40);
+                  gtk_flow_box_set_column_spacing (GTK_FLOW_BOX (fb), 2);
+                  gtk_flow_box_set_row_spacing (GTK_FLOW_BOX (fb), 2);
+                  gtk_widget_set_halign (fb, GTK_ALIGN_START);
+                  g_signal_connect (fb, "selected-children-changed", G_CALLBACK (flowbox_selection_cb), self);
+                  g_ptr_array_add (self->flowboxes, fb);
+                  gtk_box_append (self->groups_box, l);
+                  gtk_box_append (self->groups_box, fb);
+                }
+              GtkWidget *card = card_new (self, k);
+              gtk_flow_box_append (GTK_FLOW_BOX (fb), card);
+              g_ptr_array_index (self->cards, k) = card;
+            }
+        }
+    }
+}
+
+static void
+update_summary (PsGalleryView *self, const char *method_title)
+{
+  int n_support = 0, n_pushed = 0, C = 0;
+  for (int k = 0; k < self->K; k++)
+    {
+      n_support += self->pkind != NULL && self->pkind[k] == 1;
+      n_pushed += self->psrc == NULL || self->psrc[k * 3] >= 0;
+      C = MAX (C, self->pclass[k] + 1);
+    }
+  g_autoptr (GString) s = g_string_new (NULL);
+  g_string_printf (s, "%s%s%d prototypes", method_title ? method_title : "",
+                   method_title ? " · " : "", self->K);
+  if (n_support > 0)
+    g_string_append_printf (s, " (%d trivial, %d support)", self->K - n_support, n_support);
+  g_string_append_printf (s, " for %d classes", C);
+  if (n_pushed < self->K)
+    g_string_append (s, " · not pushed yet");
+  gtk_label_set_label (self->summary_label, s->str);
+}
 
 gboolean
 ps_gallery_view_set_snapshot (PsGalleryView *self, PsStore *store, gint64 run, GPtrArray *arrays)
 {
   g_return_val_if_fail (PS_IS_GALLERY_VIEW (self), FALSE);
-  (void) store;
-  (void) run;
-  (void) arrays;
-  gtk_label_set_label (self->summary_label, "");
-  return FALSE;
+
+  const char *path = store ? ps_store_path (store) : NULL;
+  if (run != self->run || g_strcmp0 (path, self->store_path) != 0)
+    {
+      clear_run (self);
+      self->run = run;
+      g_free (self->store_path);
+      self->store_path = g_strdup (path);
+    }
+  int keep = self->selected;
+  clear_snapshot (self);
+
+  PsArray *imgs = find_array (arrays, "prototype_images", PS_DTYPE_F32);
+  PsArray *lab = find_array (arrays, "prototype_labels", PS_DTYPE_I32);
+  if (imgs == NULL || lab == NULL || imgs->ndim != 3 || imgs->shape[0] == 0
+      || imgs->shape[0] != ps_array_n_elements (lab))
+    {
+      clear_run (self);
+      gtk_label_set_label (self->summary_label, "");
+      gtk_widget_queue_draw (GTK_WIDGET (self->detail_area));
+      return FALSE;
+    }
+  self->arrays = g_ptr_array_ref (arrays);
+  self->K = (int) imgs->shape[0];
+  self->H = (int) imgs->shape[1];
+  self->W = (int) imgs->shape[2];
+  self->pimages = ps_array_data (imgs, NULL);
+  self->pclass = ps_array_data (lab, NULL);
+  gsize K = (gsize) self->K;
+  PsArray *a;
+  if ((a = find_array (arrays, "prototype_kind", PS_DTYPE_I32)) && ps_array_n_elements (a) == K)
+    self->pkind = ps_array_data (a, NULL);
+  if ((a = find_array (arrays, "prototype_source", PS_DTYPE_I32)) && ps_array_n_elements (a) == K * 3)
+    self->psrc = ps_array_data (a, NULL);
+  if ((a = find_array (arrays, "prototype_box", PS_DTYPE_I32)) && ps_array_n_elements (a) == K * 4)
+    self->pbox = ps_array_data (a, NULL);
+  if ((a = find_array (arrays, "prototype_weight", PS_DTYPE_F32)) && ps_array_n_elements (a) == K)
+    self->pweight = ps_array_data (a, NULL);
+  if ((a = find_array (arrays, "prototype_topk", PS_DTYPE_I32)) && a->ndim == 2 && a->shape[0] == K)
+    {
+      self->topk = ps_array_data (a, NULL);
+      self->topk_n = (int) a->shape[1];
+    }
+  if ((a = find_array (arrays, "because_global", PS_DTYPE_F32)) && a->ndim == 2 && a->shape[0] == K
+      && a->shape[1] == 6)
+    self->because_global = a;
+  gboolean bad = FALSE;
+  for (int k = 0; k < self->K; k++)
+    bad |= self->pclass[k] < 0 || (self->pkind != NULL && (self->pkind[k] < 0 || self->pkind[k] > 1));
+  if (bad)
+    {
+      clear_snapshot (self);
+      clear_run (self);
+      return FALSE;
+    }
+  self->proto_surf = g_new (cairo_surface_t *, K);
+  for (gsize k = 0; k < K; k++)
+    self->proto_surf[k] = ps_explain_gray_surface (self->pimages + k * self->H * self->W, self->W, self->H);
+  collect_test_rows (self);
+
+  g_autoptr (PsRunInfo) info = store && run > 0 ? ps_store_get_run (store, run, NULL) : NULL;
+  const PsMethod *method = info ? ps_method_find (info->method) : NULL;
+  g_free (self->title);
+  self->title = info ? g_strdup_printf ("Run %" G_GINT64_FORMAT " (%s on %s)", run, info->method, info->dataset)
+                     : g_strdup ("Explanation");
+  update_summary (self, method ? method->title : NULL);
+  build_gallery (self);
+  if (keep >= 0 && keep < self->K)
+    ps_gallery_view_select_prototype (self, keep);
+  gtk_widget_queue_draw (GTK_WIDGET (self->detail_area));
+  gtk_widget_queue_draw (GTK_WIDGET (self->strip_area));
+  ensure_model (self, store);
+  return TRUE;
 }
+
+/* ---- Public API ---------------------------------------------------------------- */
 
 gboolean
 ps_gallery_view_export (PsGalleryView *self, const char *path, double scale, GError **error)
 {
   g_return_val_if_fail (PS_IS_GALLERY_VIEW (self), FALSE);
-  (void) scale;
-  g_set_error (error, PS_ERROR, PS_ERROR_NOT_FOUND, "%s: this view has nothing to export", path);
-  return FALSE;
+  if (self->ex == NULL)
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_NOT_FOUND,
+                   "%s: no explanation is shown yet; pick a sample first", path);
+      return FALSE;
+    }
+  PsExplainSheetOptions o;
+  sheet_options (self, &o, FALSE);
+  g_autofree char *title = g_strdup_printf ("%s, sample %d", self->title, self->ex->sample);
+  o.title = title;
+  return ps_explain_sheet_write (path, self->ex, self->gm ? self->gm->data : NULL, &o, scale, error);
+}
+
+guint
+ps_gallery_view_get_n_cards (PsGalleryView *self)
+{
+  g_return_val_if_fail (PS_IS_GALLERY_VIEW (self), 0);
+  return self->cards->len;
+}
+
+void
+ps_gallery_view_select_prototype (PsGalleryView *self, int k)
+{
+  g_return_if_fail (PS_IS_GALLERY_VIEW (self));
+  if (k >= self->K)
+    k = -1;
+  int old = self->selected;
+  self->selected = k;
+  self->selecting = TRUE;
+  GtkWidget *card = k >= 0 ? g_ptr_array_index (self->cards, k) : NULL;
+  GtkWidget *child = card ? gtk_widget_get_parent (card) : NULL;
+  for (guint i = 0; i < self->flowboxes->len; i++)
+    {
+      GtkFlowBox *fb = g_ptr_array_index (self->flowboxes, i);
+      if (child != NULL && gtk_widget_get_parent (child) == GTK_WIDGET (fb))
+        gtk_flow_box_select_child (fb, GTK_FLOW_BOX_CHILD (child));
+      else
+        gtk_flow_box_unselect_all (fb);
+    }
+  self->selecting = FALSE;
+  if (old >= 0 && old < (int) self->cards->len)
+    gtk_widget_queue_draw (g_ptr_array_index (self->cards, old));
+  if (card)
+    gtk_widget_queue_draw (card);
+  gtk_widget_queue_draw (GTK_WIDGET (self->detail_area));
+  gtk_widget_queue_draw (GTK_WIDGET (self->sheet_area));
+}
+
+int
+ps_gallery_view_get_selected_prototype (PsGalleryView *self)
+{
+  g_return_val_if_fail (PS_IS_GALLERY_VIEW (self), -1);
+  return self->selected;
+}
+
+gboolean
+ps_gallery_view_explain_sample (PsGalleryView *self, int row)
+{
+  g_return_val_if_fail (PS_IS_GALLERY_VIEW (self), FALSE);
+  if (self->gm == NULL || self->gm->model == NULL || row < 0 || (guint) row >= self->gm->data->n)
+    return FALSE;
+  pick (self, row);
+  return TRUE;
+}
+
+gboolean
+ps_gallery_view_has_model (PsGalleryView *self)
+{
+  g_return_val_if_fail (PS_IS_GALLERY_VIEW (self), FALSE);
+  return self->gm != NULL && self->gm->model != NULL;
+}
+
+PsExplanation *
+ps_gallery_view_get_explanation (PsGalleryView *self)
+{
+  g_return_val_if_fail (PS_IS_GALLERY_VIEW (self), NULL);
+  return self->ex;
+}
+
+gboolean
+ps_gallery_view_is_busy (PsGalleryView *self)
+{
+  g_return_val_if_fail (PS_IS_GALLERY_VIEW (self), FALSE);
+  return self->model_loading || self->explaining || self->pending_row >= 0;
+}
+
+const char *
+ps_gallery_view_get_points_text (PsGalleryView *self)
+{
+  g_return_val_if_fail (PS_IS_GALLERY_VIEW (self), NULL);
+  return self->points_text;
+}
+
+void
+ps_gallery_view_set_sanity (PsGalleryView *self, gboolean on)
+{
+  g_return_if_fail (PS_IS_GALLERY_VIEW (self));
+  gtk_switch_set_active (self->sanity_switch, on);
+}
+
+GtkWidget *
+ps_gallery_view_get_sheet_area (PsGalleryView *self)
+{
+  g_return_val_if_fail (PS_IS_GALLERY_VIEW (self), NULL);
+  return GTK_WIDGET (self->sheet_area);
+}
+
+GtkWidget *
+ps_gallery_view_get_card (PsGalleryView *self, int k)
+{
+  g_return_val_if_fail (PS_IS_GALLERY_VIEW (self), NULL);
+  return k >= 0 && (guint) k < self->cards->len ? g_ptr_array_index (self->cards, k) : NULL;
+}
+
+/* ---- GObject ------------------------------------------------------------------- */
+
+static void
+sanity_cb (PsGalleryView *self)
+{
+  update_sheet_height (self);
 }
 
 static void
 ps_gallery_view_dispose (GObject *object)
 {
+  PsGalleryView *self = PS_GALLERY_VIEW (object);
+
+  if (self->cancel)
+    g_cancellable_cancel (self->cancel);
+  g_clear_object (&self->cancel);
+  g_clear_pointer (&self->gm, gallery_model_unref);
+  g_clear_pointer (&self->ex, ps_explanation_free);
+  if (self->cards)
+    clear_snapshot (self);
   gtk_widget_dispose_template (GTK_WIDGET (object), PS_TYPE_GALLERY_VIEW);
   G_OBJECT_CLASS (ps_gallery_view_parent_class)->dispose (object);
+}
+
+static void
+ps_gallery_view_finalize (GObject *object)
+{
+  PsGalleryView *self = PS_GALLERY_VIEW (object);
+
+  g_clear_pointer (&self->thumbs, g_hash_table_unref);
+  g_clear_pointer (&self->cards, g_ptr_array_unref);
+  g_clear_pointer (&self->flowboxes, g_ptr_array_unref);
+  g_clear_pointer (&self->class_labels, g_ptr_array_unref);
+  g_free (self->store_path);
+  g_free (self->title);
+  g_free (self->points_text);
+  G_OBJECT_CLASS (ps_gallery_view_parent_class)->finalize (object);
 }
 
 static void
@@ -47,11 +1152,26 @@ ps_gallery_view_class_init (PsGalleryViewClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   object_class->dispose = ps_gallery_view_dispose;
+  object_class->finalize = ps_gallery_view_finalize;
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/protoscope/Protoscope/ui/ps-gallery-view.ui");
-  gtk_widget_class_bind_template_child (widget_class, PsGalleryView, scroller);
+  gtk_widget_class_bind_template_child (widget_class, PsGalleryView, paned);
   gtk_widget_class_bind_template_child (widget_class, PsGalleryView, summary_label);
+  gtk_widget_class_bind_template_child (widget_class, PsGalleryView, scroller);
+  gtk_widget_class_bind_template_child (widget_class, PsGalleryView, groups_box);
+  gtk_widget_class_bind_template_child (widget_class, PsGalleryView, detail_area);
+  gtk_widget_class_bind_template_child (widget_class, PsGalleryView, sample_spin);
+  gtk_widget_class_bind_template_child (widget_class, PsGalleryView, sample_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, PsGalleryView, random_button);
+  gtk_widget_class_bind_template_child (widget_class, PsGalleryView, misclassified_button);
+  gtk_widget_class_bind_template_child (widget_class, PsGalleryView, sanity_switch);
+  gtk_widget_class_bind_template_child (widget_class, PsGalleryView, strip_area);
+  gtk_widget_class_bind_template_child (widget_class, PsGalleryView, status_label);
+  gtk_widget_class_bind_template_child (widget_class, PsGalleryView, sheet_area);
+  gtk_widget_class_bind_template_child (widget_class, PsGalleryView, points_label);
+  gtk_widget_class_bind_template_callback (widget_class, random_clicked_cb);
+  gtk_widget_class_bind_template_callback (widget_class, misclassified_clicked_cb);
   gtk_widget_class_set_css_name (widget_class, "galleryview");
 }
 
@@ -59,6 +1179,25 @@ static void
 ps_gallery_view_init (PsGalleryView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->selected = -1;
+  self->pending_row = -1;
+  self->cancel = g_cancellable_new ();
+  self->cards = g_ptr_array_new ();
+  self->flowboxes = g_ptr_array_new ();
+  self->class_labels = g_ptr_array_new ();
+  self->thumbs = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) cairo_surface_destroy);
+  gtk_drawing_area_set_draw_func (self->detail_area, detail_draw, self, NULL);
+  gtk_drawing_area_set_draw_func (self->strip_area, strip_draw, self, NULL);
+  gtk_drawing_area_set_draw_func (self->sheet_area, sheet_draw, self, NULL);
+  g_signal_connect (self->sheet_area, "resize", G_CALLBACK (sheet_resize_cb), self);
+  g_signal_connect (self->sample_adjustment, "value-changed", G_CALLBACK (sample_changed_cb), self);
+  g_signal_connect_swapped (self->sanity_switch, "notify::active", G_CALLBACK (sanity_cb), self);
+  GtkGesture *click = gtk_gesture_click_new ();
+  g_signal_connect (click, "pressed", G_CALLBACK (strip_pressed_cb), self);
+  gtk_widget_add_controller (GTK_WIDGET (self->strip_area), GTK_EVENT_CONTROLLER (click));
+  gtk_widget_set_sensitive (GTK_WIDGET (self->sample_spin), FALSE);
+  gtk_widget_set_sensitive (self->random_button, FALSE);
+  gtk_widget_set_sensitive (self->misclassified_button, FALSE);
 }
 
 GtkWidget *
