@@ -460,6 +460,32 @@ test_snapshot_and_st (void)
     }
 }
 
+/* "This looks like that, because": global importances from two disjoint
+ * halves of the training set agree (Spearman), well above the chance level
+ * of pairing each prototype with another one. */
+static void
+test_because_stability (void)
+{
+  Trained *t = trained ("protopnet");
+  double per = NAN, shuf = NAN;
+  double st = ps_ppn_because_stability (t->model, 10, &per, &shuf);
+  g_test_message ("because stability: per characteristic %.3f (prototypes paired at random "
+                  "%.3f), per prototype %.3f", st, shuf, per);
+  g_assert_cmpfloat (st, >=, 0.4);
+  g_assert_cmpfloat (st, >, shuf + 0.25);
+  g_assert_cmpfloat (per, >=, 0.8);
+  g_autoptr (PsMetrics) mt = t->m->evaluate (t->model);
+  g_assert_cmpfloat (metric (mt, "because_stability"), ==, st);
+  /* The rank correlation itself: exact on small cases, ties included. */
+  float a[5] = { 1, 2, 3, 4, 5 }, b[5] = { 10, 20, 30, 40, 50 }, c[5] = { 5, 4, 3, 2, 1 };
+  float d[4] = { 1, 1, 2, 3 }, e[4] = { 1, 2, 3, 4 };
+  g_assert_cmpfloat (fabs (ps_because_spearman (a, b, 5) - 1.0), <, 1e-12);
+  g_assert_cmpfloat (fabs (ps_because_spearman (a, c, 5) + 1.0), <, 1e-12);
+  /* Ranks 1.5 1.5 3 4 against 1 2 3 4: r = 4.5 / sqrt (4.5 * 5). */
+  g_assert_cmpfloat (fabs (ps_because_spearman (d, e, 4) - sqrt (4.5 / 5.0)), <, 1e-12);
+  g_assert_true (isnan (ps_because_spearman (d, e, 1)));
+}
+
 /* Resume from a checkpoint at `at` gives the same final blob as running on. */
 static void
 resume_at (double frac_of_stage, const char *stage)
@@ -537,6 +563,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protopnet/accuracy-bar", test_accuracy_bar);
   g_test_add_func ("/protopnet/push-projects", test_push_projects);
   g_test_add_func ("/protopnet/explain", test_explain);
+  g_test_add_func ("/protopnet/because-stability", test_because_stability);
   g_test_add_func ("/protopnet/st-snapshot", test_snapshot_and_st);
   g_test_add_func ("/protopnet/resume-joint", test_resume_joint);
   g_test_add_func ("/protopnet/resume-push", test_resume_push);

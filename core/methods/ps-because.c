@@ -5,6 +5,7 @@
 #include "ps-because.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *
@@ -120,4 +121,72 @@ ps_because_global (float *importance, PsBecauseSimFn fn, gpointer user,
       for (int t = 0; t < N; t++)
         importance[k * N + t] = wsum > 0 ? (float) (acc[t] / wsum) : 0.0f;
     }
+}
+
+typedef struct
+{
+  float v;
+  int i;
+} ValIdx;
+
+static int
+cmp_val_idx (const void *a, const void *b)
+{
+  const ValIdx *x = a, *y = b;
+  if (x->v != y->v)
+    return x->v < y->v ? -1 : 1;
+  return x->i - y->i;
+}
+
+/* rank[n]: 1-based ranks, ties get the mean of the ranks they span. */
+static void
+ranks (double *rank, const float *v, int n)
+{
+  g_autofree ValIdx *t = g_new (ValIdx, n);
+  for (int i = 0; i < n; i++)
+    {
+      t[i].v = v[i];
+      t[i].i = i;
+    }
+  qsort (t, n, sizeof (ValIdx), cmp_val_idx);
+  for (int i = 0; i < n;)
+    {
+      int j = i;
+      while (j + 1 < n && t[j + 1].v == t[i].v)
+        j++;
+      double r = 0.5 * (i + j) + 1.0;
+      for (int q = i; q <= j; q++)
+        rank[t[q].i] = r;
+      i = j + 1;
+    }
+}
+
+double
+ps_because_spearman (const float *a, const float *b, int n)
+{
+  if (n < 2)
+    return NAN;
+  g_autofree double *ra = g_new (double, n);
+  g_autofree double *rb = g_new (double, n);
+  ranks (ra, a, n);
+  ranks (rb, b, n);
+  /* Pearson correlation of the ranks (exact with ties). */
+  double ma = 0, mb = 0;
+  for (int i = 0; i < n; i++)
+    {
+      ma += ra[i];
+      mb += rb[i];
+    }
+  ma /= n;
+  mb /= n;
+  double sab = 0, saa = 0, sbb = 0;
+  for (int i = 0; i < n; i++)
+    {
+      sab += (ra[i] - ma) * (rb[i] - mb);
+      saa += (ra[i] - ma) * (ra[i] - ma);
+      sbb += (rb[i] - mb) * (rb[i] - mb);
+    }
+  if (saa <= 0 || sbb <= 0)
+    return NAN;
+  return sab / sqrt (saa * sbb);
 }

@@ -48,4 +48,8 @@ void ps_because_global (float *importance, PsBecauseSimFn fn, gpointer user,
                         const float *images, const int *top, const float *topw, int topk,
                         int H, int W, int K, guint64 seed);
 
+/* Spearman rank correlation of a[n] and b[n] (tied values share their mean
+ * rank); NAN when n < 2 or either side is constant. */
+double ps_because_spearman (const float *a, const float *b, int n);
+
 G_END_DECLS

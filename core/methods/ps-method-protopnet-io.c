@@ -9,7 +9,8 @@
 
 /* ---- Checkpoints ------------------------------------------------------------ */
 
-#define PPN_MAGIC 0x314e5050u  /* "PPN1" */
+#define PPN_MAGIC 0x324e5050u     /* "PPN2": adds the pre-training head */
+#define PPN_MAGIC_V1 0x314e5050u  /* "PPN1": still read */
 
 static void
 put_optim (PsBlobWriter *w, PsOptim *opt)
@@ -52,6 +53,26 @@ get_optim (PsBlobReader *r, PsOptim **opt, gsize n, float lr, GError **error)
   return ps_blob_get (r, (*opt)->state, n_state * sizeof (float), error);
 }
 
+/* The pre-training head: present in the blob exactly when the run has one. */
+static gboolean
+get_head (PsBlobReader *r, PsPpnModel *m, GError **error)
+{
+  guint32 present;
+  if (!ps_blob_get_u32 (r, &present, error))
+    return FALSE;
+  if ((present != 0) != (m->head != NULL))
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_FORMAT, "%s: pre-training head %s in the checkpoint "
+                   "but %s in this run (pre_epochs differs)", r->what,
+                   present ? "present" : "absent", m->head ? "present" : "absent");
+      return FALSE;
+    }
+  if (!present)
+    return TRUE;
+  g_autoptr (GBytes) head = ps_blob_get_bytes (r, error);
+  return head != NULL && ps_model_load_into (m->head, head, error);
+}
+
 GBytes *
 ps_ppn_method_save (gpointer p)
 {
@@ -66,6 +87,12 @@ ps_ppn_method_save (gpointer p)
   ps_blob_put_u32 (&w, (guint32) m->D);
   ps_blob_put (&w, m->perm, m->n_train * sizeof (guint));
   ps_blob_put_bytes (&w, net);
+  ps_blob_put_u32 (&w, m->head != NULL);
+  if (m->head != NULL)
+    {
+      g_autoptr (GBytes) head = ps_model_save (m->head);
+      ps_blob_put_bytes (&w, head);
+    }
   ps_blob_put (&w, m->protos, (gsize) m->K * m->D * sizeof (float));
   ps_blob_put (&w, m->last, (gsize) m->C * m->K * sizeof (float));
   put_optim (&w, m->opt_protos);
@@ -88,6 +115,7 @@ ps_ppn_method_save (gpointer p)
       ps_blob_put (&w, m->cache_sim, n * sizeof (float));
       ps_blob_put (&w, m->cache_mind, n * sizeof (float));
     }
+  ps_blob_put_f64 (&w, m->acc_pre);
   ps_blob_put_f64 (&w, m->acc_joint);
   ps_blob_put_f64 (&w, m->acc_push);
   ps_blob_put_f64 (&w, m->acc_final);
@@ -99,8 +127,13 @@ ps_ppn_method_load (gpointer p, GBytes *blob, GError **error)
 {
   PsPpnModel *m = p;
   PsBlobReader r;
-  if (!ps_blob_reader_init (&r, blob, PPN_MAGIC, "protopnet checkpoint", error))
-    return FALSE;
+  gboolean v1 = FALSE;
+  if (!ps_blob_reader_init (&r, blob, PPN_MAGIC, "protopnet checkpoint", NULL))
+    {
+      v1 = TRUE;
+      if (!ps_blob_reader_init (&r, blob, PPN_MAGIC_V1, "protopnet checkpoint", error))
+        return FALSE;
+    }
   guint64 step;
   guint32 n_train, K, D, flag;
   PsRng rng;
@@ -118,6 +151,7 @@ ps_ppn_method_load (gpointer p, GBytes *blob, GError **error)
   g_autoptr (GBytes) net = NULL;
   if (!ps_blob_get (&r, m->perm, n_train * sizeof (guint), error)
       || !(net = ps_blob_get_bytes (&r, error)) || !ps_model_load_into (m->net, net, error)
+      || (!v1 && !get_head (&r, m, error))
       || !ps_blob_get (&r, m->protos, (gsize) K * D * sizeof (float), error)
       || !ps_blob_get (&r, m->last, (gsize) m->C * K * sizeof (float), error)
       || !get_optim (&r, &m->opt_protos, (gsize) K * D, 1e-3f, error)
@@ -151,6 +185,9 @@ ps_ppn_method_load (gpointer p, GBytes *blob, GError **error)
           || !ps_blob_get (&r, m->cache_mind, n * sizeof (float), error))
         return FALSE;
     }
+  m->acc_pre = NAN;
+  if (!v1 && !ps_blob_get_f64 (&r, &m->acc_pre, error))
+    return FALSE;
   if (!ps_blob_get_f64 (&r, &m->acc_joint, error) || !ps_blob_get_f64 (&r, &m->acc_push, error) || !ps_blob_get_f64 (&r, &m->acc_final, error))
     return FALSE;
   m->step = step;

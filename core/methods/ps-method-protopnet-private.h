@@ -18,6 +18,7 @@ struct _PsPpnModel
   PsDataset *data;
   gboolean st;
   PsModel *net;
+  PsModel *head;           /* pre-training classifier on the feature map, or NULL */
   int D, fh, fw, HW, C, K, per_class, support;
   int feat_layer;
   float *protos;           /* [K, D] */
@@ -30,7 +31,7 @@ struct _PsPpnModel
   guint n_train;
   guint *perm;
   guint steps_per_epoch, push_chunks, cache_chunks;
-  guint64 step, total, s_warm, s_joint, s_push, s_cache;
+  guint64 step, total, s_pre, s_warm, s_joint, s_push, s_cache;
   int batch, cap;          /* batch size; scratch capacity in images */
   float w_clst, w_sep, l1, w_st, lr_last_ft;
   /* scratch */
@@ -41,7 +42,7 @@ struct _PsPpnModel
   int *src_row, *src_pos;  /* [K] push record, -1 before push */
   PsEvalSet test;
   float *cache_sim, *cache_mind;  /* [(n_train + test.n), K] after push, else NULL */
-  double acc_joint, acc_push, acc_final;
+  double acc_pre, acc_joint, acc_push, acc_final;
 };
 
 /* Grows the scratch buffers to hold B images. */

@@ -87,6 +87,107 @@ deletion_metrics (PsPpnModel *m, PsMetrics *out)
   ps_metrics_set (out, "deletion_auc_random", r);
 }
 
+static void because_sims (gpointer user, const float *x, int n, float *sims);
+
+/* Mean over characteristics of the Spearman correlation, across the K
+ * prototypes, of a[K, N] and b[K, N]: do the two agree which prototypes
+ * rely most on each characteristic? */
+static double
+per_kind_rank_agreement (const float *a, const float *b, int K, int N)
+{
+  g_autofree float *ca = g_new (float, K);
+  g_autofree float *cb = g_new (float, K);
+  double acc = 0;
+  int n = 0;
+  for (int t = 0; t < N; t++)
+    {
+      for (int k = 0; k < K; k++)
+        {
+          ca[k] = a[(gsize) k * N + t];
+          cb[k] = b[(gsize) k * N + t];
+        }
+      double r = ps_because_spearman (ca, cb, K);
+      if (!isnan (r))
+        {
+          acc += r;
+          n++;
+        }
+    }
+  return n > 0 ? acc / n : NAN;
+}
+
+double
+ps_ppn_because_stability (PsPpnModel *m, int topk, double *per_proto, double *shuffled)
+{
+  if (per_proto)
+    *per_proto = NAN;
+  if (shuffled)
+    *shuffled = NAN;
+  PsDataset *ds = m->data;
+  const int K = m->K, N = PS_BECAUSE_N_KINDS;
+  const guint half = m->n_train / 2;
+  if (m->cache_mind == NULL || m->step < m->s_cache || ds->img_c > 1 || half < (guint) topk
+      || topk <= 0)
+    return NAN;
+  g_autofree float *imp = g_new (float, (gsize) 2 * K * N);
+  g_autofree float *sub = g_new (float, (gsize) half * K);
+  g_autofree int *top = g_new (int, (gsize) K * topk);
+  g_autofree float *topw = g_new (float, (gsize) K * topk);
+  for (int h = 0; h < 2; h++)
+    {
+      /* Half h holds the training positions 2 i + h. */
+      for (guint i = 0; i < half; i++)
+        memcpy (sub + (gsize) i * K, m->cache_mind + (gsize) (2 * i + h) * K, K * sizeof (float));
+      ps_ppn_topk_rows (top, sub, (int) half, K, topk);
+      for (int k = 0; k < K; k++)
+        for (int j = 0; j < topk; j++)
+          {
+            guint pos = 2 * (guint) top[k * topk + j] + h;
+            topw[k * topk + j] = m->cache_sim[(gsize) pos * K + k];
+            top[k * topk + j] = (int) m->train_idx[pos];
+          }
+      ps_because_global (imp + (gsize) h * K * N, because_sims, m, ds->x, top, topw, topk,
+                         (int) ds->img_h, (int) ds->img_w, K, 0);
+    }
+  /* Each prototype's vector is scaled to unit L1 norm first: its overall
+   * size follows how close the nearest images are (one half holds the image
+   * the prototype was pushed to, at similarity log (1 / eps)), while the
+   * check is about which characteristics matter, relative to each other. */
+  for (int r = 0; r < 2 * K; r++)
+    {
+      double s = 0;
+      for (int q = 0; q < N; q++)
+        s += fabsf (imp[(gsize) r * N + q]);
+      for (int q = 0; q < N; q++)
+        imp[(gsize) r * N + q] = s > 0 ? (float) (imp[(gsize) r * N + q] / s) : 0.0f;
+    }
+  const float *a = imp, *b = imp + (gsize) K * N;
+  if (per_proto)
+    {
+      double acc = 0;
+      int n = 0;
+      for (int k = 0; k < K; k++)
+        {
+          double r = ps_because_spearman (a + (gsize) k * N, b + (gsize) k * N, N);
+          if (!isnan (r))
+            {
+              acc += r;
+              n++;
+            }
+        }
+      *per_proto = n > 0 ? acc / n : NAN;
+    }
+  /* Pair prototype k of one half with prototype k + K / 2 (mod K) of the
+   * other for the baseline: a fixed derangement, so it is reproducible. */
+  g_autofree float *bs = g_new (float, (gsize) K * N);
+  for (int k = 0; k < K; k++)
+    memcpy (bs + (gsize) k * N, b + (gsize) ((k + MAX (K / 2, 1)) % K) * N, N * sizeof (float));
+  double st = per_kind_rank_agreement (a, b, K, N);
+  if (shuffled)
+    *shuffled = per_kind_rank_agreement (a, bs, K, N);
+  return st;
+}
+
 PsMetrics *
 ps_ppn_method_evaluate (gpointer p)
 {
@@ -94,6 +195,8 @@ ps_ppn_method_evaluate (gpointer p)
   PsMetrics *out = ps_metrics_new ();
   if (m->test.n > 0)
     ps_metrics_set (out, m->test.split == PS_SPLIT_TEST ? "test_acc" : "val_acc", ps_ppn_test_acc (m));
+  if (!isnan (m->acc_pre))
+    ps_metrics_set (out, "test_acc_pretrain", m->acc_pre);
   if (!isnan (m->acc_joint))
     ps_metrics_set (out, "test_acc_joint", m->acc_joint);
   if (!isnan (m->acc_push))
@@ -124,7 +227,17 @@ ps_ppn_method_evaluate (gpointer p)
         }
     }
   if (m->step >= m->total)
-    deletion_metrics (m, out);
+    {
+      deletion_metrics (m, out);
+      double per = NAN, shuf = NAN;
+      double st = ps_ppn_because_stability (m, 10, &per, &shuf);
+      if (!isnan (st))
+        {
+          ps_metrics_set (out, "because_stability", st);
+          ps_metrics_set (out, "because_stability_proto", per);
+          ps_metrics_set (out, "because_stability_shuffled", shuf);
+        }
+    }
   return out;
 }
 

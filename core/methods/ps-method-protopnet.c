@@ -36,6 +36,8 @@ const int *ps_ppn_model_push_pos (PsPpnModel *m) { return m->src_pos; }
 const char *
 ps_ppn_model_stage (PsPpnModel *m, guint64 step)
 {
+  if (step < m->s_pre)
+    return "pretrain";
   if (step < m->s_warm)
     return "warmup";
   if (step < m->s_joint)
@@ -75,6 +77,8 @@ ps_ppn_method_free (gpointer p)
   if (m == NULL)
     return;
   ps_model_free (m->net);
+  if (m->head)
+    ps_model_free (m->head);
   ps_dataset_unref (m->data);
   g_free (m->protos);
   g_free (m->pclass);
@@ -109,6 +113,16 @@ ps_ppn_method_free (gpointer p)
   g_free (m->cache_sim);
   g_free (m->cache_mind);
   g_free (m);
+}
+
+static void
+cosine (PsOptimConfig *cfg, guint64 steps)
+{
+  if (steps == 0)
+    return;
+  cfg->sched.kind = PS_SCHED_COSINE;
+  cfg->sched.total_steps = (int) MIN (steps, (guint64) G_MAXINT);
+  cfg->sched.min_lr = 0.05f * cfg->sched.lr;
 }
 
 static char *
@@ -172,7 +186,7 @@ ps_ppn_method_create (const PsMethod *method, const PsParams *params, PsDataset 
   m->l1 = (float) ps_params_get_float (params, "l1");
   m->w_st = st ? (float) ps_params_get_float (params, "st_weight") : 0.0f;
   m->lr_last_ft = (float) ps_params_get_float (params, "lr_last");
-  m->acc_joint = m->acc_push = m->acc_final = NAN;
+  m->acc_pre = m->acc_joint = m->acc_push = m->acc_final = NAN;
 
   ps_rng_init (&m->rng, seed, 1);
   PsRng init_rng;
@@ -234,7 +248,8 @@ ps_ppn_method_create (const PsMethod *method, const PsParams *params, PsDataset 
   m->steps_per_epoch = (m->n_train + m->batch - 1) / m->batch;
   m->push_chunks = (m->n_train + PPN_CHUNK - 1) / PPN_CHUNK;
   m->cache_chunks = (m->n_train + m->test.n + PPN_CHUNK - 1) / PPN_CHUNK;
-  m->s_warm = (guint64) m->steps_per_epoch * ps_params_get_int (params, "warm_epochs");
+  m->s_pre = (guint64) m->steps_per_epoch * ps_params_get_int (params, "pre_epochs");
+  m->s_warm = m->s_pre + (guint64) m->steps_per_epoch * ps_params_get_int (params, "warm_epochs");
   m->s_joint = m->s_warm + (guint64) m->steps_per_epoch * ps_params_get_int (params, "joint_epochs");
   m->s_push = m->s_joint + m->push_chunks;
   m->s_cache = m->s_push + m->cache_chunks;
@@ -242,12 +257,38 @@ ps_ppn_method_create (const PsMethod *method, const PsParams *params, PsDataset 
   m->perm = g_new (guint, m->n_train);
   ps_ppn_grow (m, MAX (m->batch, PPN_CHUNK));
 
+  /* Every rate of the training stages follows a cosine from its base rate
+   * down to 5 % of it at the end of joint training, counted in the steps
+   * each optimizer takes (the backbone from the first pre-training step,
+   * the prototypes from warm-up, the last layer in joint training). */
+  const float lr = (float) ps_params_get_float (params, "lr");
+  const float lr_p = (float) ps_params_get_float (params, "lr_protos");
   PsOptimConfig cfg;
-  ps_optim_config_init (&cfg, PS_OPTIM_ADAM, (float) ps_params_get_float (params, "lr"));
+  ps_optim_config_init (&cfg, PS_OPTIM_ADAM, lr);
+  cosine (&cfg, m->s_joint);
   ps_model_set_optimizer (m->net, &cfg);
-  ps_optim_config_init (&cfg, PS_OPTIM_ADAM, (float) ps_params_get_float (params, "lr_protos"));
+  if (m->s_pre > 0)
+    {
+      /* Pre-training: the backbone learns as a plain classifier, with a
+       * max-pool over the feature map and a linear layer as its head. */
+      g_autofree char *hs = m->fh == m->fw
+                            ? g_strdup_printf ("%dx%dx%d:m%d-%d", m->D, m->fh, m->fw, m->fh, m->C)
+                            : g_strdup_printf ("%dx%dx%d:f-%d", m->D, m->fh, m->fw, m->C);
+      m->head = ps_model_new (hs, error);
+      if (m->head == NULL)
+        {
+          ps_ppn_method_free (m);
+          return NULL;
+        }
+      ps_model_init (m->head, &init_rng);
+      ps_optim_config_init (&cfg, PS_OPTIM_ADAM, lr);
+      ps_model_set_optimizer (m->head, &cfg);
+    }
+  ps_optim_config_init (&cfg, PS_OPTIM_ADAM, lr_p);
+  cosine (&cfg, m->s_joint - m->s_pre);
   m->opt_protos = ps_optim_new (&cfg, (gsize) m->K * m->D);
-  ps_optim_config_init (&cfg, PS_OPTIM_ADAM, (float) ps_params_get_float (params, "lr"));
+  ps_optim_config_init (&cfg, PS_OPTIM_ADAM, lr);
+  cosine (&cfg, m->s_joint - m->s_warm);
   m->opt_last = ps_optim_new (&cfg, (gsize) m->C * m->K);
   (void) method;
   return m;
@@ -336,6 +377,85 @@ gather_batch (PsPpnModel *m, guint64 step, int *B)
       guint row = m->train_idx[m->perm[start + b]];
       memcpy (m->xb + (gsize) b * d, m->data->x + (gsize) row * d, d * sizeof (float));
       m->yb[b] = m->data->y[row];
+    }
+}
+
+/* Pre-training: the backbone and the head as a plain classifier. */
+static float
+pretrain_step (PsPpnModel *m)
+{
+  int B;
+  gather_batch (m, m->step, &B);
+  ps_model_set_training (m->net, TRUE);
+  ps_model_set_training (m->head, TRUE);
+  ps_ppn_features (m, m->xb, B);
+  const float *logits = ps_model_forward (m->head, m->feat, B);
+  memset (m->dlogits, 0, (gsize) B * m->C * sizeof (float));
+  float loss = ps_softmax_xent (m->dlogits, m->probs, logits, m->yb, B, m->C, 0.0f);
+  ps_model_zero_grad (m->head);
+  ps_model_backward (m->head, m->dlogits, PS_BACKWARD_ALL);
+  const float *dx = ps_model_input_grad (m->head);
+  gsize nf = (gsize) B * m->D * m->HW;
+  for (gsize i = 0; i < nf; i++)
+    m->dfeat[i] = dx[i] * m->feat[i] * (1.0f - m->feat[i]);
+  ps_model_zero_grad (m->net);
+  ps_model_backward (m->net, m->dfeat, PS_BACKWARD_PARAMS);
+  if (isfinite (loss))
+    {
+      ps_model_step (m->net);
+      ps_model_step (m->head);
+    }
+  return loss;
+}
+
+/* Test accuracy of the pre-trained backbone with its classifier head. */
+static double
+head_test_acc (PsPpnModel *m)
+{
+  if (m->test.n == 0)
+    return NAN;
+  ps_model_set_training (m->net, FALSE);
+  ps_model_set_training (m->head, FALSE);
+  guint ok = 0;
+  for (guint s = 0; s < m->test.n; s += PPN_CHUNK)
+    {
+      int n = (int) MIN ((guint) PPN_CHUNK, m->test.n - s);
+      ps_ppn_features (m, m->test.x + (gsize) s * m->data->d, n);
+      const float *lg = ps_model_forward (m->head, m->feat, n);
+      for (int b = 0; b < n; b++)
+        ok += ps_ppn_argmax (lg + (gsize) b * m->C, m->C) == m->test.y[s + b];
+    }
+  return (double) ok / m->test.n;
+}
+
+/* After pre-training, each prototype starts as a patch of a random
+ * training image of its class (the uniform start would sit far from every
+ * learnt feature). */
+static void
+seed_protos_from_patches (PsPpnModel *m)
+{
+  const int K = m->K, D = m->D, HW = m->HW;
+  const guint d = m->data->d;
+  ps_ppn_grow (m, K);
+  g_autofree guint *rows = g_new (guint, K);
+  for (int k = 0; k < K; k++)
+    {
+      guint row = m->train_idx[ps_rng_below (&m->rng, m->n_train)];
+      /* Rejection sampling: a class with no training image keeps its row. */
+      for (int tries = 0; tries < 1000 && m->data->y[row] != m->pclass[k]; tries++)
+        row = m->train_idx[ps_rng_below (&m->rng, m->n_train)];
+      rows[k] = row;
+    }
+  g_autofree float *x = g_new (float, (gsize) K * d);
+  for (int k = 0; k < K; k++)
+    memcpy (x + (gsize) k * d, m->data->x + (gsize) rows[k] * d, d * sizeof (float));
+  ps_model_set_training (m->net, FALSE);
+  ps_ppn_features (m, x, K);
+  for (int k = 0; k < K; k++)
+    {
+      int s = (int) ps_rng_below (&m->rng, (guint32) HW);
+      for (int j = 0; j < D; j++)
+        m->protos[(gsize) k * D + j] = m->feat[(gsize) k * D * HW + (gsize) j * HW + s];
     }
 }
 
@@ -505,8 +625,14 @@ ps_ppn_method_step (gpointer p, PsStepInfo *info, GError **error)
       info->loss = 0.0;
       return TRUE;
     }
-  if (m->step < m->s_joint)
-    loss = train_step (m, m->step >= m->s_warm, info);
+  if (m->step < m->s_pre)
+    loss = pretrain_step (m);
+  else if (m->step < m->s_joint)
+    {
+      if (m->step == m->s_pre && m->s_pre > 0)
+        seed_protos_from_patches (m);
+      loss = train_step (m, m->step >= m->s_warm, info);
+    }
   else if (m->step < m->s_push)
     push_step (m, (guint) (m->step - m->s_joint));
   else if (m->step < m->s_cache)
@@ -514,6 +640,8 @@ ps_ppn_method_step (gpointer p, PsStepInfo *info, GError **error)
   else
     loss = last_step (m);
   m->step++;
+  if (m->step == m->s_pre && m->head != NULL)
+    m->acc_pre = head_test_acc (m);
   if (m->step == m->s_joint)
     m->acc_joint = ps_ppn_test_acc (m);
   if (m->step == m->total)
@@ -532,6 +660,9 @@ static const PsParamSpec ppn_params[] = {
     "Backbone spec ending in a feature map, e.g. 1x28x28:c16k3p1r-m2-c32k3p1r-m2-c32k1r-c32k1; "
     "auto picks that for 28x28 images and 1x8x8:c16k3p1r-m2-c32k3p1r-c16k1 for the digits" },
   { "protos_per_class", PS_PARAM_INT, 3, 1, 50, NULL, "Prototypes per class" },
+  { "pre_epochs", PS_PARAM_INT, 3, 0, 1000, NULL,
+    "Pre-training epochs: the backbone learns as a plain classifier (max-pool and linear head) "
+    "before the prototypes start from its patches" },
   { "warm_epochs", PS_PARAM_INT, 2, 0, 1000, NULL, "Warm-up epochs (last layer fixed)" },
   { "joint_epochs", PS_PARAM_INT, 8, 0, 1000, NULL, "Joint training epochs" },
   { "last_epochs", PS_PARAM_INT, 5, 0, 1000, NULL, "Last-layer fine-tuning epochs after push" },

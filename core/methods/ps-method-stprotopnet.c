@@ -22,6 +22,8 @@ static const PsParamSpec st_params[] = {
     "Backbone spec ending in a feature map; auto as for protopnet" },
   { "protos_per_class", PS_PARAM_INT, 3, 1, 50, NULL, "Trivial prototypes per class" },
   { "support_per_class", PS_PARAM_INT, 3, 1, 50, NULL, "Support prototypes per class" },
+  { "pre_epochs", PS_PARAM_INT, 3, 0, 1000, NULL,
+    "Pre-training epochs of the backbone as a plain classifier" },
   { "warm_epochs", PS_PARAM_INT, 2, 0, 1000, NULL, "Warm-up epochs (last layer fixed)" },
   { "joint_epochs", PS_PARAM_INT, 8, 0, 1000, NULL, "Joint training epochs" },
   { "last_epochs", PS_PARAM_INT, 5, 0, 1000, NULL, "Last-layer fine-tuning epochs after push" },

@@ -180,5 +180,20 @@ const int   *ps_ppn_model_push_pos (PsPpnModel *m);
  * feat[B, D, HW], and optionally sim[B, K], logits[B, C]. */
 void         ps_ppn_model_infer (PsPpnModel *m, const float *x, int B, float *feat,
                                  float *sim, float *logits);
-/* The stage of step `step`: "warmup", "joint", "push", "last". */
+/* The stability check of "This looks like that, because ...": each
+ * prototype's global importances (similarity-weighted Delta over its `topk`
+ * nearest training images) computed on two disjoint halves of the training
+ * rows (even and odd positions), each prototype's vector scaled to unit L1
+ * norm (its size follows how near its nearest images are; the check is
+ * about which characteristics matter).  Returns the mean over the characteristics
+ * of the Spearman correlation across prototypes (do both halves rank the
+ * prototypes alike by their reliance on it?).  *per_proto (may be NULL)
+ * gets the mean over prototypes of the correlation of their own vectors
+ * across characteristics, *shuffled (may be NULL) the returned measure when
+ * each prototype of one half is paired with another prototype of the other
+ * (the chance level).  NAN before push, on colour images or with fewer than
+ * 2 * topk training rows. */
+double       ps_ppn_because_stability (PsPpnModel *m, int topk, double *per_proto,
+                                       double *shuffled);
+/* The stage of step `step`: "pretrain", "warmup", "joint", "push", "last". */
 const char  *ps_ppn_model_stage (PsPpnModel *m, guint64 step);
