@@ -231,3 +231,37 @@ ps_wstudent_x0_w_grad (PsWStudent *s, const PsDiffSchedule *sched, float *dw, co
     }
   ps_model_set_training (s->net, was_training);
 }
+
+double
+ps_mean_displacement (const float *a, const float *b, int n, int D)
+{
+  double sum = 0;
+  for (gsize i = 0; i < (gsize) n; i++)
+    {
+      double d2 = 0;
+      for (int k = 0; k < D; k++)
+        {
+          double v = a[i * D + k] - b[i * D + k];
+          d2 += v * v;
+        }
+      sum += sqrt (d2);
+    }
+  return n > 0 ? sum / n : 0;
+}
+
+double
+ps_class_spread (const float *x, const int *cls, int n, int D, const double *means)
+{
+  double sum = 0;
+  for (gsize i = 0; i < (gsize) n; i++)
+    {
+      double d2 = 0;
+      for (int k = 0; k < D; k++)
+        {
+          double v = x[i * D + k] - means[(gsize) cls[i] * D + k];
+          d2 += v * v;
+        }
+      sum += sqrt (d2);
+    }
+  return n > 0 ? sum / n : 0;
+}

@@ -69,6 +69,13 @@ void        ps_wstudent_x0_w_grad (PsWStudent *s, const PsDiffSchedule *sched, f
                                    const float *x, int n, const int *t, const int *cls,
                                    const float *w, const float *dx0);
 
+/* Mean Euclidean distance between the rows of a[n, D] and b[n, D]
+ * (samples of two deterministic samplers from the same noise). */
+double      ps_mean_displacement (const float *a, const float *b, int n, int D);
+/* Mean distance of each row of x[n, D] to the centre of its class,
+ * means[cls[i], D]. */
+double      ps_class_spread (const float *x, const int *cls, int n, int D, const double *means);
+
 /* ---- Resampling a guided distillation run (ps-method-distill.c) ---- */
 
 /* For a model of method `distill` with guided=true: samples noise[n, D]

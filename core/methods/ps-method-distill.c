@@ -665,12 +665,12 @@ scratch_teacher (DistillModel *m)
   return d;
 }
 
-/* Mean distance of samples x[n, D] to the training mean of their class. */
-static double
-class_spread (DistillModel *m, const float *x, int n, const int *cls)
+/* The training mean of each class, [C, D]. */
+static double *
+class_means (DistillModel *m)
 {
   const int D = m->D, C = (int) m->data->n_classes;
-  g_autofree double *mu = g_new0 (double, (gsize) C * D);
+  double *mu = g_new0 (double, (gsize) C * D);
   g_autofree int *cnt = g_new0 (int, C);
   for (guint i = 0; i < m->n_train; i++)
     {
@@ -682,77 +682,57 @@ class_spread (DistillModel *m, const float *x, int n, const int *cls)
       for (int k = 0; k < D; k++)
         mu[(gsize) c * D + k] += m->data->x[(gsize) row * D + k];
     }
-  double sum = 0;
-  for (int i = 0; i < n; i++)
-    {
-      int c = cls[i];
-      double d2 = 0;
-      for (int k = 0; k < D; k++)
-        {
-          double v = x[(gsize) i * D + k] - mu[(gsize) c * D + k] / MAX (cnt[c], 1);
-          d2 += v * v;
-        }
-      sum += sqrt (d2);
-    }
-  return sum / n;
+  for (int c = 0; c < C; c++)
+    for (int k = 0; k < D; k++)
+      mu[(gsize) c * D + k] /= MAX (cnt[c], 1);
+  return mu;
 }
 
-/* Guided: per w in {w_min, guidance, w_max}, the distance of the last
+/* Guided: per w in {w_min, guidance, w_max}, the distance of each finished
  * student's samples (N steps) to the guided teacher's at its full N0
  * steps, beside the teacher's own N-step guided DDIM and the untrained
  * student (the conditional teacher without guidance at N steps):
  * swd_w<w>_student<N>, swd_w<w>_teacher<N>, swd_w<w>_untrained<N>; the mean
- * distance of each sample to the teacher's from the same noise, disp_w<w>_*; the
- * mean distance to the class centre, spread_w<w>_teacher<N0> and
- * spread_w<w>_student<N>. */
+ * distance of each sample to the teacher's from the same noise,
+ * disp_w<w>_*; and the mean distance to the class centre,
+ * spread_w<w>_teacher<N0> and spread_w<w>_student<N>. */
 static void
 guided_metrics (DistillModel *m, PsMetrics *out, PsDenoiser *dt, PsWStudent *ds,
                 const float *noise, int n, const int *cls)
 {
-  int r = last_round (m);
-  if (r < 0)
-    return;
-  const int N = round_n (m, r), D = m->D;
-  load_student (m, r, ds);
+  const int D = m->D;
+  g_autofree double *mu = class_means (m);
   float ws[MAX_EVAL_W] = { m->w_min, m->guidance, m->w_max };
   for (int k = 0; k < MAX_EVAL_W; k++)
     {
       float w = ws[k];
       if ((k == 1 && (w == ws[0] || w == ws[2])) || (k == 2 && w == ws[0]))
         continue;
-      Net teach = { dt, NULL, w }, naive = { dt, NULL, w }, untrained = { dt, NULL, 0.f };
-      Net stud = { NULL, ds, w };
+      Net teach = { dt, NULL, w }, untrained = { dt, NULL, 0.f }, stud = { NULL, ds, w };
       g_autofree float *ref = net_samples (m, &teach, m->N0, noise, n, cls);
-      g_autofree float *xs = net_samples (m, &stud, N, noise, n, cls);
-      g_autofree float *xn = net_samples (m, &naive, N, noise, n, cls);
-      g_autofree float *xu = net_samples (m, &untrained, N, noise, n, cls);
-      const struct { const char *what; int steps; const float *x; } rows[] = {
-        { "student", N, xs }, { "teacher", N, xn }, { "untrained", N, xu },
-      };
-      for (guint i = 0; i < G_N_ELEMENTS (rows); i++)
-        {
-          g_autofree char *key = g_strdup_printf ("swd_w%g_%s%d", w, rows[i].what, rows[i].steps);
-          ps_metrics_set (out, key, ps_sliced_wasserstein (rows[i].x, n, ref, n, D, 128, 5));
-          /* Deterministic samplers from the same noise: how far each
-           * sample lands from the teacher's. */
-          double disp = 0;
-          for (int j = 0; j < n; j++)
-            {
-              double d2 = 0;
-              for (int q = 0; q < D; q++)
-                {
-                  double v = rows[i].x[(gsize) j * D + q] - ref[(gsize) j * D + q];
-                  d2 += v * v;
-                }
-              disp += sqrt (d2) / n;
-            }
-          g_autofree char *kd = g_strdup_printf ("disp_w%g_%s%d", w, rows[i].what, rows[i].steps);
-          ps_metrics_set (out, kd, disp);
-        }
       g_autofree char *kt = g_strdup_printf ("spread_w%g_teacher%d", w, m->N0);
-      g_autofree char *ks = g_strdup_printf ("spread_w%g_student%d", w, N);
-      ps_metrics_set (out, kt, class_spread (m, ref, n, cls));
-      ps_metrics_set (out, ks, class_spread (m, xs, n, cls));
+      ps_metrics_set (out, kt, ps_class_spread (ref, cls, n, D, mu));
+      for (int r = 0; r < m->n_rounds; r++)
+        {
+          if (!load_student (m, r, ds))
+            continue;
+          const int N = round_n (m, r);
+          g_autofree float *xs = net_samples (m, &stud, N, noise, n, cls);
+          g_autofree float *xn = net_samples (m, &teach, N, noise, n, cls);
+          g_autofree float *xu = net_samples (m, &untrained, N, noise, n, cls);
+          const struct { const char *what; const float *x; } rows[] = {
+            { "student", xs }, { "teacher", xn }, { "untrained", xu },
+          };
+          for (guint i = 0; i < G_N_ELEMENTS (rows); i++)
+            {
+              g_autofree char *key = g_strdup_printf ("swd_w%g_%s%d", w, rows[i].what, N);
+              g_autofree char *kd = g_strdup_printf ("disp_w%g_%s%d", w, rows[i].what, N);
+              ps_metrics_set (out, key, ps_sliced_wasserstein (rows[i].x, n, ref, n, D, 128, 5));
+              ps_metrics_set (out, kd, ps_mean_displacement (rows[i].x, ref, n, D));
+            }
+          g_autofree char *ks = g_strdup_printf ("spread_w%g_student%d", w, N);
+          ps_metrics_set (out, ks, ps_class_spread (xs, cls, n, D, mu));
+        }
     }
 }
 
