@@ -435,7 +435,7 @@ test_snapshot_and_st (void)
   const char *want[] = { "embedding", "predictions", "prototypes", "prototype_labels",
                          "prototype_kind", "prototype_weight", "prototype_source",
                          "prototype_box", "prototype_images", "prototype_topk",
-                         "because_global" };
+                         "because_global", "prototype_purity" };
   for (guint w = 0; w < G_N_ELEMENTS (want); w++)
     {
       const PsArray *found = NULL;
@@ -456,6 +456,16 @@ test_snapshot_and_st (void)
             }
           g_assert_cmpint (n0, ==, 30);
           g_assert_cmpint (n1, ==, 30);
+        }
+      if (g_str_equal (want[w], "prototype_purity"))
+        {
+          /* Its mean is the purity metric. */
+          const float *pu = ps_array_data (found, NULL);
+          double mean = 0;
+          for (gsize i = 0; i < found->shape[0]; i++)
+            mean += pu[i];
+          mean /= found->shape[0];
+          g_assert_cmpfloat (fabs (mean - metric (mt, "purity")), <, 1e-5);
         }
     }
 }

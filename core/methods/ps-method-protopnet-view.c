@@ -344,6 +344,18 @@ ps_ppn_method_snapshot (gpointer p)
         top[i] = (int) m->train_idx[top[i]];
       gsize tshape[2] = { K, T };
       g_ptr_array_add (out, ps_array_new ("prototype_topk", PS_DTYPE_I32, 2, tshape, top));
+      /* Purity of each prototype: the share of its top training images
+       * that have its class (the mean over prototypes is the `purity`
+       * metric). */
+      g_autofree float *pur = g_new (float, K);
+      for (int k = 0; k < K; k++)
+        {
+          int hit = 0;
+          for (int j = 0; j < T; j++)
+            hit += ds->y[top[(gsize) k * T + j]] == m->pclass[k];
+          pur[k] = T > 0 ? (float) hit / T : NAN;
+        }
+      g_ptr_array_add (out, ps_array_new ("prototype_purity", PS_DTYPE_F32, 1, kshape, pur));
       if (ds->img_c <= 1)
         {
           /* Global "because" importances over each prototype's top
