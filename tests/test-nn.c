@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "test-nn-support.h"
+#include "ps-diffusion.h"
 
 /* ---- Dense -------------------------------------------------------------- */
 
@@ -402,6 +403,93 @@ test_bias_relu (void)
   ps_relu_forward (expect, x, C * P);
   g_assert_cmpmem (pre2, C * P * sizeof (float), x, C * P * sizeof (float));
   g_assert_cmpmem (out, C * P * sizeof (float), expect, C * P * sizeof (float));
+}
+
+/* The fused bias + SiLU against bias by hand and ps_silu_forward: the same
+ * arithmetic, so the same bits; with and without pre, in place, with a
+ * width that leaves a partial vector. */
+static void
+test_bias_silu (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 35, 0);
+  enum { B = 5, C = 37 };
+  float *x = randn (&rng, B * C, 3.f), *bias = randn (&rng, C, 1.f);
+  float *v = TNEW (float, B * C), *expect = TNEW (float, B * C);
+  for (int b = 0; b < B; b++)
+    for (int c = 0; c < C; c++)
+      v[b * C + c] = x[b * C + c] + bias[c];
+  ps_silu_forward (expect, v, B * C);
+  float *pre = TNEW (float, B * C), *out = TNEW (float, B * C);
+  ps_bias_silu_forward (out, pre, x, bias, B, C);
+  g_assert_cmpmem (pre, B * C * sizeof (float), v, B * C * sizeof (float));
+  g_assert_cmpmem (out, B * C * sizeof (float), expect, B * C * sizeof (float));
+  /* In place, without pre. */
+  float *io = tdup (x, B * C);
+  ps_bias_silu_forward (io, NULL, io, bias, B, C);
+  g_assert_cmpmem (io, B * C * sizeof (float), expect, B * C * sizeof (float));
+  /* pre in place (the training layout). */
+  float *io2 = tdup (x, B * C);
+  ps_bias_silu_forward (out, io2, io2, bias, B, C);
+  g_assert_cmpmem (io2, B * C * sizeof (float), v, B * C * sizeof (float));
+  g_assert_cmpmem (out, B * C * sizeof (float), expect, B * C * sizeof (float));
+  /* No bias: SiLU itself. */
+  ps_silu_forward (expect, x, B * C);
+  ps_bias_silu_forward (out, NULL, x, NULL, B, C);
+  g_assert_cmpmem (out, B * C * sizeof (float), expect, B * C * sizeof (float));
+}
+
+typedef struct
+{
+  int B, C;
+  float *x, *bias, *pre, *out, *R;
+} BiasSiluCtx;
+
+/* sum R * silu(x + bias) */
+static double
+bias_silu_obj (gpointer p)
+{
+  BiasSiluCtx *c = p;
+  ps_bias_silu_forward (c->out, c->pre, c->x, c->bias, c->B, c->C);
+  return dot_d (c->out, c->R, (gsize) c->B * c->C);
+}
+
+/* The fused SiLU backward with the bias gradient: against the unfused
+ * kernels (the same bits: the overwrite is the add into zero, the bias sum
+ * the same order), in place, and against finite differences. */
+static void
+test_silu_backward_bias (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 36, 0);
+  enum { B = 6, C = 21 };
+  BiasSiluCtx c = { B, C };
+  c.x = randn (&rng, B * C, 2.f);
+  c.bias = randn (&rng, C, 1.f);
+  c.pre = TNEW (float, B * C);
+  c.out = TNEW (float, B * C);
+  c.R = randn (&rng, B * C, 1.f);
+  bias_silu_obj (&c);
+  float *expect = TNEW (float, B * C);
+  ps_silu_backward (expect, c.R, c.pre, B * C);
+  float *db0 = randn (&rng, C, 1.f), *expect_db = tdup (db0, C);
+  for (int b = 0; b < B; b++)
+    for (int k = 0; k < C; k++)
+      expect_db[k] += expect[b * C + k];
+  float *dpre = randn (&rng, B * C, 1.f);   /* overwritten, whatever it held */
+  float *db = tdup (db0, C);
+  ps_silu_backward_bias (dpre, db, c.R, c.pre, B, C);
+  g_assert_cmpmem (dpre, B * C * sizeof (float), expect, B * C * sizeof (float));
+  g_assert_cmpmem (db, C * sizeof (float), expect_db, C * sizeof (float));
+  /* In place over dout, and without a bias gradient. */
+  float *io = tdup (c.R, B * C);
+  ps_silu_backward_bias (io, NULL, io, c.pre, B, C);
+  g_assert_cmpmem (io, B * C * sizeof (float), expect, B * C * sizeof (float));
+  /* Finite differences for x (through pre) and for the bias. */
+  float *zero_db = TNEW (float, C);
+  ps_silu_backward_bias (dpre, zero_db, c.R, c.pre, B, C);
+  check_grad ("bias_silu dinp", bias_silu_obj, &c, c.x, dpre, B * C, 1e-2f, 1e-3);
+  check_grad ("bias_silu dbias", bias_silu_obj, &c, c.bias, zero_db, C, 1e-2f, 1e-3);
 }
 
 typedef struct
@@ -1057,6 +1145,130 @@ test_bce (void)
   g_assert_cmpfloat_with_epsilon (d[1], 0.0, 1e-6);
 }
 
+/* ---- The denoiser's direct MLP path ------------------------------------ */
+
+static float
+max_abs (const float *a, gsize n)
+{
+  float m = 0.f;
+  for (gsize i = 0; i < n; i++)
+    m = MAX (m, fabsf (a[i]));
+  return m;
+}
+
+/* ps-diffusion.c runs plain dense/SiLU denoisers through its own fused
+ * kernels and a split first layer; ps_model (the reference, itself checked
+ * against finite differences in test-model) must agree on the predictions
+ * at a shared timestep (with classes, the null class, guidance, a direct
+ * and a GEMM first layer, over more rows than one block) and on the
+ * parameter gradients of both training steps. */
+static void
+test_denoiser_direct (void)
+{
+  static const struct
+  {
+    int D, E, C;
+    const char *hidden;
+    PsDiffPred pred;
+  } cases[] = {
+    { 2, 8, 3, "16s-16s", PS_DIFF_PRED_EPS },
+    { 12, 4, 0, "8s-8", PS_DIFF_PRED_V },
+    { 3, 0, 2, "", PS_DIFF_PRED_X0 },
+  };
+  PsDiffSchedule *s = ps_diff_schedule_new (PS_DIFF_SCHED_LINEAR, 100);
+  for (guint k = 0; k < G_N_ELEMENTS (cases); k++)
+    {
+      g_autoptr (GError) error = NULL;
+      const int D = cases[k].D, n = 300;
+      PsDenoiser *a = ps_denoiser_new (D, cases[k].E, cases[k].C, cases[k].hidden,
+                                       cases[k].pred, &error);
+      g_assert_no_error (error);
+      PsDenoiser *r = ps_denoiser_new (D, cases[k].E, cases[k].C, cases[k].hidden,
+                                       cases[k].pred, &error);
+      g_assert_no_error (error);
+      PsRng rng;
+      ps_rng_init (&rng, 60 + k, 0);
+      ps_model_init (a->net, &rng);
+      /* Non-zero biases, so a dropped bias would show. */
+      float *pa = ps_model_params (a->net);
+      for (gsize i = 0; i < ps_model_n_params (a->net); i++)
+        pa[i] += 0.1f * ps_rng_normal (&rng);
+      memcpy (ps_model_params (r->net), pa, ps_model_n_params (a->net) * sizeof (float));
+      ps_denoiser_set_direct (r, FALSE);
+      g_assert_true (ps_denoiser_get_direct (a));
+      g_assert_false (ps_denoiser_get_direct (r));
+
+      float *x = g_new (float, (gsize) n * D), *ea = g_new (float, (gsize) n * D);
+      float *er = g_new (float, (gsize) n * D);
+      int *cls = g_new (int, n);
+      ps_rng_fill_normal (&rng, x, (gsize) n * D, 0.f, 1.5f);
+      for (int i = 0; i < n; i++)
+        cls[i] = (int) ps_rng_below (&rng, cases[k].C + 3) - 1;   /* -1..C+1 */
+      const int ts[3] = { 0, 37, 99 };
+      for (int j = 0; j < 3; j++)
+        for (int variant = 0; variant < 3; variant++)
+          {
+            const int *cc = variant == 0 ? NULL : cls;
+            float w = variant == 2 ? 1.5f : 0.f;
+            ps_denoiser_eps (a, s, ea, x, n, ts[j], cc, w);
+            ps_denoiser_eps (r, s, er, x, n, ts[j], cc, w);
+            float scale = 1.f + max_abs (er, (gsize) n * D);
+            g_assert_cmpfloat (max_abs_diff (ea, er, (gsize) n * D), <=, 2e-5f * scale);
+          }
+
+      /* Gradients: both optimizers at rate 0, so the parameters stay
+       * equal and the gradient slabs can be compared after each step. */
+      PsOptimConfig oc;
+      ps_optim_config_init (&oc, PS_OPTIM_SGD, 0.f);
+      ps_model_set_optimizer (a->net, &oc);
+      ps_model_set_optimizer (r->net, &oc);
+      const gsize np = ps_model_n_params (a->net);
+      for (int step = 0; step < 2; step++)
+        {
+          const int B = 70;
+          PsRng ra, rr;
+          ps_rng_init (&ra, 90 + step, 0);
+          rr = ra;
+          float la = 0.f, lr = 0.f;
+          if (step == 0)
+            {
+              g_assert_true (ps_denoiser_train_batch (a, s, x, cls, B, 0.3f, NULL, &ra, &la,
+                                                      &error));
+              g_assert_true (ps_denoiser_train_batch (r, s, x, cls, B, 0.3f, NULL, &rr, &lr,
+                                                      &error));
+            }
+          else
+            {
+              int *tt = g_new (int, B);
+              for (int i = 0; i < B; i++)
+                tt[i] = (int) ps_rng_below (&ra, 100);
+              g_assert_true (ps_denoiser_train_x0 (a, s, x, tt, cls, x + D, B, &la, &error));
+              g_assert_true (ps_denoiser_train_x0 (r, s, x, tt, cls, x + D, B, &lr, &error));
+              g_free (tt);
+            }
+          g_assert_no_error (error);
+          g_assert_cmpfloat (fabsf (la - lr), <=, 1e-5f * (1.f + fabsf (lr)));
+          const float *ga = ps_model_grads (a->net), *gr = ps_model_grads (r->net);
+          float scale = max_abs (gr, np);
+          g_assert_cmpfloat (scale, >, 0.f);
+          g_assert_cmpfloat (max_abs_diff (ga, gr, np), <=, 1e-5f * scale);
+        }
+      g_free (x);
+      g_free (ea);
+      g_free (er);
+      g_free (cls);
+      ps_denoiser_free (a);
+      ps_denoiser_free (r);
+    }
+  /* A network with another activation keeps to ps_model. */
+  g_autoptr (GError) error = NULL;
+  PsDenoiser *o = ps_denoiser_new (2, 4, 0, "8r-8", PS_DIFF_PRED_EPS, &error);
+  g_assert_no_error (error);
+  g_assert_false (ps_denoiser_get_direct (o));
+  ps_denoiser_free (o);
+  ps_diff_schedule_free (s);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1074,6 +1286,9 @@ main (int argc, char **argv)
   g_test_add_data_func ("/nn/pool/max", test_maxpool, run_in_arena);
   g_test_add_data_func ("/nn/pool/max-2x2-fast", test_maxpool_fast, run_in_arena);
   g_test_add_data_func ("/nn/act/bias-relu", test_bias_relu, run_in_arena);
+  g_test_add_data_func ("/nn/act/bias-silu", test_bias_silu, run_in_arena);
+  g_test_add_data_func ("/nn/act/silu-backward-bias", test_silu_backward_bias, run_in_arena);
+  g_test_add_func ("/nn/denoiser/direct", test_denoiser_direct);
   g_test_add_data_func ("/nn/pool/max-relu-backward", test_maxpool_relu_backward, run_in_arena);
   g_test_add_data_func ("/nn/pool/avg", test_avgpool, run_in_arena);
   g_test_add_data_func ("/nn/upsample", test_upsample, run_in_arena);

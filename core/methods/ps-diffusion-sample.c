@@ -1,11 +1,13 @@
 /* ps-diffusion-sample.c: timestep spacings and the samplers (DDPM
  * ancestral, DDIM with eta, probability-flow ODE with Euler and Heun), with
- * the guidance hook, the trajectory recorder and the x0-variance detector.
+ * the guidance hook, the trajectory recorder and the x0-variance detector;
+ * and the snapshot and checkpoint helpers the diffusion methods share.
  */
 #define G_LOG_DOMAIN "ps-diffusion"
 
 #include "ps-diffusion.h"
 #include "../base/ps-array.h"
+#include "ps-method-util.h"
 
 #include <math.h>
 #include <string.h>
@@ -254,4 +256,42 @@ ps_diffusion_add_trajectory (GPtrArray *out, const char *suffix, const float *tr
   gsize st[1] = { F };
   g_ptr_array_add (out, ps_array_new (k3, PS_DTYPE_F32, 1, st, tt));
   g_ptr_array_add (out, ps_array_new_f32 (k4, final, S, D));
+}
+
+/* ---- Checkpoints of a one-network method ---------------------------- */
+
+GBytes *
+ps_diffusion_ckpt_save (guint32 magic, guint64 step, const PsRng *rng, PsModel *net)
+{
+  g_return_val_if_fail (rng != NULL && net != NULL, NULL);
+  g_autoptr (GBytes) nb = ps_model_save (net);
+  PsBlobWriter w;
+  ps_blob_writer_init (&w, magic);
+  ps_blob_put_u64 (&w, step);
+  ps_blob_put_rng (&w, rng);
+  ps_blob_put_bytes (&w, nb);
+  return ps_blob_writer_finish (&w);
+}
+
+gboolean
+ps_diffusion_ckpt_load (GBytes *blob, guint32 magic, const char *what, PsModel *net,
+                        guint64 *step, PsRng *rng, GError **error)
+{
+  g_return_val_if_fail (net != NULL && step != NULL && rng != NULL, FALSE);
+  PsBlobReader r;
+  if (!ps_blob_reader_init (&r, blob, magic, what, error))
+    return FALSE;
+  guint64 st;
+  PsRng rg;
+  g_autoptr (GBytes) nb = NULL;
+  if (!ps_blob_get_u64 (&r, &st, error) || !ps_blob_get_rng (&r, &rg, error)
+      || !(nb = ps_blob_get_bytes (&r, error)))
+    return FALSE;
+  /* The step counter and RNG change only once the network has loaded,
+   * so a failed load does not leave them out of step with it. */
+  if (!ps_model_load_into (net, nb, error))
+    return FALSE;
+  *step = st;
+  *rng = rg;
+  return TRUE;
 }

@@ -10,6 +10,8 @@
 #include <math.h>
 #include <string.h>
 
+static void den_mlp_free (gpointer mlp);
+
 /* ---- Schedules ------------------------------------------------------ */
 
 PsDiffSchedule *
@@ -184,6 +186,7 @@ ps_denoiser_free (PsDenoiser *d)
   g_free (d->aux);
   g_free (d->cls);
   g_free (d->emb_table);
+  den_mlp_free (d->mlp);
   g_free (d);
 }
 
@@ -201,14 +204,10 @@ denoiser_reserve (PsDenoiser *d, int n)
   d->cls = g_renew (int, d->cls, d->cap);
 }
 
-void
-ps_denoiser_build_input (PsDenoiser *d, const float *x, int n, const float *t, const int *cls)
+static void
+ensure_emb_table (PsDenoiser *d)
 {
-  denoiser_reserve (d, n);
-  const int D = d->D, E = d->emb_dim, W = d->in_size;
-  /* Integer timesteps (training and every sampler) read a table computed
-   * once: the sines and cosines would otherwise cost about as much as the
-   * small network itself.  Other values are computed per row. */
+  const int E = d->emb_dim;
   if (E > 0 && d->emb_table == NULL)
     {
       d->emb_table = g_new (float, (gsize) PS_DENOISER_EMB_TABLE * E);
@@ -218,6 +217,17 @@ ps_denoiser_build_input (PsDenoiser *d, const float *x, int n, const float *t, c
           ps_time_embed_forward (d->emb_table + (gsize) k * E, &tk, 1, E, 10000.f);
         }
     }
+}
+
+void
+ps_denoiser_build_input (PsDenoiser *d, const float *x, int n, const float *t, const int *cls)
+{
+  denoiser_reserve (d, n);
+  const int D = d->D, E = d->emb_dim, W = d->in_size;
+  /* Integer timesteps (training and every sampler) read a table computed
+   * once: the sines and cosines would otherwise cost about as much as the
+   * small network itself.  Other values are computed per row. */
+  ensure_emb_table (d);
   g_autofree float *emb = g_new (float, (gsize) MAX (E, 1) * 2);
   float last_t = NAN;
   for (int i = 0; i < n; i++)
@@ -246,6 +256,356 @@ ps_denoiser_build_input (PsDenoiser *d, const float *x, int n, const float *t, c
           int c = cls ? cls[i] : -1;
           oh[(c >= 0 && c < d->n_classes) ? c : d->n_classes] = 1.f;
         }
+    }
+}
+
+/* ---- The direct MLP path ------------------------------------------------
+ *
+ * A denoiser whose network is dense layers, each optionally followed by
+ * SiLU (what ps_denoiser_new builds from tails such as "128s-128s-128s"),
+ * runs here instead of through ps_model: the same parameter and gradient
+ * slabs and the same sums up to rounding, but
+ *  - each layer's bias and SiLU take one pass after its GEMM, and in
+ *    backward the SiLU derivative and the bias gradient one pass;
+ *  - when all rows share one timestep (every sampler), the first layer is
+ *    split: the rows' own columns (x and the class one-hot) take a few
+ *    multiply-adds per unit, and the time embedding's columns and the bias
+ *    become one constant vector per call, so the embedding (32 of the 2-D
+ *    denoiser's 34 inputs) no longer goes through a GEMM per row.
+ * Other networks (dropout, norms, other activations) take ps_model. */
+typedef struct
+{
+  int n;            /* dense layers */
+  int *cin, *cout;  /* [n] widths */
+  gboolean *silu;   /* [n] SiLU after layer i */
+  gsize *off;       /* [n] weight offset in the slabs; the bias follows */
+  int max_w;        /* widest layer output */
+  /* Shared-timestep evaluation. */
+  float *w0t;       /* [in_size, cout[0]]: the first weight, transposed */
+  float *c0;        /* [cout[0]]: bias plus the embedding's contribution */
+  int rows;         /* rows of h[] */
+  float *h[2];      /* [rows, max_w] */
+  /* Training: each layer's pre-activation and output. */
+  int tcap;
+  float **pre, **act;  /* [n][tcap, cout[i]]; act[i] = pre[i] without SiLU */
+  float *g[2];      /* [tcap, max_w] gradient ping-pong */
+} DenMlp;
+
+/* Rows per block of a shared-timestep evaluation: the two activation
+ * blocks (2 x 256 x 128 floats) stay in L2 from one layer to the next. */
+#define DEN_MLP_ROWS 256
+
+static void
+den_mlp_free (gpointer mlp)
+{
+  DenMlp *p = mlp;
+  if (p == NULL)
+    return;
+  for (int i = 0; p->pre != NULL && i < p->n; i++)
+    {
+      if (p->act[i] != p->pre[i])
+        ps_free (p->act[i]);
+      ps_free (p->pre[i]);
+    }
+  g_free (p->pre);
+  g_free (p->act);
+  ps_free (p->g[0]);
+  ps_free (p->g[1]);
+  ps_free (p->h[0]);
+  ps_free (p->h[1]);
+  g_free (p->w0t);
+  g_free (p->c0);
+  g_free (p->cin);
+  g_free (p->cout);
+  g_free (p->silu);
+  g_free (p->off);
+  g_free (p);
+}
+
+/* The direct path of d, or NULL when its network is not a plain
+ * dense/SiLU stack (decided once). */
+static DenMlp *
+den_mlp (PsDenoiser *d)
+{
+  if (d->mlp_checked)
+    return d->mlp;
+  d->mlp_checked = TRUE;
+  PsModel *m = d->net;
+  const int L = ps_model_n_layers (m);
+  int n = 0;
+  for (int i = 0; i < L; i++)
+    {
+      const PsLayerInfo *l = ps_model_layer (m, i);
+      if (l->kind == PS_LAYER_LINEAR)
+        n++;
+      else if (!(l->kind == PS_LAYER_SILU && i > 0
+                 && ps_model_layer (m, i - 1)->kind == PS_LAYER_LINEAR))
+        return NULL;
+    }
+  if (n == 0)
+    return NULL;
+  DenMlp *p = g_new0 (DenMlp, 1);
+  p->n = n;
+  p->cin = g_new (int, n);
+  p->cout = g_new (int, n);
+  p->silu = g_new0 (gboolean, n);
+  p->off = g_new (gsize, n);
+  for (int i = 0, k = -1; i < L; i++)
+    {
+      const PsLayerInfo *l = ps_model_layer (m, i);
+      if (l->kind == PS_LAYER_SILU)
+        {
+          p->silu[k] = TRUE;
+          continue;
+        }
+      k++;
+      p->cin[k] = (int) l->in_size;
+      p->cout[k] = l->out_c;
+      p->off[k] = l->param_off;
+      p->max_w = MAX (p->max_w, l->out_c);
+    }
+  p->w0t = g_new (float, (gsize) d->in_size * p->cout[0]);
+  p->c0 = g_new (float, p->cout[0]);
+  p->rows = DEN_MLP_ROWS;
+  p->h[0] = ps_alloc0 ((gsize) p->rows * p->max_w * sizeof (float));
+  p->h[1] = ps_alloc0 ((gsize) p->rows * p->max_w * sizeof (float));
+  d->mlp = p;
+  return p;
+}
+
+void
+ps_denoiser_set_direct (PsDenoiser *d, gboolean enable)
+{
+  g_return_if_fail (d != NULL);
+  if (!enable)
+    {
+      den_mlp_free (d->mlp);
+      d->mlp = NULL;
+      d->mlp_checked = TRUE;
+    }
+  else if (d->mlp == NULL)
+    d->mlp_checked = FALSE;
+}
+
+gboolean
+ps_denoiser_get_direct (PsDenoiser *d)
+{
+  g_return_val_if_fail (d != NULL, FALSE);
+  return den_mlp (d) != NULL;
+}
+
+static void
+add_bias_rows (float *x, const float *bias, int B, int C)
+{
+  for (int b = 0; b < B; b++)
+    for (int c = 0; c < C; c++)
+      x[(gsize) b * C + c] += bias[c];
+}
+
+/* Layers 1.. of a block of R rows whose first layer's pre-activation
+ * (without its bias/constant `b0`) is in p->h[0]; returns the block holding
+ * the network's output [R, D]. */
+static float *
+den_mlp_block_rest (DenMlp *p, const float *params, const float *b0, int R)
+{
+  float *h = p->h[0], *o = p->h[1];
+  if (p->silu[0])
+    ps_bias_silu_forward (h, NULL, h, b0, R, p->cout[0]);
+  else
+    add_bias_rows (h, b0, R, p->cout[0]);
+  for (int i = 1; i < p->n; i++)
+    {
+      const float *w = params + p->off[i];
+      const float *bias = w + (gsize) p->cin[i] * p->cout[i];
+      ps_sgemm (FALSE, TRUE, R, p->cout[i], p->cin[i], 1.f, h, p->cin[i], w, p->cin[i], 0.f, o,
+                p->cout[i]);
+      if (p->silu[i])
+        ps_bias_silu_forward (o, NULL, o, bias, R, p->cout[i]);
+      else
+        add_bias_rows (o, bias, R, p->cout[i]);
+      float *tmp = h;
+      h = o;
+      o = tmp;
+    }
+  return h;
+}
+
+/* The network's output out[n, D] for x[n, D] at one integer timestep t
+ * (cls[n] or NULL: the null class). */
+static void
+den_mlp_eval_shared_t (PsDenoiser *d, DenMlp *p, float *out, const float *x, int n, int t,
+                       const int *cls)
+{
+  const float *params = ps_model_params (d->net);
+  const int D = d->D, E = d->emb_dim, W = d->in_size, H0 = p->cout[0];
+  const float *w0 = params + p->off[0];
+  const float *b0 = w0 + (gsize) W * H0;
+  /* The constant part of the first layer: bias + W[:, D..D+E) emb(t). */
+  float emb_local[256];
+  g_autofree float *emb_heap = E > 256 ? g_new (float, E) : NULL;
+  float *emb = emb_heap ? emb_heap : emb_local;
+  if (E > 0)
+    {
+      ensure_emb_table (d);
+      if (t < PS_DENOISER_EMB_TABLE)
+        memcpy (emb, d->emb_table + (gsize) t * E, E * sizeof (float));
+      else
+        {
+          float tf = (float) t;
+          ps_time_embed_forward (emb, &tf, 1, E, 10000.f);
+        }
+    }
+  for (int j = 0; j < H0; j++)
+    {
+      const float *wr = w0 + (gsize) j * W + D;
+      float acc = b0[j];
+      for (int e = 0; e < E; e++)
+        acc += wr[e] * emb[e];
+      p->c0[j] = acc;
+    }
+  /* The row-dependent columns (x, class one-hot), transposed so that each
+   * is a contiguous vector over the units. */
+  const int first_cls = D + E;
+  for (int k = 0; k < W; k++)
+    if (k < D || k >= first_cls)
+      for (int j = 0; j < H0; j++)
+        p->w0t[(gsize) k * H0 + j] = w0[(gsize) j * W + k];
+  const gboolean small_d = D <= 8;
+  for (int s0 = 0; s0 < n; s0 += p->rows)
+    {
+      const int R = MIN (p->rows, n - s0);
+      const float *xb = x + (gsize) s0 * D;
+      float *h = p->h[0];
+      if (small_d)
+        for (int r = 0; r < R; r++)
+          {
+            float *hr = h + (gsize) r * H0;
+            const float *wt = p->w0t;
+            const float x0 = xb[(gsize) r * D];
+            for (int j = 0; j < H0; j++)
+              hr[j] = x0 * wt[j];
+            for (int k = 1; k < D; k++)
+              {
+                const float xk = xb[(gsize) r * D + k];
+                const float *wk = wt + (gsize) k * H0;
+                for (int j = 0; j < H0; j++)
+                  hr[j] += xk * wk[j];
+              }
+          }
+      else
+        ps_sgemm (FALSE, TRUE, R, H0, D, 1.f, xb, D, w0, W, 0.f, h, H0);
+      if (d->n_classes > 0)
+        for (int r = 0; r < R; r++)
+          {
+            int c = cls ? cls[s0 + r] : -1;
+            c = c >= 0 && c < d->n_classes ? c : d->n_classes;
+            const float *wc = p->w0t + (gsize) (first_cls + c) * H0;
+            float *hr = h + (gsize) r * H0;
+            for (int j = 0; j < H0; j++)
+              hr[j] += wc[j];
+          }
+      const float *o = den_mlp_block_rest (p, params, p->c0, R);
+      memcpy (out + (gsize) s0 * D, o, (gsize) R * D * sizeof (float));
+    }
+}
+
+static void
+den_mlp_reserve_train (DenMlp *p, int n)
+{
+  if (n <= p->tcap)
+    return;
+  for (int i = 0; p->pre != NULL && i < p->n; i++)
+    {
+      if (p->act[i] != p->pre[i])
+        ps_free (p->act[i]);
+      ps_free (p->pre[i]);
+    }
+  ps_free (p->g[0]);
+  ps_free (p->g[1]);
+  p->tcap = MAX (n, 2 * p->tcap);
+  if (p->pre == NULL)
+    {
+      p->pre = g_new0 (float *, p->n);
+      p->act = g_new0 (float *, p->n);
+    }
+  for (int i = 0; i < p->n; i++)
+    {
+      gsize bytes = (gsize) p->tcap * p->cout[i] * sizeof (float);
+      p->pre[i] = ps_alloc0 (bytes);
+      p->act[i] = p->silu[i] ? ps_alloc0 (bytes) : p->pre[i];
+    }
+  p->g[0] = ps_alloc0 ((gsize) p->tcap * p->max_w * sizeof (float));
+  p->g[1] = ps_alloc0 ((gsize) p->tcap * p->max_w * sizeof (float));
+}
+
+/* Forward over full input rows in[n, in_size], keeping what backward
+ * needs; returns the output [n, D] (owned by p). */
+static const float *
+den_mlp_forward_train (PsDenoiser *d, DenMlp *p, const float *in, int n)
+{
+  den_mlp_reserve_train (p, n);
+  const float *params = ps_model_params (d->net);
+  const float *src = in;
+  for (int i = 0; i < p->n; i++)
+    {
+      const float *w = params + p->off[i];
+      const float *bias = w + (gsize) p->cin[i] * p->cout[i];
+      ps_sgemm (FALSE, TRUE, n, p->cout[i], p->cin[i], 1.f, src, p->cin[i], w, p->cin[i], 0.f,
+                p->pre[i], p->cout[i]);
+      if (p->silu[i])
+        ps_bias_silu_forward (p->act[i], p->pre[i], p->pre[i], bias, n, p->cout[i]);
+      else
+        add_bias_rows (p->pre[i], bias, n, p->cout[i]);
+      src = p->act[i];
+    }
+  return p->act[p->n - 1];
+}
+
+/* Column sums of g[n, C] into sum[C] (overwritten), row by row. */
+static void
+col_sums (float *sum, const float *g, int n, int C)
+{
+  memset (sum, 0, C * sizeof (float));
+  for (int b = 0; b < n; b++)
+    for (int c = 0; c < C; c++)
+      sum[c] += g[(gsize) b * C + c];
+}
+
+/* The parameter gradients of the last den_mlp_forward_train for
+ * dout[n, D], WRITTEN into the model's gradient slab (every parameter is
+ * in some layer, so this equals zeroing and adding). */
+static void
+den_mlp_backward_params (PsDenoiser *d, DenMlp *p, const float *in, const float *dout, int n)
+{
+  const float *params = ps_model_params (d->net);
+  float *grads = ps_model_grads (d->net);
+  const float *g = dout;
+  int buf = 0;
+  for (int i = p->n - 1; i >= 0; i--)
+    {
+      const int C = p->cin[i], OC = p->cout[i];
+      const float *src = i == 0 ? in : p->act[i - 1];
+      const float *w = params + p->off[i];
+      float *dw = grads + p->off[i];
+      ps_sgemm (TRUE, FALSE, OC, C, n, 1.f, g, OC, src, C, 0.f, dw, C);
+      if (i == p->n - 1)
+        col_sums (dw + (gsize) C * OC, g, n, OC);
+      if (i == 0)
+        break;
+      /* The gradient at layer i's input, then through layer i-1's SiLU
+       * with layer i-1's bias gradient in the same pass. */
+      float *dh = p->g[buf];
+      ps_sgemm (FALSE, FALSE, n, C, OC, 1.f, g, OC, w, C, 0.f, dh, C);
+      float *db = grads + p->off[i - 1] + (gsize) p->cin[i - 1] * C;
+      if (p->silu[i - 1])
+        {
+          memset (db, 0, C * sizeof (float));
+          ps_silu_backward_bias (dh, db, dh, p->pre[i - 1], n, C);
+        }
+      else
+        col_sums (db, dh, n, C);
+      g = dh;
+      buf ^= 1;
     }
 }
 
@@ -289,11 +649,37 @@ denoiser_eps_raw (PsDenoiser *d, const PsDiffSchedule *s, float *eps, const floa
       eps[i] = a * x[i] + b * out[i];
 }
 
+/* eps[n, D] through the direct path, all rows at timestep t. */
+static void
+den_mlp_eps (PsDenoiser *d, DenMlp *p, const PsDiffSchedule *s, float *eps, const float *x,
+             int n, int t, const int *cls)
+{
+  den_mlp_eval_shared_t (d, p, eps, x, n, t, cls);
+  float a, b;
+  pred_to_eps_coeffs (d->pred, s->alpha_bar[t], &a, &b);
+  if (!(a == 0.f && b == 1.f))
+    for (gsize i = 0; i < (gsize) n * d->D; i++)
+      eps[i] = a * x[i] + b * eps[i];
+}
+
 void
 ps_denoiser_eps (PsDenoiser *d, const PsDiffSchedule *s, float *eps, const float *x, int n,
                  int t, const int *cls, float cfg_w)
 {
   g_return_if_fail (t >= 0 && t < s->T);
+  DenMlp *p = den_mlp (d);
+  if (p != NULL)
+    {
+      den_mlp_eps (d, p, s, eps, x, n, t, cls);
+      if (cfg_w != 0.f && d->n_classes > 0 && cls != NULL)
+        {
+          g_autofree float *un = g_new (float, MAX ((gsize) n * d->D, 1));
+          den_mlp_eps (d, p, s, un, x, n, t, NULL);
+          for (gsize i = 0; i < (gsize) n * d->D; i++)
+            eps[i] = (1.f + cfg_w) * eps[i] - cfg_w * un[i];
+        }
+      return;
+    }
   gboolean was_training = ps_model_get_training (d->net);
   ps_model_set_training (d->net, FALSE);
   /* Large batches in chunks of 256 rows: the activations then stay in
@@ -383,7 +769,9 @@ ps_denoiser_train_batch (PsDenoiser *d, const PsDiffSchedule *s, const float *x0
     }
   ps_denoiser_build_input (d, xt, n, d->tv, d->cls);
   ps_model_set_training (d->net, TRUE);
-  const float *out = ps_model_forward (d->net, d->in, n);
+  DenMlp *p = den_mlp (d);
+  const float *out = p != NULL ? den_mlp_forward_train (d, p, d->in, n)
+                               : ps_model_forward (d->net, d->in, n);
   float l = ps_mse_loss (d->dout, out, d->target, (gsize) n * D);
   /* ps_mse_loss averages over all n*D elements; the per-sample sum over
    * dimensions is the usual DSM loss, so rescale the gradient by D. */
@@ -395,8 +783,13 @@ ps_denoiser_train_batch (PsDenoiser *d, const PsDiffSchedule *s, const float *x0
       g_set_error (error, PS_ERROR, PS_ERROR_DIVERGED, "denoiser loss is not finite");
       return FALSE;
     }
-  ps_model_zero_grad (d->net);
-  ps_model_backward (d->net, d->dout, PS_BACKWARD_PARAMS);
+  if (p != NULL)
+    den_mlp_backward_params (d, p, d->in, d->dout, n);
+  else
+    {
+      ps_model_zero_grad (d->net);
+      ps_model_backward (d->net, d->dout, PS_BACKWARD_PARAMS);
+    }
   ps_model_step (d->net);
   if (loss)
     *loss = l;
@@ -479,7 +872,9 @@ ps_denoiser_train_x0 (PsDenoiser *d, const PsDiffSchedule *s, const float *xt, c
     d->tv[i] = (float) t[i];
   ps_denoiser_build_input (d, xt, n, d->tv, cls);
   ps_model_set_training (d->net, TRUE);
-  const float *out = ps_model_forward (d->net, d->in, n);
+  DenMlp *p = den_mlp (d);
+  const float *out = p != NULL ? den_mlp_forward_train (d, p, d->in, n)
+                               : ps_model_forward (d->net, d->in, n);
   double l = 0;
   for (int i = 0; i < n; i++)
     {
@@ -502,8 +897,13 @@ ps_denoiser_train_x0 (PsDenoiser *d, const PsDiffSchedule *s, const float *xt, c
       g_set_error (error, PS_ERROR, PS_ERROR_DIVERGED, "distillation loss is not finite");
       return FALSE;
     }
-  ps_model_zero_grad (d->net);
-  ps_model_backward (d->net, d->dout, PS_BACKWARD_PARAMS);
+  if (p != NULL)
+    den_mlp_backward_params (d, p, d->in, d->dout, n);
+  else
+    {
+      ps_model_zero_grad (d->net);
+      ps_model_backward (d->net, d->dout, PS_BACKWARD_PARAMS);
+    }
   ps_model_step (d->net);
   if (loss)
     *loss = (float) l;
@@ -558,42 +958,4 @@ ps_denoiser_eps_func (gpointer user, float *eps, const float *x, int n, int t, c
 {
   PsDenoiserEps *e = user;
   ps_denoiser_eps (e->den, e->sched, eps, x, n, t, cls, e->cfg_w);
-}
-
-/* ---- Checkpoints of a one-network method ---------------------------- */
-
-GBytes *
-ps_diffusion_ckpt_save (guint32 magic, guint64 step, const PsRng *rng, PsModel *net)
-{
-  g_return_val_if_fail (rng != NULL && net != NULL, NULL);
-  g_autoptr (GBytes) nb = ps_model_save (net);
-  PsBlobWriter w;
-  ps_blob_writer_init (&w, magic);
-  ps_blob_put_u64 (&w, step);
-  ps_blob_put_rng (&w, rng);
-  ps_blob_put_bytes (&w, nb);
-  return ps_blob_writer_finish (&w);
-}
-
-gboolean
-ps_diffusion_ckpt_load (GBytes *blob, guint32 magic, const char *what, PsModel *net,
-                        guint64 *step, PsRng *rng, GError **error)
-{
-  g_return_val_if_fail (net != NULL && step != NULL && rng != NULL, FALSE);
-  PsBlobReader r;
-  if (!ps_blob_reader_init (&r, blob, magic, what, error))
-    return FALSE;
-  guint64 st;
-  PsRng rg;
-  g_autoptr (GBytes) nb = NULL;
-  if (!ps_blob_get_u64 (&r, &st, error) || !ps_blob_get_rng (&r, &rg, error)
-      || !(nb = ps_blob_get_bytes (&r, error)))
-    return FALSE;
-  /* The step counter and RNG change only once the network has loaded,
-   * so a failed load does not leave them out of step with it. */
-  if (!ps_model_load_into (net, nb, error))
-    return FALSE;
-  *step = st;
-  *rng = rg;
-  return TRUE;
 }

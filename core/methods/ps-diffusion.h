@@ -89,6 +89,11 @@ typedef struct
   float *aux;       /* [cap, D] */
   int *cls;         /* [cap] */
   float *emb_table; /* [PS_DENOISER_EMB_TABLE, emb_dim]: embeddings of integer t, lazily */
+  /* The direct path for a plain MLP (dense layers, each optionally followed
+   * by SiLU): its own activations and fused kernels, set up lazily; NULL
+   * until then, and for other networks (which run through ps_model). */
+  gpointer mlp;
+  gboolean mlp_checked;
 } PsDenoiser;
 
 #define PS_DENOISER_EMB_TABLE 4096
@@ -98,6 +103,12 @@ typedef struct
 PsDenoiser *ps_denoiser_new  (int D, int emb_dim, int n_classes, const char *hidden,
                               PsDiffPred pred, GError **error);
 void        ps_denoiser_free (PsDenoiser *d);
+/* The direct path for plain dense/SiLU networks (on by default where the
+ * network allows it): FALSE makes every pass go through ps_model, as a
+ * reference for tests and comparisons.  get_direct says whether the direct
+ * path runs. */
+void        ps_denoiser_set_direct (PsDenoiser *d, gboolean enable);
+gboolean    ps_denoiser_get_direct (PsDenoiser *d);
 /* Fills the input rows [x, emb(t), one-hot(cls or null)] (t is a float per
  * row so training can draw any timestep). */
 void        ps_denoiser_build_input (PsDenoiser *d, const float *x, int n, const float *t,

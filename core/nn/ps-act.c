@@ -196,8 +196,119 @@ sigmoid_block (float *s, const float *x, gsize n)
     s[i] = ps_sigmoidf (x[i]);
 }
 
-PS_KERNEL_CLONES PS_KERNEL_VECTORIZE void
-ps_silu_forward (float *out, const float *inp, gsize n)
+/* ---- SiLU with AVX-512 ----------------------------------------------------
+ *
+ * The generic loops above reach about 1 ns per element (gcc's AVX2 clone has
+ * no FMA and selects the range cases with blends); SiLU after every hidden
+ * layer was then a quarter of a diffusion sampler's time.  On CPUs with
+ * AVX-512F the same exp (the same reduction and Taylor polynomial) runs 16
+ * lanes at a time with fused multiply-adds, and vscalefps puts 2^k into the
+ * exponent with exact overflow to +inf and underflow to 0, so no range
+ * selects are needed.  Results differ from the generic path by rounding
+ * only (FMA); saturation is the same (sigmoid exactly 0 and 1 far out).
+ * The loader-independent check __builtin_cpu_supports picks the path once. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define PS_HAVE_AVX512_PATH 1
+#include <immintrin.h>
+
+#define PS_AVX512 __attribute__ ((target ("avx512f")))
+
+static gboolean
+use_avx512 (void)
+{
+  static int have = -1;
+  if (G_UNLIKELY (have < 0))
+    {
+      __builtin_cpu_init ();
+      have = __builtin_cpu_supports ("avx512f") ? 1 : 0;
+    }
+  return have == 1;
+}
+
+/* e^y for 16 lanes; y beyond [-150, 100] is clamped first so the
+ * reduction stays finite (the result there is 0 or +inf either way).
+ * max/min take y as the second operand so a NaN passes through. */
+static inline PS_AVX512 __m512
+exp16 (__m512 y)
+{
+  y = _mm512_max_ps (_mm512_set1_ps (-150.f), y);
+  y = _mm512_min_ps (_mm512_set1_ps (100.f), y);
+  __m512 k = _mm512_roundscale_ps (_mm512_mul_ps (y, _mm512_set1_ps (1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps (k, _mm512_set1_ps (0.693145751953125f), y);
+  r = _mm512_fnmadd_ps (k, _mm512_set1_ps (1.428606765330187045e-06f), r);
+  __m512 p = _mm512_set1_ps (1.f / 720.f);
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.f / 120.f));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.f / 24.f));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.f / 6.f));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (0.5f));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.f));
+  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.f));
+  return _mm512_scalef_ps (p, k);
+}
+
+/* 1 / (1 + e^-x): e^-x = +inf gives exactly 0, e^-x = 0 exactly 1. */
+static inline PS_AVX512 __m512
+sigmoid16 (__m512 x)
+{
+  __m512 e = exp16 (_mm512_sub_ps (_mm512_setzero_ps (), x));
+  return _mm512_div_ps (_mm512_set1_ps (1.f), _mm512_add_ps (_mm512_set1_ps (1.f), e));
+}
+
+static inline __mmask16
+tail_mask (gsize left)
+{
+  return left >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << left) - 1u);
+}
+
+static PS_AVX512 void
+silu_forward_avx512 (float *out, const float *inp, gsize n)
+{
+  for (gsize i = 0; i < n; i += 16)
+    {
+      __mmask16 m = tail_mask (n - i);
+      __m512 x = _mm512_maskz_loadu_ps (m, inp + i);
+      _mm512_mask_storeu_ps (out + i, m, _mm512_mul_ps (x, sigmoid16 (x)));
+    }
+}
+
+/* dinp (+)= dout * s (1 + x (1 - s)); `add` chooses adding or writing. */
+static PS_AVX512 void
+silu_backward_avx512 (float *dinp, const float *dout, const float *inp, gsize n, gboolean add)
+{
+  const __m512 one = _mm512_set1_ps (1.f);
+  for (gsize i = 0; i < n; i += 16)
+    {
+      __mmask16 m = tail_mask (n - i);
+      __m512 x = _mm512_maskz_loadu_ps (m, inp + i);
+      __m512 s = sigmoid16 (x);
+      __m512 g = _mm512_mul_ps (s, _mm512_fmadd_ps (x, _mm512_sub_ps (one, s), one));
+      g = _mm512_mul_ps (_mm512_maskz_loadu_ps (m, dout + i), g);
+      if (add)
+        g = _mm512_add_ps (_mm512_maskz_loadu_ps (m, dinp + i), g);
+      _mm512_mask_storeu_ps (dinp + i, m, g);
+    }
+}
+
+/* One row of ps_bias_silu_forward. */
+static PS_AVX512 void
+bias_silu_row_avx512 (float *out, float *pre, const float *inp, const float *bias, int C)
+{
+  for (int c = 0; c < C; c += 16)
+    {
+      __mmask16 m = tail_mask ((gsize) (C - c));
+      __m512 x = _mm512_maskz_loadu_ps (m, inp + c);
+      if (bias != NULL)
+        x = _mm512_add_ps (x, _mm512_maskz_loadu_ps (m, bias + c));
+      if (pre != NULL)
+        _mm512_mask_storeu_ps (pre + c, m, x);
+      _mm512_mask_storeu_ps (out + c, m, _mm512_mul_ps (x, sigmoid16 (x)));
+    }
+}
+#endif
+
+static void
+silu_forward_generic (float *out, const float *inp, gsize n)
 {
   float s[PS_ACT_CHUNK];
   for (gsize c = 0; c < n; c += PS_ACT_CHUNK)
@@ -209,11 +320,28 @@ ps_silu_forward (float *out, const float *inp, gsize n)
     }
 }
 
-PS_KERNEL_CLONES PS_KERNEL_VECTORIZE void
-ps_silu_backward (float *dinp, const float *dout, const float *inp, gsize n)
+PS_KERNEL_CLONES PS_KERNEL_VECTORIZE static void
+silu_forward_clones (float *out, const float *inp, gsize n)
 {
-  if (dinp == NULL)
-    return;
+  silu_forward_generic (out, inp, n);
+}
+
+void
+ps_silu_forward (float *out, const float *inp, gsize n)
+{
+#ifdef PS_HAVE_AVX512_PATH
+  if (use_avx512 ())
+    {
+      silu_forward_avx512 (out, inp, n);
+      return;
+    }
+#endif
+  silu_forward_clones (out, inp, n);
+}
+
+PS_KERNEL_CLONES PS_KERNEL_VECTORIZE static void
+silu_backward_clones (float *dinp, const float *dout, const float *inp, gsize n)
+{
   float s[PS_ACT_CHUNK];
   for (gsize c = 0; c < n; c += PS_ACT_CHUNK)
     {
@@ -224,6 +352,88 @@ ps_silu_backward (float *dinp, const float *dout, const float *inp, gsize n)
           float x = inp[c + i];
           dinp[c + i] += dout[c + i] * s[i] * (1.f + x * (1.f - s[i]));
         }
+    }
+}
+
+/* The same, writing: dinp may be dout (each element is read first). */
+PS_KERNEL_CLONES PS_KERNEL_VECTORIZE static void
+silu_backward_set_clones (float *dinp, const float *dout, const float *inp, gsize n)
+{
+  float s[PS_ACT_CHUNK];
+  for (gsize c = 0; c < n; c += PS_ACT_CHUNK)
+    {
+      gsize m = MIN (PS_ACT_CHUNK, n - c);
+      sigmoid_block (s, inp + c, m);
+      for (gsize i = 0; i < m; i++)
+        {
+          float x = inp[c + i];
+          dinp[c + i] = dout[c + i] * s[i] * (1.f + x * (1.f - s[i]));
+        }
+    }
+}
+
+/* `add`: dinp += the gradient, else dinp = the gradient. */
+static void
+silu_backward_any (float *dinp, const float *dout, const float *inp, gsize n, gboolean add)
+{
+#ifdef PS_HAVE_AVX512_PATH
+  if (use_avx512 ())
+    {
+      silu_backward_avx512 (dinp, dout, inp, n, add);
+      return;
+    }
+#endif
+  if (add)
+    silu_backward_clones (dinp, dout, inp, n);
+  else
+    silu_backward_set_clones (dinp, dout, inp, n);
+}
+
+void
+ps_silu_backward (float *dinp, const float *dout, const float *inp, gsize n)
+{
+  if (dinp == NULL)
+    return;
+  silu_backward_any (dinp, dout, inp, n, TRUE);
+}
+
+void
+ps_bias_silu_forward (float *out, float *pre, const float *inp, const float *bias, int B, int C)
+{
+  g_return_if_fail (B >= 0 && C >= 0);
+  for (int b = 0; b < B; b++)
+    {
+      gsize o = (gsize) b * C;
+#ifdef PS_HAVE_AVX512_PATH
+      if (use_avx512 ())
+        {
+          bias_silu_row_avx512 (out + o, pre != NULL ? pre + o : NULL, inp + o, bias, C);
+          continue;
+        }
+#endif
+      /* The generic path: the sum into pre (or into out, which SiLU then
+       * overwrites in place: each element is read before it is written). */
+      float *sum = pre != NULL ? pre + o : out + o;
+      for (int c = 0; c < C; c++)
+        sum[c] = inp[o + c] + (bias != NULL ? bias[c] : 0.f);
+      silu_forward_clones (out + o, sum, C);
+    }
+}
+
+void
+ps_silu_backward_bias (float *dpre, float *dbias, const float *dout, const float *pre,
+                       int B, int C)
+{
+  g_return_if_fail (B >= 0 && C >= 0);
+  for (int b = 0; b < B; b++)
+    {
+      gsize o = (gsize) b * C;
+      silu_backward_any (dpre + o, dout + o, pre + o, C, FALSE);
+      /* Row by row, as ps_linear_backward sums its bias gradient, so the
+       * fused and unfused sums are the same additions in the same order. */
+      if (dbias != NULL)
+        for (int c = 0; c < C; c++)
+          dbias[c] += dpre[o + c];
     }
 }
 
