@@ -148,7 +148,16 @@ marker_path (cairo_t *cr, double x, double y, double r, gboolean star)
 static void
 draw_marker (cairo_t *cr, double x, double y, double r, gboolean star, PsColor c, gboolean dark)
 {
+  /* A halo in the background colour keeps the marker apart from the
+   * points of its own colour beneath it. */
   marker_path (cr, x, y, r, star);
+  if (dark)
+    cairo_set_source_rgba (cr, 0.1, 0.1, 0.1, 0.9);
+  else
+    cairo_set_source_rgba (cr, 1, 1, 1, 0.95);
+  cairo_set_line_width (cr, 4);
+  cairo_set_line_join (cr, CAIRO_LINE_JOIN_ROUND);
+  cairo_stroke_preserve (cr);
   cairo_set_source_rgba (cr, c.r, c.g, c.b, 1);
   cairo_fill_preserve (cr);
   if (dark)
@@ -198,19 +207,25 @@ draw_cluster_marks (PsClusterView *self, cairo_t *cr, const PsPlotView *v, gbool
       PsColor col = ps_palette_color (c->color);
       if (!c->drawn)
         continue;
-      cairo_set_dash (cr, dash, c->old ? 0 : 2, 0);
-      ellipse_path (cr, v, c, 2);
-      cairo_set_source_rgba (cr, col.r, col.g, col.b, 0.05);
-      cairo_fill_preserve (cr);
-      cairo_set_source_rgba (cr, col.r, col.g, col.b, 0.6);
-      cairo_set_line_width (cr, 1.2);
-      cairo_stroke (cr);
-      ellipse_path (cr, v, c, 1);
-      cairo_set_source_rgba (cr, col.r, col.g, col.b, 0.1);
-      cairo_fill_preserve (cr);
-      cairo_set_source_rgba (cr, col.r, col.g, col.b, 0.95);
-      cairo_set_line_width (cr, 2);
-      cairo_stroke (cr);
+      /* Each outline goes over a halo in the background colour, so it
+       * shows over the points of its own colour. */
+      for (int sigma = 2; sigma >= 1; sigma--)
+        {
+          ellipse_path (cr, v, c, sigma);
+          cairo_set_source_rgba (cr, col.r, col.g, col.b, sigma == 2 ? 0.05 : 0.1);
+          cairo_fill_preserve (cr);
+          cairo_set_dash (cr, NULL, 0, 0);
+          if (dark)
+            cairo_set_source_rgba (cr, 0.1, 0.1, 0.1, 0.7);
+          else
+            cairo_set_source_rgba (cr, 1, 1, 1, 0.75);
+          cairo_set_line_width (cr, sigma == 2 ? 3.2 : 4);
+          cairo_stroke_preserve (cr);
+          cairo_set_dash (cr, dash, c->old ? 0 : 2, 0);
+          cairo_set_source_rgba (cr, col.r, col.g, col.b, sigma == 2 ? 0.7 : 1);
+          cairo_set_line_width (cr, sigma == 2 ? 1.3 : 2);
+          cairo_stroke (cr);
+        }
     }
   cairo_set_dash (cr, NULL, 0, 0);
   for (guint k = 0; k < self->K; k++)
@@ -231,7 +246,7 @@ draw_cluster_marks (PsClusterView *self, cairo_t *cr, const PsPlotView *v, gbool
 
   /* The key, bottom left inside the plot. */
   double x = v->px + 10, y = v->py + v->ph - 58, w = 0;
-  const char *lines[3] = { "old class (labelled)", "new class (discovered)", "1σ and 2σ ellipses" };
+  const char *lines[3] = { "old class (labelled)", "new class (discovered)", "1σ, 2σ ellipses (dashed: new)" };
   for (int i = 0; i < 3; i++)
     w = MAX (w, text_width (cr, lines[i], 11, FALSE));
   cairo_rectangle (cr, x - 6, y - 6, w + 40, 56);
@@ -341,7 +356,7 @@ k_figure (PsClusterView *self)
   return fig;
 }
 
-/* Labels at the top of the event marks: "split ×2 → 9".  Labels that
+/* Labels at the top of the event marks: "2× → 9" (two moves, K = 9 after).  Labels that
  * would overlap go one row lower, or are left out. */
 static void
 draw_k_labels (PsClusterView *self, cairo_t *cr, const PsPlotView *v, gboolean dark)
@@ -364,16 +379,25 @@ draw_k_labels (PsClusterView *self, cairo_t *cr, const PsPlotView *v, gboolean d
         }
       char buf[64];
       double px, py;
+      /* The mark's colour says split or merge; the label says how many
+       * moves and the K they left. */
       if (count > 1)
-        g_snprintf (buf, sizeof buf, "%s ×%zu → %d", ev[1] == 0 ? "split" : "merge", count, k_after);
+        g_snprintf (buf, sizeof buf, "%zu× → %d", count, k_after);
       else
-        g_snprintf (buf, sizeof buf, "%s → %d", ev[1] == 0 ? "split" : "merge", k_after);
+        g_snprintf (buf, sizeof buf, "→ %d", k_after);
       ps_plot_view_to_pixel (v, ev[0] + 1, 0, &px, &py);
-      double w = text_width (cr, buf, 10, FALSE);
+      double w = text_width (cr, buf, 10, TRUE);
       for (int row = 0; row < 3; row++)
         if (px + 3 > right[row] + 4)
           {
-            text_at (cr, buf, px + 3, v->py + 12 + 13 * row, 10, FALSE, dark, TRUE);
+            {
+              PsColor c = ps_palette_color (ev[1] == 0 ? 2 : 3);
+              text_at (cr, buf, px + 3, v->py + 12 + 13 * row, 10, TRUE, dark, TRUE);
+              /* Over the neutral text, the same glyphs in the mark's colour. */
+              cairo_move_to (cr, px + 3, v->py + 12 + 13 * row);
+              cairo_set_source_rgba (cr, c.r * 0.8, c.g * 0.8, c.b * 0.8, 1);
+              cairo_show_text (cr, buf);
+            }
             right[row] = px + 3 + w;
             break;
           }
