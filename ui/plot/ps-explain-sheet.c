@@ -13,7 +13,7 @@
 #include "ps-plot.h"
 
 #define MARGIN 20.0
-#define TEXT_MIN 300.0         /* the text column of a prototype row */
+#define TEXT_MIN 290.0         /* the text column of a prototype row */
 #define MAX_CLASS_BARS 12      /* more classes: the strongest, and the true one */
 #define N_BECAUSE 6
 
@@ -276,9 +276,9 @@ layout (Layout *L, PsExplanation *ex, PsDataset *ds, const PsExplainSheetOptions
   L->cells = L->sanity ? 4 : 2;
   L->s = floor (CLAMP ((width - 2 * MARGIN - TEXT_MIN) / L->cells - 14, 56, 150));
   L->s0 = floor (CLAMP (width * 0.2, 100, 190));
-  L->top = 70 + L->s0 + 26 + 30;
+  L->top = 70 + L->s0 + 26 + 40;
   L->dy = o->title ? 0 : -24;
-  L->row_h = MAX (L->s, 132) + 16;
+  L->row_h = MAX (L->s, 122) + 14;
   L->text_x = MARGIN + L->cells * (L->s + 14) + 6;
   L->text_lines = ex->text ? wrapped (NULL, 0, 0, width - 2 * MARGIN, 11, 15, ex->text) : 0;
 }
@@ -403,10 +403,13 @@ ps_explain_draw_because (cairo_t *cr, double x, double y, double width, const fl
   const double name_w = 68, bh = 11;
   double span = width - name_w - 6, zero = x + name_w + span * 0.25;
   double unit = span * 0.75 / MAX (amax, 1e-6);
+  /* Names and the caption in the caller's colour (dark or light theme). */
+  cairo_pattern_t *ink_src = cairo_pattern_reference (cairo_get_source (cr));
+  cairo_save (cr);
   for (int i = 0; i < N_BECAUSE; i++)
     {
       double yy = y + i * bh;
-      cairo_set_source_rgb (cr, 0.3, 0.3, 0.3);
+      cairo_set_source (cr, ink_src);
       text (cr, x, yy + bh - 2, 9, FALSE, because_names[i]);
       if (local != NULL && isfinite (local[i]))
         {
@@ -425,13 +428,14 @@ ps_explain_draw_because (cairo_t *cr, double x, double y, double width, const fl
           cairo_stroke (cr);
         }
     }
-  cairo_set_source_rgb (cr, 0.45, 0.45, 0.45);
-  text (cr, zero + 3, y + N_BECAUSE * bh + 9, 8, FALSE, "similarity drop when the image is changed");
-  cairo_set_source_rgb (cr, 0.5, 0.5, 0.5);
+  cairo_set_source (cr, ink_src);
+  text (cr, zero + 3, y + N_BECAUSE * bh + 9, 8, FALSE, "similarity drop");
   cairo_set_line_width (cr, 1);
   cairo_move_to (cr, round (zero) + 0.5, y);
   cairo_line_to (cr, round (zero) + 0.5, y + N_BECAUSE * bh);
   cairo_stroke (cr);
+  cairo_restore (cr);
+  cairo_pattern_destroy (ink_src);
 }
 
 void
@@ -613,10 +617,11 @@ ps_explain_sheet_draw (cairo_t *cr, double width, double height, PsExplanation *
         sim = g_strdup_printf ("%.2f", e->similarity);
       g_autofree char *l2 = g_strdup_printf ("similarity %s \xc3\x97 weight %.2f = %+.2f points", sim,
                                              e->weight, e->evidence);
-      text (cr, tx, y + 29, 12, FALSE, l2);
+      text (cr, tx, y + 29, 11.5, FALSE, l2);
       const float *lv = bl ? (const float *) ps_array_data (bl, NULL) + t * N_BECAUSE : NULL;
       const float *gv = bg && e->index >= 0 && (gsize) e->index < bg->shape[0]
                         ? (const float *) ps_array_data (bg, NULL) + (gsize) e->index * N_BECAUSE : NULL;
+      cairo_set_source_rgb (cr, 0.3, 0.3, 0.3);
       if (lv || gv)
         ps_explain_draw_because (cr, tx, y + 40, MIN (tw, 360), lv, gv, amax);
     }

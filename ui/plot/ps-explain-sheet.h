@@ -77,7 +77,8 @@ void     ps_explain_draw_image (cairo_t *cr, cairo_surface_t *image, cairo_surfa
 /* The six "because" bars (contrast, brightness, blur, erosion, noise,
  * shift) at (x, y), `width` wide and 6 x 11 + 10 high: the similarity drop
  * for one image (`local`, filled) and over a prototype's nearest training
- * images (`global`, outlined), either may be NULL, on the scale `amax`. */
+ * images (`global`, outlined), either may be NULL, on the scale `amax`.
+ * Names and caption take the current source colour. */
 void     ps_explain_draw_because (cairo_t *cr, double x, double y, double width,
                                   const float *local, const float *global, double amax);
 

@@ -19,10 +19,8 @@
 #include "ps-dataset.h"
 #include "ps-explain-sheet.h"
 #include "ps-plot.h"
+#include "ps-proto-gallery.h"
 
-#define CARD_W 108
-#define CARD_H 166
-#define CARD_IMG 96
 #define STRIP_CELL 36
 
 /* ---- The rebuilt model, shared by the view and its worker tasks -------- */
@@ -82,13 +80,8 @@ struct _PsGalleryView
   gint64 run;
   char *title;                 /* "Run 3 (protopnet on digits)" */
   GPtrArray *arrays;           /* PsArray refs */
-  int K, H, W;
-  const gint32 *pclass, *pkind, *psrc, *pbox, *topk;
-  int topk_n;
-  const float *pweight, *pimages;
-  const PsArray *because_global;
-  cairo_surface_t **proto_surf;  /* [K] */
-  GHashTable *thumbs;          /* dataset row -> cairo_surface_t */
+  PsProtoGallery *protos;      /* the snapshot's prototypes, or NULL */
+  int K;
   GArray *strip_rows;          /* gint32: test rows, misclassified first */
   guint n_misclassified;
   guint picks;
@@ -131,123 +124,45 @@ find_array (GPtrArray *arrays, const char *kind, PsDtype dtype)
 static const char *
 class_name (PsGalleryView *self, int c, char *buf, gsize n)
 {
-  PsDataset *ds = self->gm ? self->gm->data : NULL;
-  if (ds && ds->class_names && c >= 0 && (guint) c < ds->n_classes && ds->class_names[c])
-    return ds->class_names[c];
+  if (self->protos != NULL)
+    return ps_proto_gallery_class_name (self->protos, c, buf, n);
   g_snprintf (buf, n, "%d", c);
   return buf;
 }
 
+/* The theme's text colour, for what Cairo draws. */
 static void
-set_rgb (cairo_t *cr, PsColor c, double a)
+fg_color (GtkWidget *widget, double fg[3])
 {
-  cairo_set_source_rgba (cr, c.r, c.g, c.b, a);
-}
-
-static void
-fg_color (GtkWidget *widget, GdkRGBA *rgba)
-{
+  GdkRGBA rgba;
   G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-  gtk_style_context_get_color (gtk_widget_get_style_context (widget), rgba);
+  gtk_style_context_get_color (gtk_widget_get_style_context (widget), &rgba);
   G_GNUC_END_IGNORE_DEPRECATIONS
+  fg[0] = rgba.red;
+  fg[1] = rgba.green;
+  fg[2] = rgba.blue;
 }
 
-/* A training image as a surface, made once. */
-static cairo_surface_t *
-thumb (PsGalleryView *self, int row)
-{
-  PsDataset *ds = self->gm ? self->gm->data : NULL;
-  if (ds == NULL || row < 0 || (guint) row >= ds->n || ds->d != (guint) (self->H * self->W))
-    return NULL;
-  cairo_surface_t *s = g_hash_table_lookup (self->thumbs, GINT_TO_POINTER (row));
-  if (s == NULL)
-    {
-      s = ps_explain_gray_surface (ds->x + (gsize) row * ds->d, self->W, self->H);
-      g_hash_table_insert (self->thumbs, GINT_TO_POINTER (row), s);
-    }
-  return s;
-}
-
+/* The line above the sheet, hidden when empty. */
 static void
-paint_thumb (cairo_t *cr, cairo_surface_t *s, double x, double y, double size)
+set_status (PsGalleryView *self, const char *text)
 {
-  if (s != NULL)
-    ps_explain_draw_image (cr, s, NULL, x, y, size, NULL, NULL);
-  else
-    {
-      cairo_set_source_rgba (cr, 0.5, 0.5, 0.5, 0.2);
-      cairo_rectangle (cr, x, y, size, size);
-      cairo_fill (cr);
-    }
-}
-
-static void
-draw_text (GtkWidget *widget, cairo_t *cr, double x, double y, const char *markup, double alpha)
-{
-  PangoLayout *layout = gtk_widget_create_pango_layout (widget, NULL);
-  GdkRGBA fg;
-  fg_color (widget, &fg);
-  pango_layout_set_markup (layout, markup, -1);
-  cairo_set_source_rgba (cr, fg.red, fg.green, fg.blue, alpha);
-  cairo_move_to (cr, x, y);
-  pango_cairo_show_layout (cr, layout);
-  g_object_unref (layout);
+  gtk_label_set_label (self->status_label, text);
+  gtk_widget_set_visible (GTK_WIDGET (self->status_label), text != NULL && *text != '\0');
 }
 
 /* ---- Cards ------------------------------------------------------------- */
-
-static const double box_rgb[3] = { 0.1, 0.85, 0.95 };
 
 static void
 card_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer user_data)
 {
   PsGalleryView *self = user_data;
   int k = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (area), "proto"));
-  if (k < 0 || k >= self->K)
+  double fg[3];
+  if (self->protos == NULL || k < 0 || k >= self->K)
     return;
-  GdkRGBA fg;
-  fg_color (GTK_WIDGET (area), &fg);
-  gboolean sel = k == self->selected;
-
-  cairo_set_source_rgba (cr, fg.red, fg.green, fg.blue, sel ? 0.10 : 0.04);
-  cairo_rectangle (cr, 0.5, 0.5, w - 1, h - 1);
-  cairo_fill_preserve (cr);
-  if (sel)
-    {
-      cairo_set_source_rgb (cr, 0.21, 0.52, 0.89);
-      cairo_set_line_width (cr, 2);
-    }
-  else
-    {
-      cairo_set_source_rgba (cr, fg.red, fg.green, fg.blue, 0.15);
-      cairo_set_line_width (cr, 1);
-    }
-  cairo_stroke (cr);
-  set_rgb (cr, ps_palette_color (self->pclass[k]), 1);
-  cairo_rectangle (cr, 1, 1, w - 2, 3);
-  cairo_fill (cr);
-
-  const double x0 = (w - CARD_IMG) / 2.0;
-  gboolean pushed = self->psrc == NULL || self->psrc[k * 3] >= 0;
-  ps_explain_draw_image (cr, self->proto_surf[k], NULL, x0, 7, CARD_IMG,
-                         self->pbox && pushed ? self->pbox + k * 4 : NULL, box_rgb);
-  char buf[96];
-  g_snprintf (buf, sizeof buf, "<small><b>#%d</b>  w %.2f</small>", k, self->pweight ? self->pweight[k] : NAN);
-  draw_text (GTK_WIDGET (area), cr, x0, 7 + CARD_IMG + 1, buf, 0.9);
-
-  double ty = 7 + CARD_IMG + 19, ts = (CARD_IMG - 4 * 1.5) / 5;
-  if (self->topk == NULL)
-    {
-      draw_text (GTK_WIDGET (area), cr, x0, ty, pushed ? "<small>no neighbours</small>"
-                                                      : "<small>not pushed yet</small>", 0.55);
-      return;
-    }
-  for (int j = 0; j < MIN (self->topk_n, 10); j++)
-    {
-      double x = x0 + (j % 5) * (ts + 1.5), y = ty + (j / 5) * (ts + 1.5);
-      int row = self->topk[(gsize) k * self->topk_n + j];
-      paint_thumb (cr, thumb (self, row), x, y, ts);
-    }
+  fg_color (GTK_WIDGET (area), fg);
+  ps_proto_gallery_draw_card (self->protos, cr, k, w, h, k == self->selected, fg);
 }
 
 static GtkWidget *
@@ -255,14 +170,14 @@ card_new (PsGalleryView *self, int k)
 {
   GtkWidget *area = gtk_drawing_area_new ();
   char buf[160], b2[48];
-  gtk_drawing_area_set_content_width (GTK_DRAWING_AREA (area), CARD_W);
-  gtk_drawing_area_set_content_height (GTK_DRAWING_AREA (area), CARD_H);
+  gtk_drawing_area_set_content_width (GTK_DRAWING_AREA (area), PS_PROTO_CARD_WIDTH);
+  gtk_drawing_area_set_content_height (GTK_DRAWING_AREA (area), PS_PROTO_CARD_HEIGHT);
   g_object_set_data (G_OBJECT (area), "proto", GINT_TO_POINTER (k));
   gtk_drawing_area_set_draw_func (GTK_DRAWING_AREA (area), card_draw, self, NULL);
   gtk_widget_set_halign (area, GTK_ALIGN_CENTER);
   gtk_widget_set_valign (area, GTK_ALIGN_START);
   g_snprintf (buf, sizeof buf, "Prototype %d of class %s: its source patch on its training image, "
-              "below its nearest training images", k, class_name (self, self->pclass[k], b2, sizeof b2));
+              "below its nearest training images", k, class_name (self, ps_proto_gallery_get_class (self->protos, k), b2, sizeof b2));
   gtk_widget_set_tooltip_text (area, buf);
   return area;
 }
@@ -292,63 +207,23 @@ detail_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer user_data
 {
   PsGalleryView *self = user_data;
   GtkWidget *widget = GTK_WIDGET (area);
-  char b1[48], buf[320];
-  int k = self->selected;
-  if (k < 0 || k >= self->K)
+  double fg[3];
+  fg_color (widget, fg);
+  if (self->protos != NULL && self->selected >= 0 && self->selected < self->K)
     {
-      draw_text (widget, cr, 14, 14, self->K > 0 ? "Click a prototype to see it larger, with its "
-                                                   "nearest training images and why they match."
-                                                 : "", 0.55);
+      ps_proto_gallery_draw_detail (self->protos, cr, self->selected, w, h, fg);
       return;
     }
-  double s = MIN (h - 28, 170);
-  gboolean pushed = self->psrc == NULL || self->psrc[k * 3] >= 0;
-  ps_explain_draw_image (cr, self->proto_surf[k], NULL, 12, 14, s,
-                         self->pbox && pushed ? self->pbox + k * 4 : NULL, box_rgb);
-  double x = 12 + s + 14;
-  const char *kind = self->pkind == NULL ? "" : self->pkind[k] == 1 ? " · support" : " · trivial";
-  g_snprintf (buf, sizeof buf, "<b>Prototype %d</b> · class %s%s · last-layer weight %.3f", k,
-              class_name (self, self->pclass[k], b1, sizeof b1), kind,
-              self->pweight ? self->pweight[k] : NAN);
-  draw_text (widget, cr, x, 10, buf, 1);
-  if (self->psrc != NULL && pushed)
-    g_snprintf (buf, sizeof buf, "<small>pushed to training row %d, feature-map cell (%d, %d)</small>",
-                self->psrc[k * 3], self->psrc[k * 3 + 1], self->psrc[k * 3 + 2]);
-  else
-    g_snprintf (buf, sizeof buf, "<small>not pushed yet: not a patch of a training image</small>");
-  draw_text (widget, cr, x, 30, buf, 0.6);
-  if (self->topk != NULL)
-    {
-      draw_text (widget, cr, x, 50, "<small>nearest training images (red: another class)</small>", 0.75);
-      PsDataset *ds = self->gm ? self->gm->data : NULL;
-      double ts = 40;
-      int n = MIN (self->topk_n, (int) ((w - x - 8) / (ts + 4)));
-      for (int j = 0; j < n; j++)
-        {
-          int row = self->topk[(gsize) k * self->topk_n + j];
-          double tx = x + j * (ts + 4);
-          paint_thumb (cr, thumb (self, row), tx, 70, ts);
-          if (ds != NULL && row >= 0 && (guint) row < ds->n)
-            {
-              gboolean same = ds->y[row] == self->pclass[k];
-              cairo_set_source_rgb (cr, same ? 0.15 : 0.85, same ? 0.63 : 0.15, same ? 0.41 : 0.15);
-              cairo_rectangle (cr, tx, 70 + ts + 2, ts, 3);
-              cairo_fill (cr);
-            }
-        }
-    }
-  if (self->because_global != NULL && (gsize) k < self->because_global->shape[0])
-    {
-      const float *g = (const float *) ps_array_data (self->because_global, NULL) + (gsize) k * 6;
-      double amax = 0;
-      for (int i = 0; i < 6; i++)
-        amax = MAX (amax, fabs (g[i]));
-      GdkRGBA fg;
-      fg_color (widget, &fg);
-      cairo_set_source_rgba (cr, fg.red, fg.green, fg.blue, 0.9);
-      draw_text (widget, cr, x, 120, "<small>because: similarity drop when its images change</small>", 0.75);
-      ps_explain_draw_because (cr, x, 138, MIN (320, w - x - 10), NULL, g, amax);
-    }
+  if (self->K == 0)
+    return;
+  PangoLayout *layout = gtk_widget_create_pango_layout (widget, "Click a prototype to see it larger, "
+                                                        "with its nearest training images and why "
+                                                        "they match.");
+  pango_layout_set_width (layout, (w - 24) * PANGO_SCALE);
+  cairo_set_source_rgba (cr, fg[0], fg[1], fg[2], 0.55);
+  cairo_move_to (cr, 12, 12);
+  pango_cairo_show_layout (cr, layout);
+  g_object_unref (layout);
 }
 
 /* ---- Test image strip -------------------------------------------------- */
@@ -363,7 +238,7 @@ static void
 strip_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer user_data)
 {
   PsGalleryView *self = user_data;
-  if (self->strip_rows == NULL || self->gm == NULL || self->gm->data == NULL)
+  if (self->strip_rows == NULL || self->protos == NULL || self->gm == NULL || self->gm->data == NULL)
     return;
   int n = MIN ((int) self->strip_rows->len, w / STRIP_CELL);
   int cur = current_row (self);
@@ -371,7 +246,7 @@ strip_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer user_data)
     {
       int row = g_array_index (self->strip_rows, gint32, i);
       double x = i * STRIP_CELL + 2;
-      paint_thumb (cr, thumb (self, row), x, 2, STRIP_CELL - 6);
+      ps_proto_gallery_draw_thumb (self->protos, cr, row, x, 2, STRIP_CELL - 6);
       if ((guint) i < self->n_misclassified || row == cur)
         {
           if (row == cur)
@@ -440,7 +315,7 @@ sheet_options (PsGalleryView *self, PsExplainSheetOptions *o, gboolean on_screen
 {
   ps_explain_sheet_options_init (o);
   o->sanity = gtk_switch_get_active (self->sanity_switch);
-  o->because_global = self->because_global;
+  o->because_global = self->protos ? ps_proto_gallery_get_because (self->protos) : NULL;
   o->highlight = on_screen ? self->selected : -1;
   o->title = on_screen ? NULL : self->title;
 }
@@ -450,7 +325,7 @@ sheet_options (PsGalleryView *self, PsExplainSheetOptions *o, gboolean on_screen
 static double
 sheet_min_width (PsGalleryView *self)
 {
-  return gtk_switch_get_active (self->sanity_switch) ? 640 : 520;
+  return gtk_switch_get_active (self->sanity_switch) ? 680 : 540;
 }
 
 static void
@@ -610,6 +485,8 @@ load_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   g_clear_pointer (&self->gm, gallery_model_unref);
   self->gm = gm;
+  if (self->protos)
+    ps_proto_gallery_set_dataset (self->protos, gm->data);
   char buf[48];
   for (guint i = 0; i < self->class_labels->len; i++)
     {
@@ -624,14 +501,14 @@ load_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (gm->model == NULL)
     {
       g_autofree char *t = g_strdup_printf ("No explanations: %s", gm->why_not ? gm->why_not : "no model");
-      gtk_label_set_label (self->status_label, t);
+      set_status (self, t);
       return;
     }
   gtk_adjustment_set_upper (self->sample_adjustment, gm->data->n - 1);
   gtk_widget_set_sensitive (GTK_WIDGET (self->sample_spin), TRUE);
   gtk_widget_set_sensitive (self->random_button, self->strip_rows && self->strip_rows->len > 0);
   gtk_widget_set_sensitive (self->misclassified_button, self->n_misclassified > 0);
-  gtk_label_set_label (self->status_label, "");
+  set_status (self, "");
   pick (self, self->strip_rows && self->strip_rows->len ? g_array_index (self->strip_rows, gint32, 0) : 0);
 }
 
@@ -645,12 +522,12 @@ ensure_model (PsGalleryView *self, PsStore *store)
   if (info == NULL || info->status == PS_RUN_RUNNING || info->status == PS_RUN_QUEUED
       || info->status == PS_RUN_PAUSED)
     {
-      gtk_label_set_label (self->status_label, "Explanations come once the run has finished.");
+      set_status (self, "Explanations come once the run has finished.");
       return;
     }
   self->model_tried = TRUE;
   self->model_loading = TRUE;
-  gtk_label_set_label (self->status_label, "Rebuilding the model from its last checkpoint…");
+  set_status (self, "Rebuilding the model from its last checkpoint…");
   LoadJob *j = g_new0 (LoadJob, 1);
   j->store_path = g_strdup (self->store_path);
   j->run = self->run;
@@ -702,7 +579,7 @@ explain_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (ex == NULL)
     {
       g_autofree char *t = g_strdup_printf ("Cannot explain row %d: %s", j->row, error->message);
-      gtk_label_set_label (self->status_label, t);
+      set_status (self, t);
     }
   else
     {
@@ -713,10 +590,10 @@ explain_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
           g_autofree char *t = g_strdup_printf ("Explanation uncertainty %.3f: how much the evidence "
                                                 "changes between samples of the probabilistic prototypes.",
                                                 ex->uncertainty);
-          gtk_label_set_label (self->status_label, t);
+          set_status (self, t);
         }
       else
-        gtk_label_set_label (self->status_label, "");
+        set_status (self, "");
       update_points_text (self);
       update_sheet_height (self);
       gtk_widget_queue_draw (GTK_WIDGET (self->strip_area));
@@ -761,10 +638,9 @@ clear_run (PsGalleryView *self)
   self->model_tried = self->model_loading = self->explaining = FALSE;
   self->pending_row = -1;
   self->picks = 0;
-  g_hash_table_remove_all (self->thumbs);
   g_clear_pointer (&self->points_text, g_free);
   gtk_label_set_label (self->points_label, "");
-  gtk_label_set_label (self->status_label, "");
+  set_status (self, "");
   gtk_widget_set_sensitive (GTK_WIDGET (self->sample_spin), FALSE);
   gtk_widget_set_sensitive (self->random_button, FALSE);
   gtk_widget_set_sensitive (self->misclassified_button, FALSE);
@@ -780,16 +656,11 @@ clear_snapshot (PsGalleryView *self)
   g_ptr_array_set_size (self->cards, 0);
   g_ptr_array_set_size (self->flowboxes, 0);
   g_ptr_array_set_size (self->class_labels, 0);
-  for (int k = 0; self->proto_surf && k < self->K; k++)
-    cairo_surface_destroy (self->proto_surf[k]);
-  g_clear_pointer (&self->proto_surf, g_free);
+  g_clear_pointer (&self->protos, ps_proto_gallery_free);
   g_clear_pointer (&self->arrays, g_ptr_array_unref);
   g_clear_pointer (&self->strip_rows, g_array_unref);
   self->n_misclassified = 0;
   self->K = 0;
-  self->pclass = self->pkind = self->psrc = self->pbox = self->topk = NULL;
-  self->pweight = self->pimages = NULL;
-  self->because_global = NULL;
   self->selected = -1;
 }
 
@@ -826,13 +697,8 @@ collect_test_rows (PsGalleryView *self)
 static void
 build_gallery (PsGalleryView *self)
 {
-  gboolean banks = FALSE;
-  int C = 0;
-  for (int k = 0; k < self->K; k++)
-    {
-      banks |= self->pkind != NULL && self->pkind[k] == 1;
-      C = MAX (C, self->pclass[k] + 1);
-    }
+  gboolean banks = ps_proto_gallery_has_banks (self->protos);
+  int C = ps_proto_gallery_get_n_classes (self->protos);
   g_ptr_array_set_size (self->cards, self->K);
   for (int kind = 0; kind < (banks ? 2 : 1); kind++)
     {
@@ -854,7 +720,8 @@ build_gallery (PsGalleryView *self)
           GtkWidget *fb = NULL;
           for (int k = 0; k < self->K; k++)
             {
-              if (self->pclass[k] != c || (banks && self->pkind[k] != kind))
+              if (ps_proto_gallery_get_class (self->protos, k) != c
+                  || (banks && ps_proto_gallery_get_kind (self->protos, k) != kind))
                 continue;
               if (fb == NULL)
                 {
@@ -889,13 +756,10 @@ build_gallery (PsGalleryView *self)
 static void
 update_summary (PsGalleryView *self, const char *method_title)
 {
-  int n_support = 0, n_pushed = 0, C = 0;
+  int n_support = 0, n_pushed = ps_proto_gallery_get_n_pushed (self->protos);
+  int C = ps_proto_gallery_get_n_classes (self->protos);
   for (int k = 0; k < self->K; k++)
-    {
-      n_support += self->pkind != NULL && self->pkind[k] == 1;
-      n_pushed += self->psrc == NULL || self->psrc[k * 3] >= 0;
-      C = MAX (C, self->pclass[k] + 1);
-    }
+    n_support += ps_proto_gallery_get_kind (self->protos, k) == 1;
   g_autoptr (GString) s = g_string_new (NULL);
   g_string_printf (s, "%s%s%d prototypes", method_title ? method_title : "",
                    method_title ? " · " : "", self->K);
@@ -923,10 +787,8 @@ ps_gallery_view_set_snapshot (PsGalleryView *self, PsStore *store, gint64 run, G
   int keep = self->selected;
   clear_snapshot (self);
 
-  PsArray *imgs = find_array (arrays, "prototype_images", PS_DTYPE_F32);
-  PsArray *lab = find_array (arrays, "prototype_labels", PS_DTYPE_I32);
-  if (imgs == NULL || lab == NULL || imgs->ndim != 3 || imgs->shape[0] == 0
-      || imgs->shape[0] != ps_array_n_elements (lab))
+  self->protos = arrays ? ps_proto_gallery_new (arrays) : NULL;
+  if (self->protos == NULL)
     {
       clear_run (self);
       gtk_label_set_label (self->summary_label, "");
@@ -934,41 +796,9 @@ ps_gallery_view_set_snapshot (PsGalleryView *self, PsStore *store, gint64 run, G
       return FALSE;
     }
   self->arrays = g_ptr_array_ref (arrays);
-  self->K = (int) imgs->shape[0];
-  self->H = (int) imgs->shape[1];
-  self->W = (int) imgs->shape[2];
-  self->pimages = ps_array_data (imgs, NULL);
-  self->pclass = ps_array_data (lab, NULL);
-  gsize K = (gsize) self->K;
-  PsArray *a;
-  if ((a = find_array (arrays, "prototype_kind", PS_DTYPE_I32)) && ps_array_n_elements (a) == K)
-    self->pkind = ps_array_data (a, NULL);
-  if ((a = find_array (arrays, "prototype_source", PS_DTYPE_I32)) && ps_array_n_elements (a) == K * 3)
-    self->psrc = ps_array_data (a, NULL);
-  if ((a = find_array (arrays, "prototype_box", PS_DTYPE_I32)) && ps_array_n_elements (a) == K * 4)
-    self->pbox = ps_array_data (a, NULL);
-  if ((a = find_array (arrays, "prototype_weight", PS_DTYPE_F32)) && ps_array_n_elements (a) == K)
-    self->pweight = ps_array_data (a, NULL);
-  if ((a = find_array (arrays, "prototype_topk", PS_DTYPE_I32)) && a->ndim == 2 && a->shape[0] == K)
-    {
-      self->topk = ps_array_data (a, NULL);
-      self->topk_n = (int) a->shape[1];
-    }
-  if ((a = find_array (arrays, "because_global", PS_DTYPE_F32)) && a->ndim == 2 && a->shape[0] == K
-      && a->shape[1] == 6)
-    self->because_global = a;
-  gboolean bad = FALSE;
-  for (int k = 0; k < self->K; k++)
-    bad |= self->pclass[k] < 0 || (self->pkind != NULL && (self->pkind[k] < 0 || self->pkind[k] > 1));
-  if (bad)
-    {
-      clear_snapshot (self);
-      clear_run (self);
-      return FALSE;
-    }
-  self->proto_surf = g_new (cairo_surface_t *, K);
-  for (gsize k = 0; k < K; k++)
-    self->proto_surf[k] = ps_explain_gray_surface (self->pimages + k * self->H * self->W, self->W, self->H);
+  self->K = ps_proto_gallery_get_n (self->protos);
+  if (self->gm != NULL)
+    ps_proto_gallery_set_dataset (self->protos, self->gm->data);
   collect_test_rows (self);
 
   g_autoptr (PsRunInfo) info = store && run > 0 ? ps_store_get_run (store, run, NULL) : NULL;
@@ -1135,7 +965,6 @@ ps_gallery_view_finalize (GObject *object)
 {
   PsGalleryView *self = PS_GALLERY_VIEW (object);
 
-  g_clear_pointer (&self->thumbs, g_hash_table_unref);
   g_clear_pointer (&self->cards, g_ptr_array_unref);
   g_clear_pointer (&self->flowboxes, g_ptr_array_unref);
   g_clear_pointer (&self->class_labels, g_ptr_array_unref);
@@ -1185,8 +1014,8 @@ ps_gallery_view_init (PsGalleryView *self)
   self->cards = g_ptr_array_new ();
   self->flowboxes = g_ptr_array_new ();
   self->class_labels = g_ptr_array_new ();
-  self->thumbs = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) cairo_surface_destroy);
   gtk_drawing_area_set_draw_func (self->detail_area, detail_draw, self, NULL);
+  gtk_drawing_area_set_content_height (self->detail_area, PS_PROTO_DETAIL_HEIGHT);
   gtk_drawing_area_set_draw_func (self->strip_area, strip_draw, self, NULL);
   gtk_drawing_area_set_draw_func (self->sheet_area, sheet_draw, self, NULL);
   g_signal_connect (self->sheet_area, "resize", G_CALLBACK (sheet_resize_cb), self);
