@@ -470,7 +470,7 @@ ps_diffusion_live_snapshot_shown (PsDiffusionView *self)
         live_set_run (self, ps_window_get_store_path (PS_WINDOW (win)),
                       ps_window_get_current_run (PS_WINDOW (win)));
     }
-  if (self->side != 0 || self->live_run == 0)
+  if (self->n_samplers == 0 || self->side != 0 || self->live_run == 0)
     {
       gtk_widget_set_visible (self->live_box, FALSE);
       return;

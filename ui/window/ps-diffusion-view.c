@@ -188,7 +188,8 @@ ps_diffusion_view_frame_figure (PsDiffusionView *self, const Sampler *s, guint f
 
   /* Hallucination scores belong to the DDPM samples; every sampler starts
    * from the same noise, so sample i is the same particle in each. */
-  if (self->halluc != NULL && self->n_halluc > 0 && s->S == self->halluc_n)
+  if (self->halluc != NULL && self->n_halluc > 0 && s->S == self->halluc_n
+      && s->index != LIVE_SAMPLER)
     {
       /* A trailing tail of each path: whole ancestral (DDPM) paths over
        * 20 samples are a tangle. */
@@ -601,7 +602,11 @@ ps_diffusion_view_set_snapshot (PsDiffusionView *self, GPtrArray *arrays)
 
   ps_diffusion_view_clear (self);
   if (!ps_diffusion_view_supports (arrays))
-    return FALSE;
+    {
+      /* Hides the slider (and lets go of another run's model). */
+      ps_diffusion_live_snapshot_shown (self);
+      return FALSE;
+    }
 
   double *r = self->range;
   r[0] = r[2] = INFINITY;
