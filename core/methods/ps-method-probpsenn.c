@@ -336,6 +336,8 @@ pps_predict (PsPpsModel *m, const float *x, int n, const PpsOut *o)
   g_autofree float *draws = g_new (float, (gsize) S * KD);
   for (int s = 0; s < S; s++)
     ps_pps_sample (draws + s * KD, m->mu, m->lv, m->pred_eps + s * KD, KD);
+  const gboolean need_draws = o->mean || o->logits || o->entropy || o->mi || o->pstd || o->estd
+                              || o->pred || o->pred_point || o->emb || o->sims;
   const int CB = PPS_PRED_CHUNK;
   g_autofree float *feat = g_new (float, (gsize) CB * D * HW);
   g_autofree float *patches = g_new (float, (gsize) CB * HW * D);
@@ -356,6 +358,18 @@ pps_predict (PsPpsModel *m, const float *x, int n, const PpsOut *o)
       const int B = MIN (CB, n - s0);
       feat_forward (m, x + (gsize) s0 * m->data->d, B);
       memcpy (feat, m->feat, (gsize) B * D * HW * sizeof (float));
+      ps_ppn_forward (psim, pmind, parg, feat, m->mu, B, K, D, HW, PS_PPN_EPS);
+      if (!need_draws)
+        {
+          /* Only the means asked for (the "because" analysis): no draws. */
+          if (o->sim_point)
+            memcpy (o->sim_point + (gsize) s0 * K, psim, (gsize) B * K * sizeof (float));
+          if (o->mind_point)
+            memcpy (o->mind_point + (gsize) s0 * K, pmind, (gsize) B * K * sizeof (float));
+          if (o->argmin_point)
+            memcpy (o->argmin_point + (gsize) s0 * K, parg, (gsize) B * K * sizeof (int));
+          continue;
+        }
       ps_pps_distances (dist, patches, pnorm, feat, draws, B, D, HW, P);
       /* Nearest patch per (image, drawn prototype) -> similarity. */
       for (int b = 0; b < B; b++)
@@ -374,7 +388,6 @@ pps_predict (PsPpsModel *m, const float *x, int n, const PpsOut *o)
         }
       ps_pps_predictive (mean, o->entropy ? o->entropy + s0 : NULL, o->mi ? o->mi + s0 : NULL,
                          o->pstd ? o->pstd + s0 : NULL, pr, S, B, C);
-      ps_ppn_forward (psim, pmind, parg, feat, m->mu, B, K, D, HW, PS_PPN_EPS);
       ps_ppn_last_forward (plog, psim, m->last, B, K, C);
       for (int b = 0; b < B; b++)
         {
