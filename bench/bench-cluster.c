@@ -13,11 +13,10 @@
  * covariance, which the Python side recomputes).  Then one line:
  *   impl=ours threads=.. km_sec=.. km_cpu=.. km_iter=.. km_inertia=.. gmm_sec=..
  *   gmm_cpu=.. gmm_iter=.. gmm_ll=.. nc_acc=..   (*_sec wall, *_cpu CPU of all threads)
- * k-means is Lloyd's algorithm from the given centres with scikit-learn's
- * stopping rule (squared centre shift <= 1e-4 times the mean feature
- * variance, at most 300 iterations), assignments through ps_kmeans_predict
- * (GEMM).  ps_kmeans itself seeds with k-means++ and takes no starting
- * centres, so the loop is written here.
+ * k-means is ps_kmeans_from_centres: Lloyd's iterations from the given
+ * centres with scikit-learn's stopping rule (labels unchanged, or squared
+ * centre shift <= 1e-4 times the mean feature variance, at most 300
+ * iterations).
  */
 #include <math.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@
 #include "ps-dataset.h"
 #include "ps-eval.h"
 #include "ps-gmm.h"
+#include "ps-kmeans.h"
 
 #include <time.h>
 
@@ -84,61 +84,6 @@ labels_f32 (const PsDataset *ds)
   return y;
 }
 
-/* Lloyd from c[k, d]; returns the inertia of the final assignment. */
-static double
-lloyd (const float *x, guint n, guint d, guint k, float *c, int max_iter, double tol, int *n_iter)
-{
-  double mean_var = 0;
-  for (guint j = 0; j < d; j++)
-    {
-      double s = 0, s2 = 0;
-      for (guint i = 0; i < n; i++)
-        {
-          double v = x[(gsize) i * d + j];
-          s += v;
-          s2 += v * v;
-        }
-      mean_var += (s2 / n - (s / n) * (s / n)) / d;
-    }
-  g_autofree gint32 *a = g_new (gint32, n);
-  g_autofree float *d2 = g_new (float, n);
-  g_autofree double *acc = g_new (double, (gsize) k * d);
-  g_autofree guint *cnt = g_new (guint, k);
-  int it = 0;
-  while (it < max_iter)
-    {
-      ps_kmeans_predict (x, n, d, c, k, a, d2);
-      memset (acc, 0, (gsize) k * d * sizeof (double));
-      memset (cnt, 0, k * sizeof (guint));
-      for (guint i = 0; i < n; i++)
-        {
-          double *dst = acc + (gsize) a[i] * d;
-          const float *r = x + (gsize) i * d;
-          for (guint j = 0; j < d; j++)
-            dst[j] += r[j];
-          cnt[a[i]]++;
-        }
-      double shift = 0;
-      for (guint j = 0; j < k; j++)
-        if (cnt[j] > 0)
-          for (guint t = 0; t < d; t++)
-            {
-              double v = acc[(gsize) j * d + t] / cnt[j];
-              shift += (v - c[(gsize) j * d + t]) * (v - c[(gsize) j * d + t]);
-              c[(gsize) j * d + t] = (float) v;
-            }
-      it++;
-      if (shift <= tol * mean_var)
-        break;
-    }
-  ps_kmeans_predict (x, n, d, c, k, a, d2);
-  double inertia = 0;
-  for (guint i = 0; i < n; i++)
-    inertia += d2[i];
-  *n_iter = it;
-  return inertia;
-}
-
 int
 main (int argc, char **argv)
 {
@@ -191,7 +136,14 @@ main (int argc, char **argv)
   /* k-means. */
   int km_iter;
   double t0 = ps_now (), c0 = cpu_now ();
-  double inertia = lloyd (train->x, n, d, K, c, 300, 1e-4, &km_iter);
+  guint km_it = 0;
+  double inertia = ps_kmeans_from_centres (train->x, n, d, K, 300, 1e-4, c, NULL, &km_it, &error);
+  km_iter = (int) km_it;
+  if (inertia < 0)
+    {
+      fprintf (stderr, "k-means: %s\n", error->message);
+      return 1;
+    }
   double km_sec = ps_now () - t0, km_cpu = cpu_now () - c0;
 
   /* The mixture on our 50-D PCA (untimed), from the same start as the

@@ -1,10 +1,13 @@
 /* test-eval.c: metrics against hand-computed cases and brute-force
  * oracles, PCA against a planted covariance, k-means against planted
- * blobs. */
+ * blobs and a naive Lloyd loop, Gaussian mixtures against naive densities
+ * and moments. */
 #include <math.h>
 #include <string.h>
 
 #include "ps-eval.h"
+#include "ps-gmm.h"
+#include "ps-kmeans.h"
 
 static void
 test_accuracy_confusion (void)
@@ -513,6 +516,312 @@ test_kmeans_bad (void)
   g_assert_error (error, PS_ERROR, PS_ERROR_PARAM);
 }
 
+
+/* Overlapping blobs: k-means needs several iterations and labels move. */
+static float *
+overlapping (guint n, guint d, guint centres, float spread, PsRng *rng)
+{
+  g_autofree float *mu = g_new (float, (gsize) centres * d);
+  for (guint i = 0; i < centres * d; i++)
+    mu[i] = spread * ps_rng_normal (rng);
+  float *x = g_new (float, (gsize) n * d);
+  for (guint i = 0; i < n; i++)
+    {
+      guint c = ps_rng_below (rng, centres);
+      for (guint j = 0; j < d; j++)
+        x[(gsize) i * d + j] = mu[c * d + j] + ps_rng_normal (rng) + 3.0f;
+    }
+  return x;
+}
+
+/* ps_kmeans_from_centres against the naive double-precision Lloyd loop
+ * from the same start: same labels, iterations and inertia, with one and
+ * two threads, for a run that converges and one cut short by max_iter. */
+static void
+test_kmeans_from_centres (void)
+{
+  const guint n = 6000, d = 12, k = 7;
+  PsRng rng;
+  ps_rng_init (&rng, 77, 0);
+  g_autofree float *x = overlapping (n, d, 5, 2.0f, &rng);
+  g_autofree float *start = g_new (float, (gsize) k * d);
+  for (guint j = 0; j < k; j++)
+    memcpy (start + (gsize) j * d, x + (gsize) ps_rng_below (&rng, n) * d, d * sizeof (float));
+  int saved = ps_blas_get_threads ();
+  guint max_iters[2] = { 300, 4 };
+  for (guint m = 0; m < 2; m++)
+    {
+      g_autofree float *cr = g_memdup2 (start, (gsize) k * d * sizeof (float));
+      g_autofree gint32 *ar = g_new (gint32, n);
+      guint itr = 0;
+      double ref = ps_kmeans_from_centres_ref (x, n, d, k, max_iters[m], 1e-4, cr, ar, &itr);
+      if (m == 0)
+        g_assert_cmpuint (itr, >, 5);
+      else
+        g_assert_cmpuint (itr, ==, 4);
+      for (int threads = 1; threads <= 2; threads++)
+        {
+          ps_blas_set_threads (threads);
+          g_autofree float *c = g_memdup2 (start, (gsize) k * d * sizeof (float));
+          g_autofree gint32 *a = g_new (gint32, n);
+          guint it = 0;
+          g_autoptr (GError) error = NULL;
+          double inertia = ps_kmeans_from_centres (x, n, d, k, max_iters[m], 1e-4, c, a, &it, &error);
+          g_assert_no_error (error);
+          g_assert_cmpuint (it, ==, itr);
+          g_assert_cmpmem (a, n * sizeof (gint32), ar, n * sizeof (gint32));
+          g_assert_cmpfloat (fabs (inertia - ref), <=, 1e-5 * ref);
+          for (guint q = 0; q < k * d; q++)
+            g_assert_cmpfloat (fabsf (c[q] - cr[q]), <=, 1e-4f * (1 + fabsf (cr[q])));
+        }
+    }
+  ps_blas_set_threads (saved);
+
+  /* A start with two identical centres leaves one empty: it is refilled
+   * and every cluster ends non-empty. */
+  g_autofree float *c = g_memdup2 (start, (gsize) k * d * sizeof (float));
+  memcpy (c + d, c, d * sizeof (float));
+  g_autofree gint32 *a = g_new (gint32, n);
+  g_autoptr (GError) error = NULL;
+  g_assert_cmpfloat (ps_kmeans_from_centres (x, n, d, k, 300, 1e-4, c, a, NULL, &error), >, 0);
+  g_autofree guint *cnt = g_new0 (guint, k);
+  for (guint i = 0; i < n; i++)
+    cnt[a[i]]++;
+  for (guint j = 0; j < k; j++)
+    g_assert_cmpuint (cnt[j], >, 0);
+
+  /* Non-finite centres are refused with an error. */
+  c[3] = NAN;
+  g_assert_cmpfloat (ps_kmeans_from_centres (x, n, d, k, 300, 1e-4, c, a, NULL, &error), <, 0);
+  g_assert_error (error, PS_ERROR, PS_ERROR_VALUE);
+}
+
+/* A random mixture of K components in D dimensions with SPD covariances
+ * A A^T + 0.3 I, means around `offset`. */
+static PsGaussMix *
+random_mixture (int K, int D, float offset, PsRng *rng)
+{
+  PsGaussMix *g = ps_gaussmix_new (K, D, 1e-6);
+  double wsum = 0;
+  for (int k = 0; k < K; k++)
+    {
+      g->weights[k] = 0.5 + ps_rng_uniform (rng);
+      wsum += g->weights[k];
+      for (int a = 0; a < D; a++)
+        g->means[k * D + a] = offset + 3.0 * ps_rng_normal (rng);
+      g_autofree double *A = g_new (double, D * D);
+      for (int q = 0; q < D * D; q++)
+        A[q] = 0.6 * ps_rng_normal (rng);
+      for (int a = 0; a < D; a++)
+        for (int b = 0; b < D; b++)
+          {
+            double s = a == b ? 0.3 : 0;
+            for (int t = 0; t < D; t++)
+              s += A[a * D + t] * A[b * D + t];
+            g->covs[((gsize) k * D + a) * D + b] = s;
+          }
+    }
+  for (int k = 0; k < K; k++)
+    g->weights[k] /= wsum;
+  return g;
+}
+
+/* Samples of g: component by weight, then mu + L e with L the Cholesky
+ * factor (computed naively here). */
+static float *
+sample_mixture (const PsGaussMix *g, guint n, PsRng *rng)
+{
+  const int K = g->K, D = g->D;
+  float *x = g_new (float, (gsize) n * D);
+  g_autofree double *L = g_new0 (double, (gsize) K * D * D);
+  for (int k = 0; k < K; k++)
+    {
+      const double *c = g->covs + (gsize) k * D * D;
+      double *l = L + (gsize) k * D * D;
+      for (int i = 0; i < D; i++)
+        for (int j = 0; j <= i; j++)
+          {
+            double s = c[i * D + j];
+            for (int t = 0; t < j; t++)
+              s -= l[i * D + t] * l[j * D + t];
+            l[i * D + j] = i == j ? sqrt (s) : s / l[j * D + j];
+          }
+    }
+  g_autofree double *e = g_new (double, D);
+  for (guint i = 0; i < n; i++)
+    {
+      double u = ps_rng_uniform (rng), acc = 0;
+      int k = 0;
+      for (; k < K - 1; k++)
+        {
+          acc += g->weights[k];
+          if (u < acc)
+            break;
+        }
+      for (int a = 0; a < D; a++)
+        e[a] = ps_rng_normal (rng);
+      for (int a = 0; a < D; a++)
+        {
+          double s = g->means[k * D + a];
+          for (int b = 0; b <= a; b++)
+            s += L[((gsize) k * D + a) * D + b] * e[b];
+          x[(gsize) i * D + a] = (float) s;
+        }
+    }
+  return x;
+}
+
+/* log w_k + log N(x | mu_k, S_k) by Gaussian elimination in double. */
+static double
+naive_log_density (const PsGaussMix *g, int k, const float *x)
+{
+  const int D = g->D;
+  g_autofree double *m = g_new (double, D * (D + 1));
+  for (int a = 0; a < D; a++)
+    {
+      for (int b = 0; b < D; b++)
+        m[a * (D + 1) + b] = g->covs[((gsize) k * D + a) * D + b];
+      m[a * (D + 1) + D] = x[a] - g->means[k * D + a];
+    }
+  double logdet = 0;
+  for (int p = 0; p < D; p++)
+    {
+      double piv = m[p * (D + 1) + p];
+      logdet += log (piv);
+      for (int r = p + 1; r < D; r++)
+        {
+          double f = m[r * (D + 1) + p] / piv;
+          for (int c = p; c <= D; c++)
+            m[r * (D + 1) + c] -= f * m[p * (D + 1) + c];
+        }
+    }
+  /* Back substitution for S^-1 (x - mu), then the quadratic form. */
+  g_autofree double *sol = g_new (double, D);
+  for (int r = D - 1; r >= 0; r--)
+    {
+      double s = m[r * (D + 1) + D];
+      for (int c = r + 1; c < D; c++)
+        s -= m[r * (D + 1) + c] * sol[c];
+      sol[r] = s / m[r * (D + 1) + r];
+    }
+  double q = 0;
+  for (int a = 0; a < D; a++)
+    q += (x[a] - g->means[k * D + a]) * sol[a];
+  return log (g->weights[k]) - 0.5 * D * log (2 * G_PI) - 0.5 * logdet - 0.5 * q;
+}
+
+static void
+test_gmm_density (void)
+{
+  const int K = 4, D = 9;
+  const guint n = 3000;
+  PsRng rng;
+  ps_rng_init (&rng, 5, 0);
+  g_autoptr (PsGaussMix) g = random_mixture (K, D, 0.f, &rng);
+  g_autofree float *x = sample_mixture (g, n, &rng);
+  g_autofree float *logp = g_new (float, (gsize) n * K);
+  double ll = ps_gaussmix_log_likelihood (g, x, n, logp);
+  double want = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      double mx = -INFINITY, s = 0, lp[4];
+      for (int k = 0; k < K; k++)
+        {
+          lp[k] = naive_log_density (g, k, x + (gsize) i * D);
+          g_assert_cmpfloat (fabs (logp[(gsize) i * K + k] - lp[k]), <=, 1e-4 * (1 + fabs (lp[k])));
+          mx = MAX (mx, lp[k]);
+        }
+      for (int k = 0; k < K; k++)
+        s += exp (lp[k] - mx);
+      want += (mx + log (s)) / n;
+    }
+  g_assert_cmpfloat (fabs (ll - want), <=, 1e-5 * fabs (want));
+
+  /* A covariance that is not positive definite gives -inf. */
+  g->covs[0] = -1;
+  g_assert_cmpfloat (ps_gaussmix_log_likelihood (g, x, n, NULL), ==, -INFINITY);
+}
+
+/* The M-step against weighted moments in double, on data far from the
+ * origin (the second moments are taken about a pivot). */
+static void
+test_gmm_m_step (void)
+{
+  const int K = 3, D = 7;
+  const guint n = 5000;
+  PsRng rng;
+  ps_rng_init (&rng, 6, 0);
+  g_autoptr (PsGaussMix) truth = random_mixture (K, D, 50.f, &rng);
+  g_autofree float *x = sample_mixture (truth, n, &rng);
+  g_autofree float *resp = g_new (float, (gsize) n * K);
+  for (guint i = 0; i < n; i++)
+    {
+      float s = 0;
+      for (int k = 0; k < K; k++)
+        s += resp[i * K + k] = ps_rng_uniform (&rng) + 0.01f;
+      for (int k = 0; k < K; k++)
+        resp[i * K + k] /= s;
+    }
+  g_autoptr (PsGaussMix) g = ps_gaussmix_new (K, D, 1e-6);
+  ps_gaussmix_m_step (g, x, n, resp);
+  for (int k = 0; k < K; k++)
+    {
+      double nk = 0;
+      g_autofree double *mu = g_new0 (double, D);
+      for (guint i = 0; i < n; i++)
+        {
+          nk += resp[i * K + k];
+          for (int a = 0; a < D; a++)
+            mu[a] += resp[i * K + k] * (double) x[i * D + a];
+        }
+      g_assert_cmpfloat (fabs (g->weights[k] - nk / n), <=, 1e-6);
+      for (int a = 0; a < D; a++)
+        {
+          mu[a] /= nk;
+          g_assert_cmpfloat (fabs (g->means[k * D + a] - mu[a]), <=, 1e-4 * (1 + fabs (mu[a])));
+        }
+      for (int a = 0; a < D; a++)
+        for (int b = 0; b < D; b++)
+          {
+            double s = 0;
+            for (guint i = 0; i < n; i++)
+              s += resp[i * K + k] * (x[i * D + a] - mu[a]) * (x[i * D + b] - mu[b]);
+            s = s / nk + (a == b ? 1e-6 : 0);
+            double got = g->covs[((gsize) k * D + a) * D + b];
+            g_assert_cmpfloat (fabs (got - s), <=, 2e-3 * (1 + fabs (s)));
+          }
+    }
+}
+
+/* EM never lowers the log-likelihood, and gets near the generating
+ * mixture's from a poor start. */
+static void
+test_gmm_em_monotone (void)
+{
+  const int K = 3, D = 4;
+  const guint n = 4000;
+  PsRng rng;
+  ps_rng_init (&rng, 8, 0);
+  g_autoptr (PsGaussMix) truth = random_mixture (K, D, 0.f, &rng);
+  g_autofree float *x = sample_mixture (truth, n, &rng);
+  double ll_truth = ps_gaussmix_log_likelihood (truth, x, n, NULL);
+  g_autoptr (PsGaussMix) g = ps_gaussmix_new (K, D, 1e-6);
+  for (int k = 0; k < K; k++)
+    for (int a = 0; a < D; a++)
+      g->means[k * D + a] = x[(gsize) (k * 7) * D + a];
+  double prev = -INFINITY, first = 0, ll = 0;
+  for (int it = 0; it < 60; it++)
+    {
+      ll = ps_gaussmix_em_step (g, x, n, NULL, NULL);
+      if (it == 0)
+        first = ll;
+      g_assert_cmpfloat (ll, >=, prev - 1e-5 * fabs (prev));
+      prev = ll;
+    }
+  g_assert_cmpfloat (ll, >, first + 0.5);
+  g_assert_cmpfloat (ll, >, ll_truth - 0.05);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -533,5 +842,9 @@ main (int argc, char **argv)
   g_test_add_func ("/eval/pca/bad", test_pca_bad);
   g_test_add_func ("/eval/kmeans/blobs", test_kmeans_blobs);
   g_test_add_func ("/eval/kmeans/bad", test_kmeans_bad);
+  g_test_add_func ("/eval/kmeans/from-centres", test_kmeans_from_centres);
+  g_test_add_func ("/eval/gmm/density", test_gmm_density);
+  g_test_add_func ("/eval/gmm/m-step", test_gmm_m_step);
+  g_test_add_func ("/eval/gmm/em-monotone", test_gmm_em_monotone);
   return g_test_run ();
 }

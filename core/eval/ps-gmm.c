@@ -90,113 +90,223 @@ tri_inverse (double *m, const double *l, int D)
     }
 }
 
-double
-ps_gaussmix_log_likelihood (const PsGaussMix *g, const float *x, guint n, float *logp_out)
+/* Hot loops get an AVX2+FMA clone picked at load time (the build targets
+ * baseline x86-64); fixed 8-lane partial sums keep each clone
+ * deterministic. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define GMM_VEC __attribute__ ((target_clones ("arch=x86-64-v3", "default"), \
+                                optimize ("tree-vectorize", "vect-cost-model=dynamic")))
+#else
+#define GMM_VEC
+#endif
+
+typedef float V8 __attribute__ ((vector_size (32)));
+typedef float V8u __attribute__ ((vector_size (32), aligned (4)));
+#define load8(p) (*(const V8u *) (p))
+#define hsum8(v) ((((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + ((v)[3] + (v)[7])))
+
+/* Rows per block: the whitened block [GMM_BLOCK, K * D] stays a few MB
+ * while each GEMM is still large enough for OpenBLAS's threads. */
+#define GMM_BLOCK 2048
+
+/* For m rows: logp[i, k] = cst[k] - 0.5 |y[i, k*D:(k+1)*D] - shift[k]|^2. */
+static GMM_VEC void
+quad_forms (float *logp, const float *y, const float *shift, const float *cst, guint m, int K, int D)
 {
-  const int K = g->K, D = g->D;
-  g_autofree double *l = g_new (double, (gsize) D * D);
-  g_autofree double *li = g_new (double, (gsize) D * D);
-  g_autofree float *lit = g_new (float, (gsize) D * D);   /* L^-T as float [D, D] */
-  g_autofree float *y = g_new (float, (gsize) MAX (n, 1) * D);
-  g_autofree double *shift = g_new (double, D);
-  float *logp = logp_out ? logp_out : g_new (float, (gsize) MAX (n, 1) * K);
-  const double c0 = -0.5 * D * log (2 * G_PI);
-  for (int k = 0; k < K; k++)
+  for (guint i = 0; i < m; i++)
     {
-      if (!cholesky (l, g->covs + (gsize) k * D * D, D))
+      const float *yi = y + (gsize) i * K * D;
+      for (int k = 0; k < K; k++)
         {
-          if (logp != logp_out)
-            g_free (logp);
-          return -INFINITY;
-        }
-      tri_inverse (li, l, D);
-      double logdet = 0;
-      for (int j = 0; j < D; j++)
-        logdet += log (l[(gsize) j * D + j]);
-      /* y = x L^-T - mu L^-T: one GEMM over the data per component. */
-      for (int a = 0; a < D; a++)
-        for (int b = 0; b < D; b++)
-          lit[(gsize) a * D + b] = (float) li[(gsize) b * D + a];
-      for (int b = 0; b < D; b++)
-        {
-          double s = 0;
-          for (int a = 0; a < D; a++)
-            s += g->means[(gsize) k * D + a] * li[(gsize) b * D + a];
-          shift[b] = s;
-        }
-      ps_sgemm (FALSE, FALSE, (int) n, D, D, 1.f, x, D, lit, D, 0.f, y, D);
-      double lw = g->weights[k] > 0 ? log (g->weights[k]) : -INFINITY;
-      for (guint i = 0; i < n; i++)
-        {
-          const float *yi = y + (gsize) i * D;
-          double q = 0;
-          for (int b = 0; b < D; b++)
+          const float *yk = yi + (gsize) k * D;
+          const float *sk = shift + (gsize) k * D;
+          V8 acc = { 0 };
+          gsize b = 0;
+          for (; b + 8 <= (gsize) D; b += 8)
             {
-              double t = yi[b] - shift[b];
-              q += t * t;
+              V8 t = load8 (yk + b) - load8 (sk + b);
+              acc += t * t;
             }
-          logp[(gsize) i * K + k] = (float) (lw + c0 - logdet - 0.5 * q);
+          float q = hsum8 (acc);
+          for (; b < (gsize) D; b++)
+            q += (yk[b] - sk[b]) * (yk[b] - sk[b]);
+          logp[(gsize) i * K + k] = cst[k] - 0.5f * q;
         }
     }
+}
+
+/* Log-sum-exp of each row of logp [m, K], summed in double. */
+static double
+sum_logsumexp (const float *logp, guint m, int K)
+{
   double total = 0;
-  for (guint i = 0; i < n; i++)
+  for (guint i = 0; i < m; i++)
     {
       const float *r = logp + (gsize) i * K;
       float mx = r[0];
       for (int k = 1; k < K; k++)
         mx = MAX (mx, r[k]);
-      double s = 0;
+      float s = 0;
       for (int k = 0; k < K; k++)
-        s += exp ((double) r[k] - mx);
-      total += mx + log (s);
+        s += expf (r[k] - mx);
+      total += (double) mx + log (s);
     }
+  return total;
+}
+
+double
+ps_gaussmix_log_likelihood (const PsGaussMix *g, const float *x, guint n, float *logp_out)
+{
+  const int K = g->K, D = g->D;
+  const int KD = K * D;
+  g_autofree double *l = g_new (double, (gsize) D * D);
+  g_autofree double *li = g_new (double, (gsize) D * D);
+  /* W [D, K*D]: column block k is L_k^-T, so x W gives every component's
+   * whitened coordinates L_k^-1 x in one GEMM. */
+  g_autofree float *w = g_new (float, (gsize) D * KD);
+  g_autofree float *shift = g_new (float, (gsize) KD);   /* L_k^-1 mu_k */
+  g_autofree float *cst = g_new (float, K);
+  const double c0 = -0.5 * D * log (2 * G_PI);
+  for (int k = 0; k < K; k++)
+    {
+      if (!cholesky (l, g->covs + (gsize) k * D * D, D))
+        return -INFINITY;
+      tri_inverse (li, l, D);
+      double logdet = 0;
+      for (int j = 0; j < D; j++)
+        logdet += log (l[(gsize) j * D + j]);
+      for (int a = 0; a < D; a++)
+        for (int b = 0; b < D; b++)
+          w[(gsize) a * KD + k * D + b] = (float) li[(gsize) b * D + a];
+      for (int b = 0; b < D; b++)
+        {
+          double s = 0;
+          for (int a = 0; a <= b; a++)
+            s += g->means[(gsize) k * D + a] * li[(gsize) b * D + a];
+          shift[k * D + b] = (float) s;
+        }
+      double lw = g->weights[k] > 0 ? log (g->weights[k]) : -INFINITY;
+      cst[k] = (float) (lw + c0 - logdet);
+    }
+  guint bm = MIN (MAX (n, 1), GMM_BLOCK);
+  float *y = ps_alloc0 ((gsize) bm * KD * sizeof (float));
+  float *logp = logp_out ? logp_out : ps_alloc0 ((gsize) bm * K * sizeof (float));
+  double total = 0;
+  for (guint r0 = 0; r0 < n; r0 += GMM_BLOCK)
+    {
+      guint m = MIN (GMM_BLOCK, n - r0);
+      float *lp = logp_out ? logp_out + (gsize) r0 * K : logp;
+      ps_sgemm (FALSE, FALSE, (int) m, KD, D, 1.f, x + (gsize) r0 * D, D, w, KD, 0.f, y, KD);
+      quad_forms (lp, y, shift, cst, m, K, D);
+      total += sum_logsumexp (lp, m, K);
+    }
+  ps_free (y);
   if (logp != logp_out)
-    g_free (logp);
+    ps_free (logp);
   return n ? total / n : 0;
+}
+
+/* z[m, K*D]: block k of row i is r[i, k] * (x[i] - mu[k]). */
+static GMM_VEC void
+scale_rows (float *z, const float *x, const float *r, const float *mu, guint m, int K, int D)
+{
+  for (guint i = 0; i < m; i++)
+    {
+      const float *xi = x + (gsize) i * D;
+      float *zi = z + (gsize) i * K * D;
+      for (int k = 0; k < K; k++)
+        {
+          float rk = r[(gsize) i * K + k];
+          const float *mk = mu + (gsize) k * D;
+          float *zk = zi + (gsize) k * D;
+          for (int a = 0; a < D; a++)
+            zk[a] = rk * (xi[a] - mk[a]);
+        }
+    }
 }
 
 void
 ps_gaussmix_m_step (PsGaussMix *g, const float *x, guint n, const float *resp)
 {
   const int K = g->K, D = g->D;
-  g_autofree float *z = g_new (float, (gsize) MAX (n, 1) * D);
-  g_autofree float *cov = g_new (float, (gsize) D * D);
+  const int KD = K * D;
   g_autofree double *nk = g_new0 (double, K);
-  g_autofree float *mf = g_new (float, (gsize) K * D);
+  g_autofree double *pivot = g_new0 (double, D);
+  g_autofree float *pf = g_new (float, D);
   for (guint i = 0; i < n; i++)
-    for (int k = 0; k < K; k++)
-      nk[k] += resp[(gsize) i * K + k];
-  /* Means: resp^T x in one GEMM. */
-  ps_sgemm (TRUE, FALSE, K, D, (int) n, 1.f, resp, K, x, D, 0.f, mf, D);
+    {
+      for (int k = 0; k < K; k++)
+        nk[k] += resp[(gsize) i * K + k];
+      for (int a = 0; a < D; a++)
+        pivot[a] += x[(gsize) i * D + a];
+    }
+  for (int a = 0; a < D; a++)
+    {
+      pivot[a] = n ? pivot[a] / n : 0;
+      pf[a] = (float) pivot[a];
+    }
+  guint bm = MIN (MAX (n, 1), GMM_BLOCK);
+  float *xc = ps_alloc0 ((gsize) bm * D * sizeof (float));
+  float *z = ps_alloc0 ((gsize) bm * KD * sizeof (float));
+  float *s2 = ps_alloc0 ((gsize) D * KD * sizeof (float));   /* [D, K*D] */
+  float *s1 = ps_alloc0 ((gsize) K * D * sizeof (float));    /* [K, D] */
+  float *muf = ps_alloc0 ((gsize) K * D * sizeof (float));
+
+  /* Means first: r^T (x - p) / n_k, about the data mean p. */
+  for (guint r0 = 0; r0 < n; r0 += GMM_BLOCK)
+    {
+      guint m = MIN (GMM_BLOCK, n - r0);
+      for (guint i = 0; i < m; i++)
+        for (int a = 0; a < D; a++)
+          xc[(gsize) i * D + a] = x[(gsize) (r0 + i) * D + a] - pf[a];
+      ps_sgemm (TRUE, FALSE, K, D, (int) m, 1.f, resp + (gsize) r0 * K, K, xc, D,
+                r0 == 0 ? 0.f : 1.f, s1, D);
+    }
   double tot = 0;
   for (int k = 0; k < K; k++)
-    tot += nk[k];
+    {
+      tot += nk[k];
+      for (int a = 0; a < D; a++)
+        {
+          double mu = nk[k] >= 1e-8 ? pivot[a] + s1[(gsize) k * D + a] / nk[k] : g->means[(gsize) k * D + a];
+          muf[(gsize) k * D + a] = (float) mu;
+          if (nk[k] >= 1e-8)
+            g->means[(gsize) k * D + a] = mu;
+        }
+    }
+
+  /* Scatter of every component in one GEMM per block of rows:
+   * (x - p)^T [r_1 (x - mu_1), ..., r_K (x - mu_K)].  Since
+   * sum_i r_ik (x_i - mu_k) = 0, block k is the scatter about mu_k; only
+   * the right factor needs each component's own centring for float to
+   * keep the precision of thin components. */
+  for (guint r0 = 0; r0 < n; r0 += GMM_BLOCK)
+    {
+      guint m = MIN (GMM_BLOCK, n - r0);
+      for (guint i = 0; i < m; i++)
+        for (int a = 0; a < D; a++)
+          xc[(gsize) i * D + a] = x[(gsize) (r0 + i) * D + a] - pf[a];
+      scale_rows (z, x + (gsize) r0 * D, resp + (gsize) r0 * K, muf, m, K, D);
+      ps_sgemm (TRUE, FALSE, D, KD, (int) m, 1.f, xc, D, z, KD, r0 == 0 ? 0.f : 1.f, s2, KD);
+    }
   for (int k = 0; k < K; k++)
     {
       /* A component without mass keeps its parameters, weight 0. */
       g->weights[k] = tot > 0 ? nk[k] / tot : 0;
       if (nk[k] < 1e-8)
         continue;
-      double *mu = g->means + (gsize) k * D;
-      for (int j = 0; j < D; j++)
-        mu[j] = mf[(gsize) k * D + j] / nk[k];
-      /* Scatter of sqrt(r) (x - mu), centred first so float keeps the
-       * precision. */
-      for (guint i = 0; i < n; i++)
-        {
-          float s = sqrtf (resp[(gsize) i * K + k]);
-          const float *xi = x + (gsize) i * D;
-          float *zi = z + (gsize) i * D;
-          for (int j = 0; j < D; j++)
-            zi[j] = s * (float) (xi[j] - mu[j]);
-        }
-      ps_sgemm (TRUE, FALSE, D, D, (int) n, 1.f, z, D, z, D, 0.f, cov, D);
       double *c = g->covs + (gsize) k * D * D;
       for (int a = 0; a < D; a++)
         for (int b = 0; b < D; b++)
-          c[(gsize) a * D + b] = 0.5 * (cov[(gsize) a * D + b] + cov[(gsize) b * D + a]) / nk[k]
+          c[(gsize) a * D + b] = 0.5 * ((double) s2[(gsize) a * KD + k * D + b]
+                                        + s2[(gsize) b * KD + k * D + a]) / nk[k]
                                  + (a == b ? g->reg : 0);
     }
+  ps_free (xc);
+  ps_free (z);
+  ps_free (s2);
+  ps_free (s1);
+  ps_free (muf);
 }
 
 static void
@@ -215,11 +325,15 @@ responsibilities (float *resp, const float *logp, guint n, int K, const int *cla
       float mx = r[0];
       for (int k = 1; k < K; k++)
         mx = MAX (mx, r[k]);
-      double s = 0;
+      float s = 0;
       for (int k = 0; k < K; k++)
-        s += exp ((double) r[k] - mx);
+        {
+          o[k] = expf (r[k] - mx);
+          s += o[k];
+        }
+      float inv = 1.f / s;
       for (int k = 0; k < K; k++)
-        o[k] = (float) (exp ((double) r[k] - mx) / s);
+        o[k] *= inv;
     }
 }
 
