@@ -3,9 +3,10 @@
  * A small class-conditional DDPM is trained here on the Gaussian grid and
  * stored as a finished run; the view shown on its snapshot reloads the
  * model from the checkpoint, shows the slider, resamples at the run's w,
- * and a new w resamples the same noise: the particles move closer to their
- * class centres.  Quick slider moves while a job runs end with the newest
- * w only.  Waits iterate the main loop until the view reports, never
+ * and a new w resamples the same noise: with guidance the particles land
+ * on their class and closer together; a move shows a quick 10-step pass
+ * before the full one.  Quick slider moves while a job runs end with the
+ * newest w only.  Waits iterate the main loop until the view reports, never
  * sleep.  Run with GTK_A11Y=none under xvfb-run. */
 #include <gtk/gtk.h>
 #include <glib/gstdio.h>
@@ -237,9 +238,12 @@ test_guidance_slider (void)
   /* No guidance, then w = 2: the same noise lands on the requested class
    * and closer together within each class. */
   w.results = ps_diffusion_view_get_live_results (view);
+  guint before = w.signals;
   gtk_range_set_value (GTK_RANGE (scale), 0.0);
   g_assert_true (ps_diffusion_view_get_live_busy (view));
   g_assert_true (wait_for (resampled, &w, 60));
+  /* A quick 10-step pass, then the run's 50 steps. */
+  g_assert_cmpuint (w.signals, ==, before + 2);
   guint n0;
   g_autofree float *s0 = ps_diffusion_view_dup_live_samples (view, &n0);
   double ms0 = ps_diffusion_view_get_live_ms (view);

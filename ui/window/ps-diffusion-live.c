@@ -6,7 +6,8 @@
  * worker thread.  Moving the slider re-runs the sampler (DDIM with
  * classifier-free guidance at w for ddpm, the w-conditioned student on its
  * own few steps for distill) on the same starting noise on a worker
- * thread; the result becomes the "Guided (live)" sampler, one colour per
+ * thread, for ddpm first with a few steps and then with the run's own;
+ * the result becomes the "Guided (live)" sampler, one colour per
  * requested class.  At most one sampling job runs: moving the slider again
  * cancels it (the samplers poll a flag between steps) and the newest w
  * starts once it has stopped, while the last result stays on screen.
@@ -30,6 +31,9 @@
 
 /* Particles resampled at each w (all drawn, all with trajectories). */
 #define LIVE_N 1024
+/* A slider move first samples ddpm with this many DDIM steps (a fifth of
+ * the cost), then refines with the run's own step count. */
+#define LIVE_COARSE_STEPS 10
 /* ddpm's checkpoint magic ("DDPM", ps-method-ddpm.c): its network is
  * rebuilt here, since the method's model has no public accessor. */
 #define LIVE_DDPM_MAGIC 0x4d504444u
@@ -205,6 +209,7 @@ struct _LiveJob
 {
   LiveModel *lm;
   float w;
+  int steps;               /* ddpm: DDIM steps of this pass */
   gboolean select;         /* show the result as soon as it arrives */
   float *noise;            /* [n, 2] */
   int *cls;                /* [n] */
@@ -241,10 +246,10 @@ live_sample_thread (GTask *task, gpointer source, gpointer data, GCancellable *c
   if (lm->den != NULL)
     {
       PsSamplerConfig cfg;
-      ps_sampler_config_init (&cfg, PS_SAMPLER_DDIM, lm->steps);
+      ps_sampler_config_init (&cfg, PS_SAMPLER_DDIM, j->steps);
       cfg.n_record = j->n;
-      cfg.traj = g_new (float, (gsize) j->n * (lm->steps + 1) * 2);
-      cfg.traj_t = g_new (float, lm->steps + 1);
+      cfg.traj = g_new (float, (gsize) j->n * (j->steps + 1) * 2);
+      cfg.traj_t = g_new (float, j->steps + 1);
       PsDenoiserEps e = { lm->den, lm->sched, j->w };
       PsRng rng;
       ps_rng_init (&rng, 1, 1);
@@ -254,7 +259,8 @@ live_sample_thread (GTask *task, gpointer source, gpointer data, GCancellable *c
       j->traj = cfg.traj;
       j->sigma = cfg.traj_t;
       j->F = cfg.n_steps + 1;
-      j->title = g_strdup_printf ("w = %.2f · DDIM %d steps", j->w, cfg.n_steps);
+      j->title = g_strdup_printf ("w = %.2f · DDIM %d steps%s", j->w, cfg.n_steps,
+                                  j->steps < lm->steps ? " (refining)" : "");
     }
   else
     {
@@ -301,7 +307,7 @@ install_live (PsDiffusionView *self, gboolean select)
     ps_diffusion_view_redraw (self);
 }
 
-static void start_job (PsDiffusionView *self, gboolean select);
+static void start_job (PsDiffusionView *self, gboolean select, gboolean coarse);
 
 static void
 live_sampled_cb (GObject *source, GAsyncResult *result, gpointer user_data)
@@ -345,15 +351,20 @@ live_sampled_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       gtk_label_set_label (self->live_label, text);
     }
   if (self->live_pending)
-    start_job (self, TRUE);
+    start_job (self, TRUE, TRUE);
+  else if (j->lm->den != NULL && j->steps < j->lm->steps && j->lm == self->live_model)
+    start_job (self, TRUE, FALSE);
 }
 
+/* A sampling job at the slider's w; `coarse` makes ddpm's a quick first
+ * pass that a full one follows. */
 static void
-start_job (PsDiffusionView *self, gboolean select)
+start_job (PsDiffusionView *self, gboolean select, gboolean coarse)
 {
   g_return_if_fail (self->live_model != NULL && self->live_job == NULL);
   LiveJob *j = g_new0 (LiveJob, 1);
   j->lm = live_model_ref (self->live_model);
+  j->steps = coarse ? MIN (LIVE_COARSE_STEPS, j->lm->steps) : j->lm->steps;
   j->w = (float) gtk_adjustment_get_value (self->guidance_adjustment);
   j->select = select;
   j->n = self->live_n;
@@ -378,7 +389,7 @@ ps_diffusion_live_guidance_changed_cb (PsDiffusionView *self)
       self->live_pending = TRUE;
       return;
     }
-  start_job (self, TRUE);
+  start_job (self, TRUE, TRUE);
 }
 
 static void
@@ -417,7 +428,7 @@ live_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   gtk_widget_set_visible (self->live_box, TRUE);
   gtk_label_set_label (self->live_label, "sampling…");
   /* A first result at the run's own w, listed but not shown. */
-  start_job (self, FALSE);
+  start_job (self, FALSE, FALSE);
 }
 
 void
