@@ -345,8 +345,11 @@ draw_class_points (cairo_t *cr, PsExplanation *ex, PsDataset *ds, double x0, dou
     name_w = MAX (name_w, text_width (cr, 11, TRUE, class_name (ds, (int) show[i], buf, sizeof buf)));
   name_w = MIN (name_w, 130);
   cairo_set_source_rgb (cr, ink[0], ink[1], ink[2]);
-  text (cr, x0, y0 + 10, 12, TRUE, "points per class (sum of similarity \xc3\x97 weight)");
   double num_w = 62;
+  const char *head = "points per class (sum of similarity \xc3\x97 weight)";
+  if (text_width (cr, 12, TRUE, head) > width - 2 * num_w - 8)
+    head = "points per class";
+  text (cr, x0, y0 + 10, 12, TRUE, head);
   if (logit)
     {
       text (cr, x0 + width - 2 * num_w + 4, y0 + 10, 10, FALSE, "points");
@@ -500,6 +503,9 @@ ps_explain_sheet_draw (cairo_t *cr, double width, double height, PsExplanation *
   const PsArray *hrn = L.sanity ? find_rows (ex, "heatmaps_random", PS_DTYPE_F32, L.T) : NULL;
   const PsArray *bl = find_rows (ex, "because_local", PS_DTYPE_F32, L.T);
   const PsArray *sstd = find_rows (ex, "similarity_std", PS_DTYPE_F32, L.T);
+  const PsArray *share = find_rows (ex, "top_share", PS_DTYPE_F32, L.T);
+  if (share && row_size (share) != 1)
+    share = NULL;
   const PsArray *bg = opts->because_global;
   if (heat && row_size (heat) != P)
     heat = NULL;
@@ -555,6 +561,12 @@ ps_explain_sheet_draw (cairo_t *cr, double width, double height, PsExplanation *
       text (cr, gx + 12, hy, 9, FALSE, "its nearest training images");
     }
 
+  /* Kinds are named only beside a support prototype (ST-ProtoPNet): kind 0
+   * is ProtoPNet's plain prototype elsewhere. */
+  gboolean any_support = FALSE;
+  for (guint t = 0; kinds != NULL && t < L.T; t++)
+    any_support |= ((const gint32 *) ps_array_data (kinds, NULL))[t] == 1;
+
   /* One scale for every "because" bar on the sheet. */
   double amax = 0;
   for (guint t = 0; t < L.T; t++)
@@ -599,7 +611,7 @@ ps_explain_sheet_draw (cairo_t *cr, double width, double height, PsExplanation *
       double tx = L.text_x, tw = width - MARGIN - tx;
       cairo_set_source_rgb (cr, ink[0], ink[1], ink[2]);
       const char *kind = "";
-      if (kinds != NULL)
+      if (kinds != NULL && any_support)
         kind = ((const gint32 *) ps_array_data (kinds, NULL))[t] == 1 ? " \xc2\xb7 support" : " \xc2\xb7 trivial";
       g_autofree char *l1 = g_strdup_printf ("#%u  prototype %d \xc2\xb7 class %s%s", t + 1, e->index,
                                              class_name (ds, e->cls, b1, sizeof b1), kind);
@@ -617,13 +629,23 @@ ps_explain_sheet_draw (cairo_t *cr, double width, double height, PsExplanation *
         sim = g_strdup_printf ("%.2f", e->similarity);
       g_autofree char *l2 = g_strdup_printf ("similarity %s \xc3\x97 weight %.2f = %+.2f points", sim,
                                              e->weight, e->evidence);
+      if (share != NULL)
+        {
+          /* Prob-PSENN: how often this prototype was the strongest
+           * evidence over the sampled prototypes. */
+          g_autofree char *l3 = g_strdup_printf ("the strongest in %.0f%% of the draws",
+                                                 100.0 * ((const float *) ps_array_data (share, NULL))[t]);
+          cairo_set_source_rgb (cr, 0.35, 0.35, 0.35);
+          text (cr, tx, y + 44, 10.5, FALSE, l3);
+          cairo_set_source_rgb (cr, ink[0], ink[1], ink[2]);
+        }
       text (cr, tx, y + 29, 11.5, FALSE, l2);
       const float *lv = bl ? (const float *) ps_array_data (bl, NULL) + t * N_BECAUSE : NULL;
       const float *gv = bg && e->index >= 0 && (gsize) e->index < bg->shape[0]
                         ? (const float *) ps_array_data (bg, NULL) + (gsize) e->index * N_BECAUSE : NULL;
       cairo_set_source_rgb (cr, 0.3, 0.3, 0.3);
       if (lv || gv)
-        ps_explain_draw_because (cr, tx, y + 40, MIN (tw, 360), lv, gv, amax);
+        ps_explain_draw_because (cr, tx, y + (share ? 52 : 40), MIN (tw, 360), lv, gv, amax);
     }
 
   if (ex->text)

@@ -15,7 +15,7 @@ struct _PsProtoGallery
   PsDataset *data;             /* or NULL */
   int K, H, W, C, topk_n;
   const gint32 *pclass, *pkind, *psrc, *pbox, *topk;
-  const float *pweight, *pimages;
+  const float *pweight, *pimages, *purity, *sigma;
   const PsArray *because;
   cairo_surface_t **surf;      /* [K] */
   GHashTable *thumbs;          /* dataset row -> cairo_surface_t */
@@ -72,6 +72,10 @@ ps_proto_gallery_new (GPtrArray *arrays)
     g->pbox = ps_array_data (a, NULL);
   if ((a = find_array (arrays, "prototype_weight", PS_DTYPE_F32)) && ps_array_n_elements (a) == K)
     g->pweight = ps_array_data (a, NULL);
+  if ((a = find_array (arrays, "prototype_purity", PS_DTYPE_F32)) && ps_array_n_elements (a) == K)
+    g->purity = ps_array_data (a, NULL);
+  if ((a = find_array (arrays, "prototype_sigma", PS_DTYPE_F32)) && ps_array_n_elements (a) == K)
+    g->sigma = ps_array_data (a, NULL);
   if ((a = find_array (arrays, "prototype_topk", PS_DTYPE_I32)) && a->ndim == 2 && a->shape[0] == K
       && a->shape[1] > 0)
     {
@@ -285,12 +289,18 @@ ps_proto_gallery_draw_detail (PsProtoGallery *g, cairo_t *cr, int k, double w, d
               ps_proto_gallery_class_name (g, g->pclass[k], b1, sizeof b1), kind);
   cairo_set_source_rgb (cr, fg[0], fg[1], fg[2]);
   text (cr, x, 22, 13, TRUE, tw, buf);
-  g_autofree char *w_txt = g->pweight ? g_strdup_printf ("weight %.2f \xc2\xb7 ", g->pweight[k]) : g_strdup ("");
+  g_autoptr (GString) w_txt = g_string_new (NULL);
+  if (g->pweight)
+    g_string_append_printf (w_txt, "weight %.2f \xc2\xb7 ", g->pweight[k]);
+  if (g->purity)
+    g_string_append_printf (w_txt, "purity %.2f \xc2\xb7 ", g->purity[k]);
+  if (g->sigma)
+    g_string_append_printf (w_txt, "\xcf\x83 %.3f \xc2\xb7 ", g->sigma[k]);
   if (g->psrc != NULL && pushed (g, k))
-    g_snprintf (buf, sizeof buf, "%straining row %d, cell (%d, %d)", w_txt, g->psrc[k * 3],
+    g_snprintf (buf, sizeof buf, "%straining row %d, cell (%d, %d)", w_txt->str, g->psrc[k * 3],
                 g->psrc[k * 3 + 1], g->psrc[k * 3 + 2]);
   else
-    g_snprintf (buf, sizeof buf, "%snot pushed yet", w_txt);
+    g_snprintf (buf, sizeof buf, "%snot pushed yet", w_txt->str);
   cairo_set_source_rgba (cr, fg[0], fg[1], fg[2], 0.7);
   text (cr, x, 40, 11, FALSE, tw, buf);
   if (g->because != NULL)

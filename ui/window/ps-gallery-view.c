@@ -585,15 +585,7 @@ explain_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       g_clear_pointer (&self->ex, ps_explanation_free);
       self->ex = ex;
-      if (isfinite (ex->uncertainty))
-        {
-          g_autofree char *t = g_strdup_printf ("Explanation uncertainty %.3f: how much the evidence "
-                                                "changes between samples of the probabilistic prototypes.",
-                                                ex->uncertainty);
-          set_status (self, t);
-        }
-      else
-        set_status (self, "");
+      set_status (self, "");
       update_points_text (self);
       update_sheet_height (self);
       gtk_widget_queue_draw (GTK_WIDGET (self->strip_area));
