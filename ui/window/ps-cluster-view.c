@@ -309,7 +309,9 @@ k_figure (PsClusterView *self)
   ps_figure_set_title (fig, "Estimated number of clusters K");
   ps_figure_set_x_label (fig, "EM iteration");
   ps_figure_set_y_label (fig, "K");
-  ps_figure_set_show_legend (fig, TRUE);
+  /* The key is drawn inside the plot (draw_k_labels): a legend beside it
+   * would take a third of a narrow panel. */
+  ps_figure_set_show_legend (fig, FALSE);
   /* Stairs: K changes only at the end of an iteration with moves. */
   for (gsize i = 0; i < self->n_k; i++)
     {
@@ -323,7 +325,8 @@ k_figure (PsClusterView *self)
       kmax = MAX (kmax, self->k_history[i]);
     }
   ps_figure_set_x_range (fig, 0, self->n_k + 1);
-  ps_figure_set_y_range (fig, 0, kmax * 1.25 + 1);
+  /* Head room for the event labels and the key. */
+  ps_figure_set_y_range (fig, 0, kmax * 1.7 + 1);
   for (gsize e = 0; e < self->n_events; e++)
     {
       const gint32 *ev = self->events + e * 5;
@@ -343,7 +346,7 @@ k_figure (PsClusterView *self)
   if (self->C > 0)
     {
       double tx[2] = { 0, self->n_k + 1 }, ty[2] = { self->C, self->C };
-      ps_figure_add_curve (fig, "true classes", tx, ty, 2, (PsColor) { 0.5, 0.5, 0.5, 0.7 }, 0);
+      ps_figure_add_curve (fig, "true number of classes", tx, ty, 2, (PsColor) { 0.5, 0.5, 0.5, 0.7 }, 0);
     }
   if (n == 1)
     {
@@ -401,6 +404,39 @@ draw_k_labels (PsClusterView *self, cairo_t *cr, const PsPlotView *v, gboolean d
             right[row] = px + 3 + w;
             break;
           }
+    }
+
+  /* The key, top right below the label rows. */
+  const char *names[4] = { "K", "true number of classes", "split", "merge" };
+  PsColor colors[4] = { ps_palette_color (0), { 0.5, 0.5, 0.5, 0.8 }, ps_palette_color (2),
+                        ps_palette_color (3) };
+  double kw = 0;
+  for (int i = 0; i < 4; i++)
+    kw = MAX (kw, text_width (cr, names[i], 10, FALSE));
+  double kx = v->px + v->pw - kw - 32, ky = v->py + 46;
+  cairo_rectangle (cr, kx - 6, ky - 4, kw + 34, 4 * 14 + 4);
+  cairo_set_source_rgba (cr, dark ? 0.15 : 1, dark ? 0.15 : 1, dark ? 0.15 : 1, 0.85);
+  cairo_fill (cr);
+  for (int i = 0; i < 4; i++)
+    {
+      double cy = ky + 6 + 14 * i;
+      const double dash[2] = { 4, 3 };
+      cairo_set_source_rgba (cr, colors[i].r, colors[i].g, colors[i].b, colors[i].a);
+      cairo_set_line_width (cr, i == 0 ? 2 : 1.5);
+      cairo_set_dash (cr, dash, i >= 2 ? 2 : 0, 0);
+      if (i >= 2)
+        {
+          cairo_move_to (cr, kx + 8, cy - 6);
+          cairo_line_to (cr, kx + 8, cy + 6);
+        }
+      else
+        {
+          cairo_move_to (cr, kx, cy);
+          cairo_line_to (cr, kx + 16, cy);
+        }
+      cairo_stroke (cr);
+      cairo_set_dash (cr, NULL, 0, 0);
+      text_at (cr, names[i], kx + 22, cy + 4, 10, FALSE, dark, FALSE);
     }
   cairo_restore (cr);
 }

@@ -153,15 +153,15 @@ curve_figure (PsRobustView *self)
   ps_figure_set_y_label (fig, "correct with certified radius ≥ r");
   ps_figure_set_x_range (fig, 0, rmax > 0 ? rmax : 1);
   ps_figure_set_y_range (fig, 0, 1);
-  ps_figure_set_show_legend (fig, TRUE);
+  /* The key is drawn inside the plot (draw_curve_key): a legend beside it
+   * would take half of a narrow panel. */
+  ps_figure_set_show_legend (fig, FALSE);
   ps_figure_add_curve (fig, "certified accuracy", self->curve_r, self->curve_acc, self->n_curve,
                        ps_palette_color (0), 0);
   float cx = 0, cy = (float) self->clean_acc;
   PsScatterSpec clean = { .x = &cx, .y = &cy, .n = 1, .color = ps_palette_color (3), .radius = 5,
                           .alpha = 1 };
   ps_figure_add_scatter (fig, &clean);
-  g_autofree char *clean_name = g_strdup_printf ("clean accuracy %.1f%%", 100 * self->clean_acc);
-  ps_figure_add_legend_entry (fig, clean_name, ps_palette_color (3), FALSE);
   if (self->n_reported > 0)
     {
       g_autofree float *rx = g_new (float, self->n_reported);
@@ -174,20 +174,73 @@ curve_figure (PsRobustView *self)
       PsScatterSpec rep = { .x = rx, .y = ry, .n = self->n_reported, .color = ps_palette_color (1),
                             .radius = 4, .alpha = 1 };
       ps_figure_add_scatter (fig, &rep);
-      ps_figure_add_legend_entry (fig, "reported by the run (acc_r*)", ps_palette_color (1), FALSE);
     }
   return fig;
+}
+
+/* The key, in the plot's top right corner (the curve falls from the top
+ * left, so that corner stays empty). */
+static void
+draw_curve_key (PsRobustView *self, cairo_t *cr, const PsPlotView *v, gboolean dark)
+{
+  char clean[64];
+  const char *lines[3] = { "certified accuracy", clean, "reported by the run (acc_r*)" };
+  PsColor colors[3] = { ps_palette_color (0), ps_palette_color (3), ps_palette_color (1) };
+  int n = self->n_reported > 0 ? 3 : 2;
+  double w = 0;
+  cairo_text_extents_t ext;
+
+  g_snprintf (clean, sizeof clean, "clean accuracy %.1f%%", 100 * self->clean_acc);
+  cairo_save (cr);
+  cairo_select_font_face (cr, "Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size (cr, 11);
+  for (int i = 0; i < n; i++)
+    {
+      cairo_text_extents (cr, lines[i], &ext);
+      w = MAX (w, ext.x_advance);
+    }
+  double x = v->px + v->pw - w - 34, y = v->py + 8;
+  cairo_rectangle (cr, x - 6, y - 4, w + 36, 16 * n + 6);
+  cairo_set_source_rgba (cr, dark ? 0.15 : 1, dark ? 0.15 : 1, dark ? 0.15 : 1, 0.85);
+  cairo_fill (cr);
+  for (int i = 0; i < n; i++)
+    {
+      double cy = y + 8 + 16 * i;
+      cairo_set_source_rgba (cr, colors[i].r, colors[i].g, colors[i].b, 1);
+      if (i == 0)
+        {
+          cairo_set_line_width (cr, 2);
+          cairo_move_to (cr, x, cy);
+          cairo_line_to (cr, x + 16, cy);
+          cairo_stroke (cr);
+        }
+      else
+        {
+          cairo_arc (cr, x + 8, cy, i == 1 ? 5 : 4, 0, 2 * G_PI);
+          cairo_fill (cr);
+        }
+      cairo_move_to (cr, x + 24, cy + 4);
+      if (dark)
+        cairo_set_source_rgba (cr, 0.95, 0.95, 0.95, 1);
+      else
+        cairo_set_source_rgba (cr, 0.1, 0.1, 0.1, 1);
+      cairo_show_text (cr, lines[i]);
+    }
+  cairo_restore (cr);
 }
 
 static void
 draw_curve (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpointer data)
 {
   g_autoptr (PsFigure) fig = curve_figure (data);
+  PsPlotView view;
 
   if (fig == NULL)
     return;
   ps_figure_get_theme (fig)->background.a = 0;
   ps_figure_render (fig, cr, width, height);
+  ps_figure_get_view (fig, width, height, &view);
+  draw_curve_key (data, cr, &view, ps_style_is_dark ());
 }
 
 /* ---- Data --------------------------------------------------------------------------- */
@@ -475,6 +528,8 @@ ps_robust_view_export (PsRobustView *self, const char *path, double scale, GErro
       draw_wrong_marks (self, cr, &view, ps_style_is_dark ());
       cairo_translate (cr, w1, 0);
       ps_figure_render (curve, cr, w2, h);
+      ps_figure_get_view (curve, w2, h, &view);
+      draw_curve_key (self, cr, &view, ps_style_is_dark ());
       cairo_destroy (cr);
       if (png)
         st = cairo_surface_write_to_png (surface, path);
