@@ -243,6 +243,65 @@ test_synthetic (void)
   g_assert_finalize_object (view);
 }
 
+/* The sheet draws what an explanation has: evidence only, or with the
+ * points and Prob-PSENN's uncertainty, at any width and to every format. */
+static void
+test_sheet_partial (void)
+{
+  g_autoptr (PsExplanation) ex = ps_explanation_new ();
+  g_autoptr (GError) error = NULL;
+  ex->sample = 3;
+  ex->true_label = 1;
+  ex->predicted = 2;
+  ex->confidence = 0.6f;
+  ex->uncertainty = 0.25f;
+  ex->by_prototypes = TRUE;
+  for (int t = 0; t < 3; t++)
+    {
+      PsEvidence e = { .index = t, .cls = 2, .similarity = 2.0f - t, .weight = 1.0f, .evidence = 2.0f - t };
+      g_array_append_val (ex->evidence, e);
+    }
+  g_autofree char *dir = g_dir_make_tmp ("ps-ui-sheet-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *png = g_build_filename (dir, "a.png", NULL);
+  g_autofree char *svg = g_build_filename (dir, "a.svg", NULL);
+  g_autofree char *pdf = g_build_filename (dir, "a.pdf", NULL);
+  PsExplainSheetOptions o;
+  ps_explain_sheet_options_init (&o);
+  o.title = "evidence only";
+  double h3 = ps_explain_sheet_get_height (ex, NULL, &o, PS_EXPLAIN_SHEET_WIDTH);
+  g_assert_true (ps_explain_sheet_write (png, ex, NULL, &o, 1, &error));
+  g_assert_no_error (error);
+  assert_file_starts (png, "\x89PNG\r\n\x1a\n", 8, 1000);
+
+  /* Points, logits, an image and the standard deviations of Prob-PSENN. */
+  float pts[3] = { -3, -2, 1 }, img[64], sd[3] = { 0.1f, 0.2f, 0.3f };
+  for (int i = 0; i < 64; i++)
+    img[i] = (i % 9) / 8.0f;
+  gsize ishape[2] = { 8, 8 }, c3[1] = { 3 };
+  g_ptr_array_add (ex->arrays, ps_array_new ("class_points", PS_DTYPE_F32, 1, c3, pts));
+  g_ptr_array_add (ex->arrays, ps_array_new ("logits", PS_DTYPE_F32, 1, c3, pts));
+  g_ptr_array_add (ex->arrays, ps_array_new ("image", PS_DTYPE_F32, 2, ishape, img));
+  g_ptr_array_add (ex->arrays, ps_array_new ("similarity_std", PS_DTYPE_F32, 1, c3, sd));
+  /* A malformed array (wrong row size) is left out, not read past. */
+  gsize bad[2] = { 3, 2 };
+  g_ptr_array_add (ex->arrays, ps_array_new ("because_local", PS_DTYPE_F32, 2, bad, NULL));
+  g_assert_true (ps_explain_sheet_write (svg, ex, NULL, &o, 1, &error));
+  g_assert_no_error (error);
+  assert_file_starts (svg, "<?xml", 5, 1000);
+  g_assert_true (ps_explain_sheet_write (pdf, ex, NULL, NULL, 1, &error));
+  g_assert_no_error (error);
+  assert_file_starts (pdf, "%PDF-", 5, 1000);
+
+  /* Fewer rows, a shorter sheet; a narrow one lays itself out. */
+  o.max_prototypes = 1;
+  g_assert_cmpfloat (ps_explain_sheet_get_height (ex, NULL, &o, PS_EXPLAIN_SHEET_WIDTH), <, h3);
+  g_assert_cmpfloat (ps_explain_sheet_get_height (ex, NULL, &o, 400), >, 100);
+  g_assert_false (ps_explain_sheet_write ("/nonexistent-dir/a.png", ex, NULL, &o, 1, &error));
+  g_assert_error (error, PS_ERROR, PS_ERROR_IO);
+  remove_tree (dir);
+}
+
 /* ---- Trained runs ------------------------------------------------------------ */
 
 typedef struct
@@ -408,6 +467,9 @@ test_protopnet (Fixture *f, gconstpointer data)
   g_autoptr (GdkTexture) plain = render_widget (sheet);
   g_assert_nonnull (plain);
   gsize warm0 = count_warm (plain);
+  g_autofree char *plain_png = g_build_filename (f->dir, "plain.png", NULL);
+  g_assert_true (ps_gallery_view_export (gv, plain_png, 1, &error));
+  g_assert_no_error (error);
   ps_gallery_view_set_sanity (gv, TRUE);
   wait_painted (GTK_WIDGET (win));
   wait_painted (GTK_WIDGET (win));
@@ -448,7 +510,14 @@ test_protopnet (Fixture *f, gconstpointer data)
     g_assert_cmpuint (px[2], ==, 255);
     gsize at = ((gsize) (75 * 1.5) * tw + (gsize) (24 * 1.5)) * 4;
     g_assert_cmpuint (px[at] + px[at + 1] + px[at + 2], <, 3 * 128);
-    g_assert_cmpuint (count_warm (tex), >, 1000);
+    /* The export follows the sanity switch. */
+    g_autoptr (GdkTexture) plain_tex = gdk_texture_new_from_filename (plain_png, &error);
+    g_assert_no_error (error);
+    gsize e0 = count_warm (plain_tex), e1 = count_warm (tex) / (1.5 * 1.5);
+    g_test_message ("exported sheet: %" G_GSIZE_FORMAT " heat-coloured pixels without, about %" G_GSIZE_FORMAT
+                    " with the sanity heatmaps (per unit area)", e0, e1);
+    g_assert_cmpuint (e0, >, 1000);
+    g_assert_cmpuint (e1, >, 2 * e0);
   }
   g_autofree char *bad = g_build_filename (f->dir, "sheet.bmp", NULL);
   g_assert_false (ps_gallery_view_export (gv, bad, 1, &error));
@@ -563,6 +632,7 @@ main (int argc, char **argv)
     g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE, NULL);
 
   g_test_add_func ("/ui/gallery/synthetic", test_synthetic);
+  g_test_add_func ("/ui/gallery/sheet-partial", test_sheet_partial);
   g_test_add ("/ui/gallery/protopnet", Fixture, NULL, fixture_setup, test_protopnet, fixture_teardown);
   g_test_add ("/ui/gallery/mlp", Fixture, NULL, fixture_setup, test_mlp, fixture_teardown);
   g_test_add ("/ui/gallery/window", Fixture, NULL, fixture_setup, test_window, fixture_teardown);
