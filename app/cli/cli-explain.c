@@ -77,6 +77,7 @@ cli_cmd_explain (int argc, char **argv)
    * drawn beside the local ones (absent for other methods). */
   g_autoptr (PsArray) because_global = ck ? ps_store_get_artifact (store, id, -1, "because_global", NULL)
                                           : NULL;
+  g_autoptr (PsArray) protos = ck ? ps_store_get_artifact (store, id, -1, "prototype_labels", NULL) : NULL;
   ps_store_close (store);
   if (info == NULL || ck == NULL)
     {
@@ -159,6 +160,16 @@ cli_cmd_explain (int argc, char **argv)
                   ex->by_prototypes ? "prototype" : "sample", e->index, e->cls, e->similarity,
                   e->weight, e->evidence);
         }
+      /* The points the listed prototypes add, the rest, and the logit. */
+      g_autofree char *sum = NULL;
+      if (ex->by_prototypes)
+        {
+          if (protos != NULL)
+            sum = ps_explain_sheet_points_sentence (ex, ds, (int) ps_array_n_elements (protos),
+                                                    ex->evidence->len);
+        }
+      if (sum)
+        printf ("%s\n", sum);
       if (ex->text)
         printf ("%s\n", ex->text);
     }

@@ -707,3 +707,31 @@ ps_explain_sheet_write (const char *path, PsExplanation *ex, PsDataset *ds,
     }
   return TRUE;
 }
+
+char *
+ps_explain_sheet_points_sentence (PsExplanation *ex, PsDataset *ds, int n_prototypes, guint n_shown)
+{
+  g_return_val_if_fail (ex != NULL, NULL);
+  const PsArray *pts = find_rows (ex, "class_points", PS_DTYPE_F32, 1);
+  const PsArray *lg = find_rows (ex, "logits", PS_DTYPE_F32, 1);
+  if (pts == NULL || ex->predicted < 0 || (gsize) ex->predicted >= pts->shape[0] || ex->evidence == NULL)
+    return NULL;
+  char b1[48];
+  float total = ((const float *) ps_array_data (pts, NULL))[ex->predicted];
+  guint T = MIN (ex->evidence->len, n_shown);
+  GString *s = g_string_new (NULL);
+  g_string_append_printf (s, "Class %s gets", class_name (ds, ex->predicted, b1, sizeof b1));
+  double shown = 0;
+  for (guint t = 0; t < T; t++)
+    {
+      const PsEvidence *e = &g_array_index (ex->evidence, PsEvidence, t);
+      g_string_append_printf (s, " %+.2f", e->evidence);
+      shown += e->evidence;
+    }
+  g_string_append_printf (s, " from the %u prototypes shown, %+.2f from the other %d: %.2f points",
+                          T, total - shown, MAX (n_prototypes - (int) T, 0), total);
+  if (lg != NULL && (gsize) ex->predicted < lg->shape[0])
+    g_string_append_printf (s, " = logit %.2f", ((const float *) ps_array_data (lg, NULL))[ex->predicted]);
+  g_string_append_printf (s, " (p = %.2f).", ex->confidence);
+  return g_string_free (s, FALSE);
+}

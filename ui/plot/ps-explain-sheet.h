@@ -60,6 +60,14 @@ gboolean ps_explain_sheet_write (const char *path, PsExplanation *ex, PsDataset 
                                  const PsExplainSheetOptions *opts, double scale,
                                  GError **error);
 
+/* "Class 3 gets +3.00 +2.55 ... from the 5 prototypes shown, -23.88 from
+ * the other 25: -17.24 points = logit -17.24 (p = 0.48)." for the first
+ * `n_shown` evidence rows of `n_prototypes` (the logit when the
+ * explanation has `logits`).  NULL without `class_points`.  Free with
+ * g_free(). */
+char    *ps_explain_sheet_points_sentence (PsExplanation *ex, PsDataset *ds, int n_prototypes,
+                                           guint n_shown);
+
 /* The explanation's array `kind` (borrowed), or NULL. */
 const PsArray *ps_explain_sheet_find_array (PsExplanation *ex, const char *kind);
 

@@ -375,34 +375,10 @@ static void
 update_points_text (PsGalleryView *self)
 {
   g_clear_pointer (&self->points_text, g_free);
-  PsExplanation *ex = self->ex;
-  const PsArray *pts = ex ? ps_explain_sheet_find_array (ex, "class_points") : NULL;
-  const PsArray *lg = ex ? ps_explain_sheet_find_array (ex, "logits") : NULL;
-  if (ex == NULL || pts == NULL || ex->predicted < 0 || (gsize) ex->predicted >= ps_array_n_elements (pts))
-    {
-      gtk_label_set_label (self->points_label, "");
-      return;
-    }
-  char b1[48];
-  float total = ((const float *) ps_array_data (pts, NULL))[ex->predicted];
-  guint T = MIN (ex->evidence->len, 5u);
-  g_autoptr (GString) s = g_string_new (NULL);
-  g_string_append_printf (s, "Class %s gets", class_name (self, ex->predicted, b1, sizeof b1));
-  double shown = 0;
-  for (guint t = 0; t < T; t++)
-    {
-      const PsEvidence *e = &g_array_index (ex->evidence, PsEvidence, t);
-      g_string_append_printf (s, " %+.2f", e->evidence);
-      shown += e->evidence;
-    }
-  g_string_append_printf (s, " from the %u prototypes shown, %+.2f from the other %d: %.2f points",
-                          T, total - shown, MAX (self->K - (int) T, 0), total);
-  if (lg != NULL && (gsize) ex->predicted < ps_array_n_elements (lg))
-    g_string_append_printf (s, " = logit %.2f",
-                            ((const float *) ps_array_data (lg, NULL))[ex->predicted]);
-  g_string_append_printf (s, " (p = %.2f).", ex->confidence);
-  self->points_text = g_string_free (g_steal_pointer (&s), FALSE);
-  gtk_label_set_label (self->points_label, self->points_text);
+  if (self->ex != NULL)
+    self->points_text = ps_explain_sheet_points_sentence (self->ex, self->gm ? self->gm->data : NULL,
+                                                          self->K, 5);
+  gtk_label_set_label (self->points_label, self->points_text ? self->points_text : "");
 }
 
 /* ---- Worker tasks -------------------------------------------------------- */
