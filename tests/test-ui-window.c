@@ -8,6 +8,7 @@
 
 #include "ps-application.h"
 #include "ps-window.h"
+#include "ps-window-private.h"
 
 typedef struct
 {
@@ -363,6 +364,62 @@ test_cli_shares_store (Fixture *f, gconstpointer data)
 }
 
 /* ---- Delete with undo ---------------------------------------------------- */
+
+static gboolean
+metric_known (gpointer data)
+{
+  return isfinite (ps_run_item_get_key_metric (data));
+}
+
+typedef struct
+{
+  PsRunList *list;
+  gint64 first;
+} OrderWatch;
+
+static gboolean
+listed_first (gpointer data)
+{
+  OrderWatch *o = data;
+  return ps_run_list_get_id_at (o->list, 0) == o->first;
+}
+
+/* With the list sorted by key metric, a run that trains moves when its
+ * metric arrives: before, it has none and sorts last; its first
+ * evaluation is below the finished run's (a value no accuracy reaches),
+ * so it must end up first, and stay selected. */
+static void
+test_run_list_resorts (Fixture *f, gconstpointer data)
+{
+  if (ps_method_find ("mlp") == NULL)
+    {
+      g_test_skip ("no mlp method in this build");
+      return;
+    }
+  gint64 done = finished_run (f);
+  PsRunList *list = ps_window_get_run_list (f->window);
+  ps_run_item_set_key_metric (ps_run_list_find (list, done, NULL), 1e9);
+  ps_run_list_sort_by (list, "metric", GTK_SORT_ASCENDING);
+
+  RunWatch w = { f->window, 0, FALSE, g_array_new (FALSE, FALSE, sizeof (PsRunStatus)) };
+  gint64 run = start_run_through_dialog (f, "400", &w);
+  PsRunItem *item = ps_run_list_find (list, run, NULL);
+  g_assert_cmpint (ps_run_list_get_id_at (list, 0), ==, done);
+  g_assert_cmpint (ps_run_list_get_id_at (list, 1), ==, run);
+
+  g_assert_true (wait_for (metric_known, item, 120));
+  /* Still training: the metric came from a live evaluation. */
+  g_assert_cmpint (ps_run_item_get_status (item), ==, PS_RUN_RUNNING);
+  OrderWatch o = { list, run };
+  g_assert_true (wait_for (listed_first, &o, 10));
+  g_assert_cmpint (ps_run_list_get_id_at (list, 1), ==, done);
+  g_autoptr (GPtrArray) selected = ps_run_list_get_selected (list);
+  g_assert_cmpuint (selected->len, ==, 1);
+  g_assert_cmpint (ps_run_item_get_id (g_ptr_array_index (selected, 0)), ==, run);
+  g_assert_cmpint (ps_window_get_current_run (f->window), ==, run);
+  g_signal_handlers_disconnect_by_data (item, &w);
+  g_array_unref (w.statuses);
+}
 
 static void
 test_delete_undo (Fixture *f, gconstpointer data)
@@ -734,6 +791,79 @@ test_ood_view (Fixture *f, gconstpointer data)
 }
 
 
+typedef struct
+{
+  PsWindow *window;
+  gint64 run;
+  double threshold;
+} LiveWatch;
+
+static gboolean
+run_item_ended (PsWindow *window, gint64 run)
+{
+  PsRunItem *item = ps_run_list_find (ps_window_get_run_list (window), run, NULL);
+  return item == NULL || !ps_window_status_is_live (ps_run_item_get_status (item));
+}
+
+static gboolean
+ood_page_listed (gpointer data)
+{
+  LiveWatch *w = data;
+  return ps_window_has_view (w->window, "ood") || run_item_ended (w->window, w->run);
+}
+
+static gboolean
+ood_threshold_moved (gpointer data)
+{
+  LiveWatch *w = data;
+  return ps_ood_view_get_threshold (ps_window_get_ood_view (w->window)) != w->threshold
+         || run_item_ended (w->window, w->run);
+}
+
+/* While a PALM run trains, the OOD page follows its live snapshots (the
+ * scores move, so the threshold at 95% of ID rows moves), at most every
+ * PS_LIVE_VIEWS_MS (500 ms). */
+static void
+test_ood_view_live (Fixture *f, gconstpointer data)
+{
+  if (ps_method_find ("palm") == NULL)
+    {
+      g_test_skip ("no palm method in this build");
+      return;
+    }
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PsRunRequest) req = g_new0 (PsRunRequest, 1);
+  req->method = ps_method_find ("palm");
+  req->params = ps_method_default_params (req->method);
+  g_assert_true (ps_params_set (req->params, "ood_classes", "7,8,9", &error));
+  g_assert_true (ps_params_set (req->params, "epochs", "300", &error));
+  req->dataset = ps_run_request_load_dataset ("digits", 0, -1, NULL, NULL, &req->dataset_name, &error);
+  g_assert_no_error (error);
+  req->n_seeds = 1;
+  req->seed = 1;
+  req->name = g_strdup ("palm-live");
+  req->snapshot_every = 4;
+  gint64 t0 = g_get_monotonic_time ();
+  gint64 run = ps_window_submit (f->window, req, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (ps_window_get_current_run (f->window), ==, run);
+
+  LiveWatch w = { f->window, run, 0 };
+  g_assert_true (wait_for (ood_page_listed, &w, 60));
+  g_assert_false (run_item_ended (f->window, run));
+  ps_window_set_view (f->window, "ood");
+  w.threshold = ps_ood_view_get_threshold (ps_window_get_ood_view (f->window));
+  guint updates = ps_window_get_live_view_updates (f->window);
+  g_assert_true (wait_for (ood_threshold_moved, &w, 60));
+  /* It moved while the run was still training, by a live snapshot. */
+  g_assert_false (run_item_ended (f->window, run));
+  g_assert_cmpuint (ps_window_get_live_view_updates (f->window), >, updates);
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (GTK_STACK (gtk_widget_get_parent (GTK_WIDGET (ps_window_get_ood_view (f->window))))), ==, "ood");
+  /* Throttled: no more updates than one per 500 ms since the run began. */
+  double elapsed = (g_get_monotonic_time () - t0) / 1e6;
+  g_assert_cmpuint (ps_window_get_live_view_updates (f->window), <=, (guint) (elapsed / 0.5) + 1);
+}
+
 static gboolean
 frame_advanced (gpointer data)
 {
@@ -851,11 +981,13 @@ main (int argc, char **argv)
   g_test_add ("/ui/window/model-explains", Fixture, NULL, fixture_setup, test_model_explains, fixture_teardown);
   g_test_add ("/ui/window/bad-npy", Fixture, NULL, fixture_setup, test_bad_npy, fixture_teardown);
   g_test_add ("/ui/window/cli-shares-store", Fixture, NULL, fixture_setup, test_cli_shares_store, fixture_teardown);
+  g_test_add ("/ui/window/run-list-resorts", Fixture, NULL, fixture_setup, test_run_list_resorts, fixture_teardown);
   g_test_add ("/ui/window/delete-undo", Fixture, NULL, fixture_setup, test_delete_undo, fixture_teardown);
   g_test_add ("/ui/window/compare-seeds", Fixture, NULL, fixture_setup, test_compare_seeds, fixture_teardown);
   g_test_add ("/ui/window/tsne", Fixture, NULL, fixture_setup, test_tsne, fixture_teardown);
   g_test_add ("/ui/window/export", Fixture, NULL, fixture_setup, test_export, fixture_teardown);
   g_test_add ("/ui/window/ood-view", Fixture, NULL, fixture_setup, test_ood_view, fixture_teardown);
+  g_test_add ("/ui/window/ood-view-live", Fixture, NULL, fixture_setup, test_ood_view_live, fixture_teardown);
   g_test_add ("/ui/window/diffusion-view", Fixture, NULL, fixture_setup, test_diffusion_view, fixture_teardown);
   return g_test_run ();
 }

@@ -39,6 +39,8 @@ struct _PsOodView
   gsize n_id, n_ood;
   double lo, hi;                   /* score range */
   double threshold;
+  gint64 run;                   /* the run shown, 0 for none */
+  gboolean threshold_moved;     /* the person moved the threshold for `run` */
   double *roc_fpr, *roc_tpr;       /* [n_roc] */
   gsize n_roc;
   double auroc;                    /* from the curve */
@@ -228,6 +230,7 @@ threshold_at_pixel (PsOodView *self, double px)
   ps_figure_get_view (fig, gtk_widget_get_width (self->hist_area),
                       gtk_widget_get_height (self->hist_area), &view);
   ps_plot_view_to_data (&view, px, 0, &x, &y);
+  self->threshold_moved = TRUE;
   ps_ood_view_set_threshold (self, x);
 }
 
@@ -377,11 +380,11 @@ final_metrics_text (PsStore *store, gint64 run, const char *score_name)
   return g_strdup_printf ("final AUROC %.4f · FPR95 %.4f", auroc, fpr95);
 }
 
-void
-ps_ood_view_clear (PsOodView *self)
+/* Drops the scores, keeping the scatter (and its zoom) for the next
+ * snapshot of the same run. */
+static void
+clear_scores (PsOodView *self)
 {
-  g_return_if_fail (PS_IS_OOD_VIEW (self));
-
   g_clear_pointer (&self->id_scores, g_free);
   g_clear_pointer (&self->ood_scores, g_free);
   g_clear_pointer (&self->roc_fpr, g_free);
@@ -391,12 +394,22 @@ ps_ood_view_clear (PsOodView *self)
   self->n_id = self->n_ood = self->n_roc = 0;
   self->k = 0;
   self->lo = self->hi = self->threshold = 0;
-  ps_scatter_view_clear (self->scatter);
   gtk_label_set_label (self->summary_label, "");
   gtk_label_set_label (self->health_label, "");
   gtk_widget_set_visible (self->health_box, FALSE);
   gtk_widget_queue_draw (self->hist_area);
   gtk_widget_queue_draw (self->roc_area);
+}
+
+void
+ps_ood_view_clear (PsOodView *self)
+{
+  g_return_if_fail (PS_IS_OOD_VIEW (self));
+
+  clear_scores (self);
+  ps_scatter_view_clear (self->scatter);
+  self->run = 0;
+  self->threshold_moved = FALSE;
 }
 
 gboolean
@@ -416,9 +429,20 @@ ps_ood_view_set_snapshot (PsOodView *self, PsStore *store, gint64 run, GPtrArray
 {
   g_return_val_if_fail (PS_IS_OOD_VIEW (self), FALSE);
 
-  ps_ood_view_clear (self);
+  /* A newer snapshot of the run shown (live, while it trains) keeps the
+   * threshold the person chose and the scatter's zoom. */
+  gboolean same_run = run != 0 && run == self->run && self->id_scores != NULL;
+  gboolean keep_threshold = same_run && self->threshold_moved;
+  double kept_threshold = self->threshold;
+
   if (!ps_ood_view_supports (arrays))
-    return FALSE;
+    {
+      ps_ood_view_clear (self);
+      return FALSE;
+    }
+  clear_scores (self);
+  self->run = run;
+  self->threshold_moved = keep_threshold;
 
   PsArray *sa = ps_snapshot_find (arrays, "scores");
   PsArray *na = ps_snapshot_find (arrays, "score_name");
@@ -432,7 +456,10 @@ ps_ood_view_set_snapshot (PsOodView *self, PsStore *store, gint64 run, GPtrArray
   const char *name = ps_array_data (na, &nb);
 
   if (scores == NULL || ood == NULL)
-    return FALSE;
+    {
+      ps_ood_view_clear (self);
+      return FALSE;
+    }
   self->score_name = g_strndup (name, nb);
 
   /* The OOD metrics are measured on the test split; so are these, when
@@ -480,10 +507,10 @@ ps_ood_view_set_snapshot (PsOodView *self, PsStore *store, gint64 run, GPtrArray
   /* Start at the operating point FPR95 reports: 95% of ID rows kept. */
   double start = self->n_id ? self->id_scores[MIN ((gsize) ceil (0.95 * self->n_id), self->n_id - 1)]
                             : (self->lo + self->hi) / 2;
-  ps_ood_view_set_threshold (self, start);
+  ps_ood_view_set_threshold (self, keep_threshold ? kept_threshold : start);
 
   ps_scatter_view_set_color_by (self->scatter, PS_COLOR_BY_SCORE);
-  ps_scatter_view_set_snapshot (self->scatter, arrays, FALSE, NULL);
+  ps_scatter_view_set_snapshot (self->scatter, arrays, same_run, NULL);
 
   g_autofree char *metrics = final_metrics_text (store, run, self->score_name);
   g_autofree char *summary = g_strdup_printf ("%s on %zu ID and %zu OOD rows%s · AUROC of these rows %.4f%s%s",

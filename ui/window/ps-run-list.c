@@ -29,6 +29,16 @@ struct _PsRunList
   GtkSortListModel *sorted;
   GtkMultiSelection *selection;
   char *filter_text;
+  guint resort_id;              /* idle re-sorting after items changed */
+  guint resort_columns;         /* RESORT_* flags of the columns to re-sort */
+};
+
+/* The sorted values an item can change while it trains. */
+enum
+{
+  RESORT_NAME = 1 << 0,
+  RESORT_STATUS = 1 << 1,
+  RESORT_METRIC = 1 << 2,
 };
 
 enum
@@ -314,6 +324,64 @@ set_sorter (GtkColumnViewColumn *column, GCompareDataFunc cmp)
   gtk_column_view_column_set_sorter (column, sorter);
 }
 
+static void
+column_sorter_changed (GtkColumnViewColumn *column)
+{
+  GtkSorter *sorter = gtk_column_view_column_get_sorter (column);
+  if (sorter != NULL)
+    gtk_sorter_changed (sorter, GTK_SORTER_CHANGE_DIFFERENT);
+}
+
+/* A sort model sorts once, when its sorter changes: a run whose status or
+ * key metric moves while it trains would keep its old place.  Telling the
+ * column's sorter that it changed re-sorts the list (the column view's
+ * sorter passes this on only when that column is one it sorts by).  Many
+ * changes in one main-loop iteration (a batch of job events) re-sort once. */
+static gboolean
+resort_cb (gpointer user_data)
+{
+  PsRunList *self = user_data;
+  guint columns = self->resort_columns;
+
+  self->resort_id = 0;
+  self->resort_columns = 0;
+  if (columns & RESORT_NAME)
+    column_sorter_changed (self->name_column);
+  if (columns & RESORT_STATUS)
+    column_sorter_changed (self->status_column);
+  if (columns & RESORT_METRIC)
+    column_sorter_changed (self->metric_column);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+item_sort_key_changed_cb (PsRunItem *item, GParamSpec *pspec, PsRunList *self)
+{
+  const char *name = g_param_spec_get_name (pspec);
+
+  if (g_str_equal (name, "key-metric"))
+    self->resort_columns |= RESORT_METRIC;
+  else if (g_str_equal (name, "status"))
+    self->resort_columns |= RESORT_STATUS;
+  else if (g_str_equal (name, "name"))
+    self->resort_columns |= RESORT_NAME;
+  else
+    return;
+  if (self->resort_id == 0)
+    self->resort_id = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, resort_cb, self, NULL);
+}
+
+static void
+store_items_changed_cb (GListModel *model, guint position, guint removed, guint added,
+                        PsRunList *self)
+{
+  for (guint i = position; i < position + added; i++)
+    {
+      g_autoptr (PsRunItem) item = g_list_model_get_item (model, i);
+      g_signal_connect_object (item, "notify", G_CALLBACK (item_sort_key_changed_cb), self, 0);
+    }
+}
+
 /* ---- Filter and selection ------------------------------------------- */
 
 static gboolean
@@ -414,6 +482,13 @@ ps_run_list_dispose (GObject *object)
 {
   PsRunList *self = PS_RUN_LIST (object);
 
+  g_clear_handle_id (&self->resort_id, g_source_remove);
+  if (self->store != NULL)
+    for (guint i = 0; i < g_list_model_get_n_items (G_LIST_MODEL (self->store)); i++)
+      {
+        g_autoptr (PsRunItem) item = g_list_model_get_item (G_LIST_MODEL (self->store), i);
+        g_signal_handlers_disconnect_by_func (item, item_sort_key_changed_cb, self);
+      }
   gtk_widget_dispose_template (GTK_WIDGET (self), PS_TYPE_RUN_LIST);
   g_clear_object (&self->selection);
   g_clear_object (&self->sorted);
@@ -470,6 +545,7 @@ ps_run_list_init (PsRunList *self)
   gtk_widget_init_template (GTK_WIDGET (self));
 
   self->store = g_list_store_new (PS_TYPE_RUN_ITEM);
+  g_signal_connect (self->store, "items-changed", G_CALLBACK (store_items_changed_cb), self);
   self->filter = gtk_custom_filter_new (filter_func, self, NULL);
   self->filtered = gtk_filter_list_model_new (g_object_ref (G_LIST_MODEL (self->store)),
                                               g_object_ref (GTK_FILTER (self->filter)));
@@ -655,4 +731,33 @@ ps_run_list_get_status_text (PsRunList *self, gint64 id)
         return ps_run_item_describe_status (item);
     }
   return NULL;
+}
+
+gint64
+ps_run_list_get_id_at (PsRunList *self, guint position)
+{
+  g_return_val_if_fail (PS_IS_RUN_LIST (self), 0);
+
+  g_autoptr (PsRunItem) item = g_list_model_get_item (G_LIST_MODEL (self->sorted), position);
+  return item ? ps_run_item_get_id (item) : 0;
+}
+
+void
+ps_run_list_sort_by (PsRunList *self, const char *column, GtkSortType order)
+{
+  g_return_if_fail (PS_IS_RUN_LIST (self));
+  g_return_if_fail (column != NULL);
+
+  struct { const char *name; GtkColumnViewColumn *column; } columns[] = {
+    { "name", self->name_column },       { "status", self->status_column },
+    { "metric", self->metric_column },   { "method", self->method_column },
+    { "dataset", self->dataset_column }, { "created", self->created_column },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (columns); i++)
+    if (g_str_equal (columns[i].name, column))
+      {
+        gtk_column_view_sort_by_column (self->column_view, columns[i].column, order);
+        return;
+      }
+  g_critical ("ps_run_list_sort_by: no column named “%s”", column);
 }

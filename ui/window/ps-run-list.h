@@ -35,6 +35,12 @@ GtkWidget  *ps_run_list_get_runs_widget (PsRunList *self);
 /* The number of rows the filter lets through. */
 guint       ps_run_list_get_n_visible  (PsRunList *self);
 void        ps_run_list_set_context_menu (PsRunList *self, GMenuModel *menu);
+/* The id of the run shown at row `position` (in the sorted, filtered
+ * order), or 0. */
+gint64      ps_run_list_get_id_at      (PsRunList *self, guint position);
+/* Sorts by a column as a click on its header would: "name", "status",
+ * "metric", "method", "dataset" or "created". */
+void        ps_run_list_sort_by        (PsRunList *self, const char *column, GtkSortType order);
 /* The cell text shown in the status column of run `id` ("Running 40%"), for
  * tests; NULL when the run is not shown.  Free with g_free. */
 char       *ps_run_list_get_status_text (PsRunList *self, gint64 id);

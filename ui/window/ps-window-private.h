@@ -62,6 +62,18 @@ struct _PsWindow
   EntryMode entry_mode;
   gint64 current_run;
   PsNewRunDialog *dialog;        /* weak */
+
+  /* The snapshot pages (OOD, diffusion, prototypes, clusters, robustness)
+   * follow the current run's live snapshots, at most every
+   * PS_LIVE_VIEWS_MS; pages out of sight are brought up to date when they
+   * are shown. */
+  GPtrArray *views_arrays;       /* the snapshot the pages were last given */
+  char *views_signature;         /* its array names, joined */
+  guint views_stale;             /* mask of pages not given views_arrays yet */
+  GPtrArray *live_arrays;        /* the newest live snapshot, not yet shown */
+  guint live_views_id;
+  gint64 live_views_last;        /* monotonic time of the last live update */
+  guint live_view_updates;       /* how many page updates live snapshots made */
 };
 
 PsJob   *ps_window_job_for_run           (PsWindow *self, gint64 run);
@@ -72,5 +84,7 @@ void     ps_window_update_actions        (PsWindow *self);
 void     ps_window_commit_pending_delete (PsWindow *self);
 void     ps_window_view_changed_cb       (PsWindow *self);
 void     ps_window_class_install_actions (GtkWidgetClass *widget_class);
+/* How many times a live snapshot updated a snapshot page (for tests). */
+guint    ps_window_get_live_view_updates (PsWindow *self);
 
 G_END_DECLS

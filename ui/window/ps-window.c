@@ -12,6 +12,8 @@
 
 /* How often the store is polled for runs started by other processes. */
 #define PS_REFRESH_MS 2000
+/* Live snapshots reach the snapshot pages at most this often. */
+#define PS_LIVE_VIEWS_MS 500
 /* The overview re-reads metrics at most this often while a run trains. */
 #define PS_OVERVIEW_RELOAD_MS 1000
 
@@ -169,30 +171,201 @@ refresh_timeout_cb (gpointer user_data)
 
 /* ---- Views ------------------------------------------------------------ */
 
-/* The views that need particular snapshot kinds (OOD, diffusion) read the
- * current run's last snapshot and are listed only when it has them. */
+/* The pages that need particular snapshot kinds; each is listed only
+ * when the current run's snapshot has what it needs. */
+enum
+{
+  SNAPSHOT_PAGE_OOD,
+  SNAPSHOT_PAGE_DIFFUSION,
+  SNAPSHOT_PAGE_GALLERY,
+  SNAPSHOT_PAGE_CLUSTER,
+  SNAPSHOT_PAGE_ROBUST,
+  N_SNAPSHOT_PAGES
+};
+
+#define ALL_SNAPSHOT_PAGES ((1u << N_SNAPSHOT_PAGES) - 1)
+
+static const char *const snapshot_page_names[N_SNAPSHOT_PAGES] = {
+  "ood", "diffusion", "prototypes", "clusters", "robustness",
+};
+
+/* Gives page `page` the snapshot `arrays` (NULL: none) and lists it when it
+ * can show it. */
+static gboolean
+set_page_snapshot (PsWindow *self, guint page, GPtrArray *arrays)
+{
+  gboolean ok = FALSE;
+  GtkStackPage *stack_page = NULL;
+
+  switch (page)
+    {
+    case SNAPSHOT_PAGE_OOD:
+      ok = ps_ood_view_set_snapshot (self->ood, self->store, self->current_run, arrays);
+      stack_page = self->ood_page;
+      break;
+    case SNAPSHOT_PAGE_DIFFUSION:
+      ok = ps_diffusion_view_set_snapshot (self->diffusion, arrays);
+      stack_page = self->diffusion_page;
+      break;
+    case SNAPSHOT_PAGE_GALLERY:
+      ok = ps_gallery_view_set_snapshot (self->gallery, self->store, self->current_run, arrays);
+      stack_page = self->gallery_page;
+      break;
+    case SNAPSHOT_PAGE_CLUSTER:
+      ok = ps_cluster_view_set_snapshot (self->cluster, self->store, self->current_run, arrays);
+      stack_page = self->cluster_page;
+      break;
+    case SNAPSHOT_PAGE_ROBUST:
+      ok = ps_robust_view_set_snapshot (self->robust, self->store, self->current_run, arrays);
+      stack_page = self->robust_page;
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+  gtk_stack_page_set_visible (stack_page, ok);
+  return ok;
+}
+
+/* The snapshot page shown, or -1. */
+static int
+visible_snapshot_page (PsWindow *self)
+{
+  const char *name = gtk_stack_get_visible_child_name (self->view_stack);
+
+  for (int i = 0; i < N_SNAPSHOT_PAGES; i++)
+    if (g_strcmp0 (name, snapshot_page_names[i]) == 0)
+      return i;
+  return -1;
+}
+
+/* The names of a snapshot's arrays, joined: which pages can show a
+ * snapshot depends only on these, so a live snapshot with the same names
+ * as the last one lists the same pages. */
+static char *
+snapshot_signature (GPtrArray *arrays)
+{
+  GString *s = g_string_new (NULL);
+
+  for (guint i = 0; arrays && i < arrays->len; i++)
+    {
+      const PsArray *a = g_ptr_array_index (arrays, i);
+      g_string_append (s, a->kind);
+      g_string_append_c (s, '\n');
+    }
+  return g_string_free (s, FALSE);
+}
+
+/* Gives the pages in `mask` the snapshot `arrays` (taken), and remembers
+ * the others as stale; leaves a page that can no longer show anything. */
+static void
+apply_snapshot_views (PsWindow *self, GPtrArray *arrays, guint mask)
+{
+  int shown = visible_snapshot_page (self);
+  gboolean shown_ok = TRUE;
+
+  g_clear_pointer (&self->views_arrays, g_ptr_array_unref);
+  g_free (self->views_signature);
+  self->views_arrays = arrays;
+  self->views_signature = snapshot_signature (arrays);
+  self->views_stale = ALL_SNAPSHOT_PAGES & ~mask;
+  for (guint i = 0; i < N_SNAPSHOT_PAGES; i++)
+    if (mask & (1u << i))
+      {
+        gboolean ok = set_page_snapshot (self, i, arrays);
+        if ((int) i == shown)
+          shown_ok = ok;
+      }
+  if (!shown_ok)
+    gtk_stack_set_visible_child_name (self->view_stack, "overview");
+}
+
+static void
+drop_live_views (PsWindow *self)
+{
+  g_clear_handle_id (&self->live_views_id, g_source_remove);
+  g_clear_pointer (&self->live_arrays, g_ptr_array_unref);
+}
+
+/* All pages from the current run's last stored snapshot (on a change of
+ * run, and when a run ends). */
 static void
 update_snapshot_views (PsWindow *self)
 {
-  g_autoptr (GPtrArray) arrays = NULL;
+  GPtrArray *arrays = NULL;
 
+  drop_live_views (self);
   if (self->current_run != 0 && self->store != NULL)
     arrays = ps_store_get_artifacts (self->store, self->current_run, -1, NULL);
-  gboolean ood = ps_ood_view_set_snapshot (self->ood, self->store, self->current_run, arrays);
-  gtk_stack_page_set_visible (self->ood_page, ood);
-  gboolean diffusion = ps_diffusion_view_set_snapshot (self->diffusion, arrays);
-  gtk_stack_page_set_visible (self->diffusion_page, diffusion);
-  gboolean gallery = ps_gallery_view_set_snapshot (self->gallery, self->store, self->current_run, arrays);
-  gtk_stack_page_set_visible (self->gallery_page, gallery);
-  gboolean cluster = ps_cluster_view_set_snapshot (self->cluster, self->store, self->current_run, arrays);
-  gtk_stack_page_set_visible (self->cluster_page, cluster);
-  gboolean robust = ps_robust_view_set_snapshot (self->robust, self->store, self->current_run, arrays);
-  gtk_stack_page_set_visible (self->robust_page, robust);
-  const char *page = gtk_stack_get_visible_child_name (self->view_stack);
-  if ((!ood && g_strcmp0 (page, "ood") == 0) || (!diffusion && g_strcmp0 (page, "diffusion") == 0)
-      || (!gallery && g_strcmp0 (page, "prototypes") == 0) || (!cluster && g_strcmp0 (page, "clusters") == 0)
-      || (!robust && g_strcmp0 (page, "robustness") == 0))
-    gtk_stack_set_visible_child_name (self->view_stack, "overview");
+  apply_snapshot_views (self, arrays, ALL_SNAPSHOT_PAGES);
+}
+
+/* The newest live snapshot of the current run, from the job's event (no
+ * store read).  When its arrays have the names of the last one, the pages
+ * listed stay the same: only the page in sight is updated now, the others
+ * when they are shown. */
+static void
+show_live_views (PsWindow *self)
+{
+  GPtrArray *arrays = g_steal_pointer (&self->live_arrays);
+  g_autofree char *signature = snapshot_signature (arrays);
+  int shown = visible_snapshot_page (self);
+  guint mask = ALL_SNAPSHOT_PAGES;
+
+  if (g_strcmp0 (signature, self->views_signature) == 0)
+    mask = shown >= 0 ? 1u << shown : 0;
+  self->live_views_last = g_get_monotonic_time ();
+  self->live_view_updates += mask != 0;
+  apply_snapshot_views (self, arrays, mask);
+}
+
+static gboolean
+live_views_cb (gpointer user_data)
+{
+  PsWindow *self = user_data;
+
+  self->live_views_id = 0;
+  if (self->live_arrays)
+    show_live_views (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* A live snapshot of the current run: shown at once when the last was
+ * shown long enough ago, otherwise kept (replacing an older one) until
+ * PS_LIVE_VIEWS_MS have passed. */
+static void
+queue_live_views (PsWindow *self, GPtrArray *arrays)
+{
+  g_clear_pointer (&self->live_arrays, g_ptr_array_unref);
+  self->live_arrays = g_ptr_array_ref (arrays);
+  if (self->live_views_id != 0)
+    return;
+  gint64 wait_ms = PS_LIVE_VIEWS_MS - (g_get_monotonic_time () - self->live_views_last) / 1000;
+  if (wait_ms <= 0)
+    show_live_views (self);
+  else
+    self->live_views_id = g_timeout_add ((guint) wait_ms, live_views_cb, self);
+}
+
+/* A page out of sight missed live snapshots: bring it up to date as it
+ * is shown. */
+static void
+view_stack_changed_cb (PsWindow *self)
+{
+  int shown = visible_snapshot_page (self);
+
+  if (shown >= 0 && (self->views_stale & (1u << shown)))
+    {
+      self->views_stale &= ~(1u << shown);
+      if (!set_page_snapshot (self, shown, self->views_arrays))
+        gtk_stack_set_visible_child_name (self->view_stack, "overview");
+    }
+}
+
+guint
+ps_window_get_live_view_updates (PsWindow *self)
+{
+  g_return_val_if_fail (PS_IS_WINDOW (self), 0);
+  return self->live_view_updates;
 }
 
 static void
@@ -318,7 +491,10 @@ on_job_event (const PsEvent *event, gpointer user_data)
       break;
     case PS_EVENT_SNAPSHOT:
       if (event->run_id == self->current_run && event->arrays)
-        ps_embedding_view_add_snapshot (self->embedding, event->run_id, event->step, event->arrays);
+        {
+          ps_embedding_view_add_snapshot (self->embedding, event->run_id, event->step, event->arrays);
+          queue_live_views (self, event->arrays);
+        }
       break;
     case PS_EVENT_PAUSED:
       if (item)
@@ -631,6 +807,8 @@ ps_window_dispose (GObject *object)
     gtk_window_destroy (GTK_WINDOW (self->dialog));
   g_clear_handle_id (&self->refresh_timeout, g_source_remove);
   g_clear_handle_id (&self->overview_reload, g_source_remove);
+  drop_live_views (self);
+  g_clear_pointer (&self->views_arrays, g_ptr_array_unref);
   if (self->pending_delete)
     ps_window_commit_pending_delete (self);
   /* The runner cancels and joins its workers; its pending events die with
@@ -653,6 +831,7 @@ ps_window_finalize (GObject *object)
 
   g_clear_pointer (&self->store, ps_store_close);
   g_free (self->store_path);
+  g_free (self->views_signature);
   g_clear_pointer (&self->pending_delete, g_ptr_array_unref);
   g_clear_object (&self->settings);
   G_OBJECT_CLASS (ps_window_parent_class)->finalize (object);
@@ -780,6 +959,8 @@ ps_window_init (PsWindow *self)
 
   g_signal_connect_object (self->view_stack, "notify::visible-child",
                            G_CALLBACK (ps_window_view_changed_cb), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->view_stack, "notify::visible-child",
+                           G_CALLBACK (view_stack_changed_cb), self, G_CONNECT_SWAPPED);
   self->refresh_timeout = g_timeout_add (PS_REFRESH_MS, refresh_timeout_cb, self);
   ps_window_update_actions (self);
 }
