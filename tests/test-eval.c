@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ps-dataset.h"
 #include "ps-eval.h"
 #include "ps-gmm.h"
 #include "ps-kmeans.h"
@@ -822,6 +823,70 @@ test_gmm_em_monotone (void)
   g_assert_cmpfloat (ll, >, ll_truth - 0.05);
 }
 
+
+/* The far-OOD set: bilinear scaling by hand, and the appended test class. */
+static void
+test_far_digits (void)
+{
+  /* 2x2 -> 4x4 with centres aligned: corners keep their values, the
+   * inner cells interpolate by quarters. */
+  const float img[4] = { 0, 1, 2, 3 };
+  float out[16];
+  ps_image_resize_bilinear (out, img, 2, 2, 4, 4);
+  static const float want[16] = { 0, 0.25f, 0.75f, 1, 0.5f, 0.75f, 1.25f, 1.5f,
+                                  1.5f, 1.75f, 2.25f, 2.5f, 2, 2.25f, 2.75f, 3 };
+  for (int i = 0; i < 16; i++)
+    g_assert_cmpfloat_with_epsilon (out[i], want[i], 1e-6);
+
+  /* A small stand-in for Fashion-MNIST: 20 rows of 28x28 with a split. */
+  g_autoptr (PsDataset) base = ps_dataset_new ("tiny", 20, 784);
+  base->img_c = 1;
+  base->img_h = base->img_w = 28;
+  base->has_split = TRUE;
+  base->n_classes = 3;
+  for (guint i = 0; i < 20; i++)
+    {
+      base->y[i] = (gint32) (i % 3);
+      base->split[i] = i < 14 ? PS_SPLIT_TRAIN : PS_SPLIT_TEST;
+    }
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PsDataset) far = ps_dataset_with_far_set (base, "digits", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (far->n, ==, 20 + 1797);
+  g_assert_cmpuint (far->n_classes, ==, 4);
+  g_assert_cmpuint (far->d, ==, 784);
+  g_assert_true (far->has_split);
+  g_assert_cmpstr (far->class_names[3], ==, "digit (8x8, scaled up)");
+  g_assert_cmpstr (far->class_names[1], ==, "1");
+  double ink = 0;
+  for (guint i = 20; i < far->n; i++)
+    {
+      g_assert_cmpint (far->y[i], ==, 3);
+      g_assert_cmpuint (far->split[i], ==, PS_SPLIT_TEST);
+      for (guint j = 0; j < 784; j++)
+        {
+          float v = far->x[(gsize) i * 784 + j];
+          g_assert_true (v >= 0.f && v <= 1.f);
+          ink += v;
+        }
+    }
+  /* Digits cover roughly a third of their frame with ink. */
+  ink /= 1797.0 * 784;
+  g_assert_cmpfloat (ink, >, 0.1);
+  g_assert_cmpfloat (ink, <, 0.6);
+  for (guint i = 0; i < 20; i++)
+    g_assert_cmpint (far->y[i], ==, base->y[i]);
+
+  /* Not images, or no split: a clear error. */
+  g_autoptr (PsDataset) moons = ps_dataset_open_spec ("moons:n=50,far=digits", NULL, NULL, TRUE, &error);
+  g_assert_null (moons);
+  g_assert_error (error, PS_ERROR, PS_ERROR_PARAM);
+  g_assert_nonnull (strstr (error->message, "far=digits"));
+  g_clear_error (&error);
+  g_assert_null (ps_dataset_with_far_set (base, "cifar", &error));
+  g_assert_error (error, PS_ERROR, PS_ERROR_PARAM);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -846,5 +911,6 @@ main (int argc, char **argv)
   g_test_add_func ("/eval/gmm/density", test_gmm_density);
   g_test_add_func ("/eval/gmm/m-step", test_gmm_m_step);
   g_test_add_func ("/eval/gmm/em-monotone", test_gmm_em_monotone);
+  g_test_add_func ("/eval/far-digits", test_far_digits);
   return g_test_run ();
 }

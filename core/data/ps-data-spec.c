@@ -2,6 +2,8 @@
  *
  *   NAME                      a built-in set ("digits", "moons", ...)
  *   NAME:k=v,k=v              a 2-D generator with options n, noise, seed
+ *   fashion-mnist:far=digits  an image set with the scaled-up 8x8 digits
+ *                             appended to its test split as one more class
  *   PATH                      a folder of IDX files, a .npy or a .csv
  *   PATH#labels=FILE          a .npy with its labels file
  *   PATH#label_column=NAME    a .csv with its label column
@@ -32,6 +34,7 @@ open_generator (const char *spec, const char *base, const char *opts, GError **e
   guint n = 0;
   double noise = -1;
   guint64 seed = 0;
+  const char *far = NULL;
   g_auto (GStrv) parts = g_strsplit (opts, ",", -1);
   for (char **p = parts; *p; p++)
     {
@@ -52,14 +55,25 @@ open_generator (const char *spec, const char *base, const char *opts, GError **e
         noise = g_ascii_strtod (*p + 6, &end);
       else if (g_str_has_prefix (*p, "seed="))
         seed = g_ascii_strtoull (*p + 5, &end, 10);
+      else if (g_str_has_prefix (*p, "far=") && (*p)[4] != '\0')
+        {
+          far = *p + 4;
+          end = *p + strlen (*p);
+        }
       if (end == NULL || *end != '\0' || end == *p)
         {
           g_set_error (error, PS_ERROR, PS_ERROR_PARAM,
-                       "dataset '%s': '%s' is not n=N, noise=X or seed=N", spec, *p);
+                       "dataset '%s': '%s' is not n=N, noise=X, seed=N or far=KIND", spec, *p);
           return NULL;
         }
     }
-  return ps_dataset_load_builtin (base, n, noise, seed, error);
+  g_autoptr (PsDataset) ds = ps_dataset_load_builtin (base, n, noise, seed, error);
+  if (ds == NULL || far == NULL)
+    return g_steal_pointer (&ds);
+  PsDataset *with = ps_dataset_with_far_set (ds, far, error);
+  if (with == NULL)
+    g_prefix_error (error, "dataset '%s': ", spec);
+  return with;
 }
 
 PsDataset *

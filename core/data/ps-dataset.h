@@ -68,6 +68,15 @@ PsDataset *ps_dataset_load_builtin (const char *name, guint n, double noise, gui
 const char * const *ps_dataset_builtin_names (void);
 const char *ps_dataset_builtin_description (const char *name);
 
+/* A far out-of-distribution set for an image dataset with its own split:
+ * `kind` "digits" appends the bundled 8x8 digits, scaled up bilinearly to
+ * the image size, to the test split as one extra class (n_classes).  The
+ * spec option far=digits ("fashion-mnist:far=digits") opens it.  Returns a
+ * new dataset, or NULL with PS_ERROR_PARAM for other data or kinds. */
+PsDataset *ps_dataset_with_far_set (PsDataset *ds, const char *kind, GError **error);
+/* Bilinear resampling of img[h, w] to out[H, W], pixel centres aligned. */
+void       ps_image_resize_bilinear (float *out, const float *img, int h, int w, int H, int W);
+
 /* By name or path: a built-in name, a directory of IDX files, a `.npy`
  * (with optional labels `.npy`), or a `.csv` with a label column. */
 PsDataset *ps_dataset_open (const char *name_or_path, const char *labels_path,

@@ -331,9 +331,15 @@ responsibilities (float *resp, const float *logp, guint n, int K, const int *cla
           o[k] = expf (r[k] - mx);
           s += o[k];
         }
+      /* Responsibilities below 1e-20 are flushed to zero: they change no
+       * float sum, and as denormals (e^-90 and below) in the M-step's
+       * products they made each GEMM several times slower. */
       float inv = 1.f / s;
       for (int k = 0; k < K; k++)
-        o[k] *= inv;
+        {
+          float v = o[k] * inv;
+          o[k] = v < 1e-20f ? 0.f : v;
+        }
     }
 }
 
