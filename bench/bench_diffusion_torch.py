@@ -1,16 +1,20 @@
 #!/usr/bin/python3
 """The PyTorch side of the 2-D DDPM benchmark (see bench-diffusion.c).
 
-    bench_diffusion_torch.py --data FILE [--threads N] [--steps N] [--samples-out FILE]
+    bench_diffusion_torch.py --data FILE [--threads N] [--steps N] [--seed N]
+                             [--init torch|ours] [--samples-out FILE]
 
 Same network (2 + 32 sinusoidal time embedding -> 128 x 3 SiLU -> 2), same
 schedule (linear betas 1e-4..0.02, T = 1000), eps prediction, Adam 1e-3,
 batch 256, per-sample squared error summed over the two coordinates.
 Prints one line in the format of bench-diffusion:
 
-    impl=torch threads=1 train_sec=.. ddpm_sec=.. ddim_sec=..
+    impl=torch threads=1 seed=1 train_sec=.. ddpm_sec=.. ddim_sec=.. (and *_cpu)
 
 and writes the DDPM samples (raw f32, 10000 x 2) for the shared distance.
+--init ours replaces PyTorch's default nn.Linear initialisation with the
+engine's (He-uniform, bound sqrt(6 / fan_in) before a SiLU and sqrt(3 /
+fan_in) on the output layer, zero biases), to compare training recipes.
 Run with OMP_WAIT_POLICY=PASSIVE (the runner does).
 """
 import argparse
@@ -34,10 +38,12 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=10000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--init", choices=["torch", "ours"], default="torch")
     ap.add_argument("--samples-out", default=None)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    torch.manual_seed(1)
+    torch.manual_seed(a.seed)
     data = torch.from_numpy(np.fromfile(a.data, dtype=np.float32).reshape(-1, 2))
     T = 1000
     betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
@@ -45,9 +51,17 @@ def main():
     ab32 = ab.float()
     net = nn.Sequential(nn.Linear(34, 128), nn.SiLU(), nn.Linear(128, 128), nn.SiLU(),
                         nn.Linear(128, 128), nn.SiLU(), nn.Linear(128, 2))
+    if a.init == "ours":
+        with torch.no_grad():
+            linears = [m for m in net if isinstance(m, nn.Linear)]
+            for k, m in enumerate(linears):
+                gain2 = 2.0 if k + 1 < len(linears) else 1.0
+                bound = math.sqrt(3.0 * gain2 / m.in_features)
+                m.weight.uniform_(-bound, bound)
+                m.bias.zero_()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     B = 256
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(a.steps):
         idx = torch.randint(0, len(data), (B,))
         x0 = data[idx]
@@ -60,7 +74,7 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    train_sec = time.perf_counter() - t0
+    train_sec, train_cpu = time.perf_counter() - t0, time.process_time() - c0
 
     n = 10000
     noise = torch.randn(n, 2)
@@ -82,17 +96,18 @@ def main():
                 x = x + sig * torch.randn_like(x)
         return x
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     xs = sample(list(range(T - 1, -1, -1)), 1.0)
-    ddpm_sec = time.perf_counter() - t0
+    ddpm_sec, ddpm_cpu = time.perf_counter() - t0, time.process_time() - c0
     ts = [round((49 - i) / 49 * (T - 1)) for i in range(50)]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     sample(ts, 0.0)
-    ddim_sec = time.perf_counter() - t0
+    ddim_sec, ddim_cpu = time.perf_counter() - t0, time.process_time() - c0
     if a.samples_out:
         xs.numpy().astype(np.float32).tofile(a.samples_out)
-    print(f"impl=torch threads={a.threads} train_sec={train_sec:.3f} ddpm_sec={ddpm_sec:.3f} "
-          f"ddim_sec={ddim_sec:.3f} loss={loss.item():.4f}", flush=True)
+    print(f"impl=torch threads={a.threads} seed={a.seed} init={a.init} train_sec={train_sec:.3f} "
+          f"ddpm_sec={ddpm_sec:.3f} ddim_sec={ddim_sec:.3f} loss={loss.item():.4f} "
+          f"train_cpu={train_cpu:.3f} ddpm_cpu={ddpm_cpu:.3f} ddim_cpu={ddim_cpu:.3f}", flush=True)
 
 
 if __name__ == "__main__":
