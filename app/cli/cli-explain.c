@@ -16,6 +16,8 @@
  *   // Explanation sheet of one sample of a stored run (cli-explain.c;
  *   // needs the plot library, so only built with the ui option).
  *   int cli_cmd_explain  (int argc, char **argv);
+ *
+ * --scale S sets the pixels per unit of a PNG sheet (1000 units wide).
  */
 #include "cli.h"
 
@@ -33,10 +35,12 @@ cli_cmd_explain (int argc, char **argv)
 {
   char *db = NULL, *out = NULL, *labels = NULL, *label_column = NULL;
   gint sample = -1;
+  double scale = 2.0;
   GOptionEntry entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &db, "Run store file", "FILE" },
     { "sample", 'n', 0, G_OPTION_ARG_INT, &sample, "Dataset row to explain", "N" },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Write the sheet here (.png, .svg, .pdf)", "FILE" },
+    { "scale", 0, 0, G_OPTION_ARG_DOUBLE, &scale, "Pixels per unit of a PNG sheet (default 2; 1000 units wide)", "S" },
     { "labels", 0, 0, G_OPTION_ARG_FILENAME, &labels, "Labels .npy for a .npy dataset", "FILE" },
     { "label-column", 0, 0, G_OPTION_ARG_STRING, &label_column, "Label column of a CSV dataset", "NAME" },
     { NULL }
@@ -47,6 +51,11 @@ cli_cmd_explain (int argc, char **argv)
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     {
       cli_fail ("explain: %s", error->message);
+      return CLI_EXIT_USAGE;
+    }
+  if (!(scale >= 0.25 && scale <= 8))
+    {
+      cli_fail ("explain: --scale must be between 0.25 and 8, got %g", scale);
       return CLI_EXIT_USAGE;
     }
   if (argc != 2 || sample < 0)
@@ -140,7 +149,7 @@ cli_cmd_explain (int argc, char **argv)
           ps_explain_sheet_options_init (&opts);
           opts.title = title;
           opts.because_global = because_global;
-          if (!ps_explain_sheet_write (out, ex, ds, &opts, 2.0, &error))
+          if (!ps_explain_sheet_write (out, ex, ds, &opts, scale, &error))
             {
               cli_fail ("explain: %s", error->message);
               rc = CLI_EXIT_FAIL;

@@ -284,7 +284,9 @@ ps_proto_gallery_draw_detail (PsProtoGallery *g, cairo_t *cr, int k, double w, d
   char b1[48], buf[256];
   cairo_save (cr);
   source_image (g, cr, k, 12, 10, s);
-  const char *kind = g->pkind == NULL ? "" : g->pkind[k] == 1 ? " \xc2\xb7 support" : " \xc2\xb7 trivial";
+  /* Kind 0 is a plain ProtoPNet prototype unless there is a support bank. */
+  const char *kind = !ps_proto_gallery_has_banks (g) ? ""
+                     : g->pkind[k] == 1 ? " \xc2\xb7 support" : " \xc2\xb7 trivial";
   g_snprintf (buf, sizeof buf, "Prototype %d \xc2\xb7 class %s%s", k,
               ps_proto_gallery_class_name (g, g->pclass[k], b1, sizeof b1), kind);
   cairo_set_source_rgb (cr, fg[0], fg[1], fg[2]);
