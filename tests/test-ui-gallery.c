@@ -427,8 +427,12 @@ test_protopnet (Fixture *f, gconstpointer data)
 
   /* A chosen sample, through the same path as the spin button. */
   Want w = { gv, 1700 };
+  gint64 t0 = g_get_monotonic_time ();
   g_assert_true (ps_gallery_view_explain_sample (gv, 1700));
+  g_assert_true (ps_gallery_view_is_busy (gv));
   g_assert_true (wait_for (explained, &w, 60));
+  g_test_message ("one explanation on the worker thread, shown: %.1f ms",
+                  (g_get_monotonic_time () - t0) / 1e3);
   PsExplanation *ex = ps_gallery_view_get_explanation (gv);
   g_assert_true (ex->by_prototypes);
   g_assert_cmpuint (ex->evidence->len, >=, 5);
@@ -583,8 +587,12 @@ test_window (Fixture *f, gconstpointer data)
   ps_run_list_select_run (ps_window_get_run_list (window), 1);
   drain ();
   g_assert_true (ps_window_has_view (window, "prototypes"));
-  ps_window_set_view (window, "prototypes");
   PsGalleryView *gv = ps_window_get_gallery_view (window);
+  /* The model (and the dataset) are loaded only once the page is shown. */
+  g_assert_false (gtk_widget_get_mapped (GTK_WIDGET (gv)));
+  g_assert_false (ps_gallery_view_is_busy (gv));
+  g_assert_false (ps_gallery_view_has_model (gv));
+  ps_window_set_view (window, "prototypes");
   g_assert_cmpuint (ps_gallery_view_get_n_cards (gv), ==, 30);
   g_assert_true (wait_for (gallery_explained, gv, 60));
   if (shots)

@@ -95,6 +95,7 @@ struct _PsGalleryView
 
   /* Owned: the model and the explanation. */
   GalleryModel *gm;
+  gboolean run_done;            /* the run has ended: its checkpoint is final */
   gboolean model_tried;
   gboolean model_loading;
   GCancellable *cancel;        /* every task for this run */
@@ -488,15 +489,16 @@ load_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   pick (self, self->strip_rows && self->strip_rows->len ? g_array_index (self->strip_rows, gint32, 0) : 0);
 }
 
+/* Rebuilds the run's model once the page is on screen (a Fashion-MNIST
+ * run's dataset is 220 MB: not loaded for a page nobody looks at). */
 static void
-ensure_model (PsGalleryView *self, PsStore *store)
+ensure_model (PsGalleryView *self)
 {
-  if (self->model_tried || store == NULL || self->run == 0)
+  if (self->model_tried || self->store_path == NULL || self->run == 0 || self->K == 0
+      || !gtk_widget_get_mapped (GTK_WIDGET (self)))
     return;
-  g_autoptr (PsRunInfo) info = ps_store_get_run (store, self->run, NULL);
   /* A training run's checkpoint is still moving: ask again once it ends. */
-  if (info == NULL || info->status == PS_RUN_RUNNING || info->status == PS_RUN_QUEUED
-      || info->status == PS_RUN_PAUSED)
+  if (!self->run_done)
     {
       set_status (self, "Explanations come once the run has finished.");
       return;
@@ -780,7 +782,11 @@ ps_gallery_view_set_snapshot (PsGalleryView *self, PsStore *store, gint64 run, G
     ps_gallery_view_select_prototype (self, keep);
   gtk_widget_queue_draw (GTK_WIDGET (self->detail_area));
   gtk_widget_queue_draw (GTK_WIDGET (self->strip_area));
-  ensure_model (self, store);
+  /* A training run's checkpoint is still moving: the window calls again
+   * once the run ends. */
+  self->run_done = info != NULL && info->status != PS_RUN_RUNNING && info->status != PS_RUN_QUEUED
+                   && info->status != PS_RUN_PAUSED;
+  ensure_model (self);
   return TRUE;
 }
 
@@ -907,6 +913,13 @@ ps_gallery_view_get_card (PsGalleryView *self, int k)
 /* ---- GObject ------------------------------------------------------------------- */
 
 static void
+ps_gallery_view_map (GtkWidget *widget)
+{
+  GTK_WIDGET_CLASS (ps_gallery_view_parent_class)->map (widget);
+  ensure_model (PS_GALLERY_VIEW (widget));
+}
+
+static void
 sanity_cb (PsGalleryView *self)
 {
   update_sheet_height (self);
@@ -950,6 +963,7 @@ ps_gallery_view_class_init (PsGalleryViewClass *klass)
 
   object_class->dispose = ps_gallery_view_dispose;
   object_class->finalize = ps_gallery_view_finalize;
+  widget_class->map = ps_gallery_view_map;
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/protoscope/Protoscope/ui/ps-gallery-view.ui");
