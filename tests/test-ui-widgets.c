@@ -292,6 +292,125 @@ test_scatter_view (void)
   g_assert_finalize_object (scatter);
 }
 
+/* The scatter as it paints now, downloaded: B, G, R, A bytes. */
+static guint8 *
+render_pixels (GtkWidget *widget, int *w_out, int *h_out)
+{
+  int w = gtk_widget_get_width (widget), h = gtk_widget_get_height (widget);
+  g_autoptr (GdkPaintable) paintable = gtk_widget_paintable_new (widget);
+  GtkSnapshot *snapshot = gtk_snapshot_new ();
+  gdk_paintable_snapshot (paintable, snapshot, w, h);
+  g_autoptr (GskRenderNode) node = gtk_snapshot_free_to_node (snapshot);
+  g_assert_nonnull (node);
+  GskRenderer *renderer = gtk_native_get_renderer (gtk_widget_get_native (widget));
+  g_autoptr (GdkTexture) texture = gsk_renderer_render_texture (renderer, node, &GRAPHENE_RECT_INIT (0, 0, w, h));
+  guint8 *px = g_malloc ((gsize) w * h * 4);
+  gdk_texture_download (texture, px, (gsize) w * 4);
+  *w_out = w;
+  *h_out = h;
+  return px;
+}
+
+/* How far the pixel at `f` of the way from (ax, ay) to (bx, by) is from
+ * the one 5 pixels beside it (across the line): the line's ink. */
+static int
+line_ink (const guint8 *px, int w, int h, double ax, double ay, double bx, double by, double f)
+{
+  double x = ax + f * (bx - ax), y = ay + f * (by - ay);
+  double len = hypot (bx - ax, by - ay);
+  double nx = -(by - ay) / len, ny = (bx - ax) / len;
+  int i = (int) round (x), j = (int) round (y);
+  int i2 = (int) round (x + 5 * nx), j2 = (int) round (y + 5 * ny);
+  g_assert_true (i >= 0 && i < w && j >= 0 && j < h && i2 >= 0 && i2 < w && j2 >= 0 && j2 < h);
+  int ink = 0;
+  for (int c = 0; c < 3; c++)
+    ink = MAX (ink, abs (px[4 * (j * w + i) + c] - px[4 * (j2 * w + i2) + c]));
+  return ink;
+}
+
+/* With one point selected, lines join it to the prototypes, as opaque as
+ * its soft assignment to each (the snapshot's `assignments`); without
+ * them the view approximates the weights from the geometry. */
+static void
+test_scatter_prototype_lines (void)
+{
+  GtkWidget *scatter = ps_scatter_view_new ();
+  GtkWidget *window = gtk_window_new ();
+  g_autoptr (GPtrArray) arrays = moons_like_snapshot (400, FALSE, 2);
+  g_autoptr (GError) error = NULL;
+  const gsize n = 400, k = 3;
+  /* Prototypes beside the moons (the embedding is (x, 2y)). */
+  float protos[6] = { -1.0f, 1.0f, 2.0f, 1.0f, -1.0f, -0.5f };
+  g_autofree float *assign = g_new (float, n * k);
+  for (gsize i = 0; i < n; i++)
+    {
+      assign[i * k] = 0.75f;
+      assign[i * k + 1] = 0.25f;
+      assign[i * k + 2] = 0.0f;
+    }
+  g_ptr_array_add (arrays, ps_array_new_f32 ("prototypes", protos, k, 2));
+  g_ptr_array_add (arrays, ps_array_new_f32 ("assignments", assign, n, k));
+
+  g_object_ref_sink (scatter);
+  gtk_window_set_default_size (GTK_WINDOW (window), 640, 480);
+  gtk_window_set_child (GTK_WINDOW (window), scatter);
+  g_assert_true (ps_scatter_view_set_snapshot (PS_SCATTER_VIEW (scatter), arrays, FALSE, &error));
+  g_assert_no_error (error);
+  gtk_window_present (GTK_WINDOW (window));
+  g_assert_true (wait_for (texture_built, scatter, 20));
+
+  /* Nothing selected: no lines. */
+  g_assert_cmpuint (ps_scatter_view_get_prototype_lines (PS_SCATTER_VIEW (scatter), NULL, NULL), ==, 0);
+
+  /* The top of the first moon, (0, 1). */
+  guint32 sel = 200;
+  ps_scatter_view_select (PS_SCATTER_VIEW (scatter), &sel, 1);
+  wait_frame (scatter);
+  float w[3];
+  gboolean approx = TRUE;
+  g_assert_cmpuint (ps_scatter_view_get_prototype_lines (PS_SCATTER_VIEW (scatter), w, &approx), ==, 2);
+  g_assert_false (approx);
+  g_assert_cmpfloat (w[0], ==, 0.75f);
+  g_assert_cmpfloat (w[1], ==, 0.25f);
+  g_assert_cmpfloat (w[2], ==, 0.0f);
+
+  /* On screen: the 0.75 line is darker than the 0.25 one; the third
+   * prototype (weight 0) has none. */
+  double sx, sy, p[6];
+  g_assert_true (ps_scatter_view_point_to_widget (PS_SCATTER_VIEW (scatter), sel, &sx, &sy));
+  for (gsize j = 0; j < k; j++)
+    g_assert_true (ps_scatter_view_prototype_to_widget (PS_SCATTER_VIEW (scatter), j, &p[2 * j], &p[2 * j + 1]));
+  int pw, ph;
+  g_autofree guint8 *px = render_pixels (scatter, &pw, &ph);
+  int ink0 = line_ink (px, pw, ph, sx, sy, p[0], p[1], 0.8);
+  int ink1 = line_ink (px, pw, ph, sx, sy, p[2], p[3], 0.8);
+  int ink2 = line_ink (px, pw, ph, sx, sy, p[4], p[5], 0.5);
+  g_test_message ("line ink: %d %d %d", ink0, ink1, ink2);
+  g_assert_cmpint (ink0, >, ink1 + 20);
+  g_assert_cmpint (ink1, >, 15);
+  g_assert_cmpint (ink2, <, 8);
+
+  /* Two points selected: no lines. */
+  guint32 two[2] = { 10, 200 };
+  ps_scatter_view_select (PS_SCATTER_VIEW (scatter), two, 2);
+  g_assert_cmpuint (ps_scatter_view_get_prototype_lines (PS_SCATTER_VIEW (scatter), NULL, NULL), ==, 0);
+
+  /* Without `assignments` the weights are approximated: they sum to one
+   * and the nearest prototype weighs most. */
+  g_ptr_array_remove_index (arrays, arrays->len - 1);
+  g_assert_true (ps_scatter_view_set_snapshot (PS_SCATTER_VIEW (scatter), arrays, FALSE, &error));
+  ps_scatter_view_select (PS_SCATTER_VIEW (scatter), &sel, 1);
+  g_assert_cmpuint (ps_scatter_view_get_prototype_lines (PS_SCATTER_VIEW (scatter), w, &approx), >=, 1);
+  g_assert_true (approx);
+  g_assert_cmpfloat (fabs (w[0] + w[1] + w[2] - 1), <, 1e-5);
+  g_assert_cmpfloat (w[0], >, w[1]);
+  g_assert_cmpfloat (w[0], >, w[2]);
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  drain ();
+  g_assert_finalize_object (scatter);
+}
+
 static void
 test_overview_view (void)
 {
@@ -676,6 +795,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ui/widgets/run-item", test_run_item);
   g_test_add_func ("/ui/widgets/run-list", test_run_list);
   g_test_add_func ("/ui/widgets/scatter-view", test_scatter_view);
+  g_test_add_func ("/ui/widgets/scatter-prototype-lines", test_scatter_prototype_lines);
   g_test_add_func ("/ui/widgets/overview-view", test_overview_view);
   g_test_add_func ("/ui/widgets/embedding-view", test_embedding_view);
   g_test_add_func ("/ui/widgets/embedding-tsne", test_embedding_tsne);

@@ -98,6 +98,8 @@ ps_scatter_data_free (PsScatterData *data)
   g_free (data->proto_x);
   g_free (data->proto_y);
   g_free (data->proto_labels);
+  g_free (data->proto_source);
+  g_free (data->assign);
   g_free (data->field);
   g_free (data);
 }
@@ -212,6 +214,20 @@ ps_scatter_data_new_from_snapshot (GPtrArray *arrays, gboolean prefer_embedding,
             data->proto_y[i] = d > 1 ? p[i * d + 1] : 0;
           }
       data->proto_labels = ps_snapshot_copy_i32 (ps_snapshot_find (arrays, "prototype_labels"), k);
+      if (pca)
+        data->proto_source = g_steal_pointer (&p);
+      else
+        {
+          data->proto_source = g_new (float, 2 * k);
+          for (gsize i = 0; i < k; i++)
+            {
+              data->proto_source[2 * i] = data->proto_x[i];
+              data->proto_source[2 * i + 1] = data->proto_y[i];
+            }
+        }
+      PsArray *assign = ps_snapshot_find (arrays, "assignments");
+      if (assign && assign->ndim == 2 && assign->shape[0] == n && assign->shape[1] == k)
+        data->assign = ps_snapshot_copy_f32 (assign, n * k);
     }
 
   PsArray *field = ps_snapshot_find (arrays, "decision_field");
@@ -245,7 +261,74 @@ ps_scatter_data_set_layout (PsScatterData *data, const float *xy, PsProjection p
       g_clear_pointer (&data->proto_x, g_free);
       g_clear_pointer (&data->proto_y, g_free);
       g_clear_pointer (&data->proto_labels, g_free);
+      g_clear_pointer (&data->proto_source, g_free);
+      g_clear_pointer (&data->assign, g_free);
     }
+}
+
+/* softmax (logit / t) over k values, in place. */
+static void
+softmax_in_place (float *v, gsize k, double t)
+{
+  double top = -INFINITY, sum = 0;
+
+  for (gsize j = 0; j < k; j++)
+    top = MAX (top, v[j] / t);
+  for (gsize j = 0; j < k; j++)
+    sum += (v[j] = (float) exp (v[j] / t - top));
+  for (gsize j = 0; j < k; j++)
+    v[j] = (float) (v[j] / sum);
+}
+
+gboolean
+ps_scatter_data_prototype_weights (const PsScatterData *data, gsize i, float *out,
+                                   gboolean *approximate)
+{
+  g_return_val_if_fail (data != NULL && out != NULL, FALSE);
+
+  gsize k = data->n_protos;
+  if (k == 0 || i >= data->n || data->proto_source == NULL)
+    return FALSE;
+  if (approximate)
+    *approximate = data->assign == NULL;
+  if (data->assign)
+    {
+      memcpy (out, data->assign + i * k, k * sizeof (float));
+      return TRUE;
+    }
+  if (data->source)
+    {
+      /* Cosine similarity in the embedding. */
+      gsize d = data->d;
+      const float *z = data->source + i * d;
+      double zz = 0;
+      for (gsize c = 0; c < d; c++)
+        zz += (double) z[c] * z[c];
+      for (gsize j = 0; j < k; j++)
+        {
+          const float *p = data->proto_source + j * d;
+          double dot = 0, pp = 0;
+          for (gsize c = 0; c < d; c++)
+            {
+              dot += (double) z[c] * p[c];
+              pp += (double) p[c] * p[c];
+            }
+          out[j] = (float) (dot / MAX (sqrt (zz * pp), 1e-12));
+        }
+      softmax_in_place (out, k, 0.1);
+      return TRUE;
+    }
+  /* Minus the squared distance in the plane, over its mean. */
+  double mean = 0;
+  for (gsize j = 0; j < k; j++)
+    {
+      double dx = data->x[i] - data->proto_source[2 * j], dy = data->y[i] - data->proto_source[2 * j + 1];
+      out[j] = (float) -(dx * dx + dy * dy);
+      mean -= out[j];
+    }
+  mean = MAX (mean / k, 1e-12);
+  softmax_in_place (out, k, mean);
+  return TRUE;
 }
 
 /* ---- The figure ------------------------------------------------------- */

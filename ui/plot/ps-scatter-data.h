@@ -52,6 +52,10 @@ typedef struct
   gsize n_protos;
   float *proto_x, *proto_y;     /* [n_protos] */
   gint32 *proto_labels;         /* [n_protos] or NULL */
+  float *proto_source;          /* [n_protos, d'] the prototypes in the drawn source space
+                                 * (d' = d when projected, else the plane's 2) */
+  float *assign;                /* [n, n_protos] or NULL: the snapshot's `assignments`,
+                                 * each point's soft assignment to the prototypes */
   float *field;                 /* [G, G, C] or NULL */
   guint field_g, field_c;
   float extent[4];
@@ -68,6 +72,15 @@ void           ps_scatter_data_free (PsScatterData *data);
  * `source` (t-SNE).  Prototypes have no place in such a layout (t-SNE
  * maps no new points), so they are dropped. */
 void ps_scatter_data_set_layout (PsScatterData *data, const float *xy, PsProjection projection);
+
+/* The soft assignment of point `i` to each prototype, in out [n_protos].
+ * From the snapshot's `assignments` when it has them (*approximate FALSE);
+ * otherwise approximated here (*approximate TRUE): a softmax over the
+ * prototypes of cosine similarity / 0.1 in an embedding wider than 2-D (the
+ * temperature of the cosine prototype heads), or of minus the squared
+ * distance over its mean in the plane.  FALSE when there are no prototypes. */
+gboolean ps_scatter_data_prototype_weights (const PsScatterData *data, gsize i, float *out,
+                                            gboolean *approximate);
 
 typedef struct
 {

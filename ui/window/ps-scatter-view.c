@@ -12,6 +12,8 @@
 #include "ps-point-grid.h"
 #include "ps-scatter-data.h"
 
+/* Prototype lines fainter than this are not drawn. */
+#define PS_PROTO_LINE_MIN 0.01f
 /* Pixels the pointer may be away from a point and still hover or pick it. */
 #define PICK_RADIUS 8.0
 /* A press that moves less than this is a click, not a drag. */
@@ -426,6 +428,84 @@ append_ring (GtkSnapshot *snapshot, double cx, double cy, double r, const GdkRGB
   gtk_snapshot_append_border (snapshot, &rr, widths, colors);
 }
 
+gsize
+ps_scatter_view_get_prototype_lines (PsScatterView *self, float *weights, gboolean *approximate)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), 0);
+
+  if (self->data == NULL || self->selection->len != 1 || self->data->n_protos == 0)
+    return 0;
+  gsize k = self->data->n_protos, lines = 0;
+  g_autofree float *w = g_new (float, k);
+  if (!ps_scatter_data_prototype_weights (self->data, g_array_index (self->selection, guint32, 0),
+                                          w, approximate))
+    return 0;
+  for (gsize j = 0; j < k; j++)
+    lines += isfinite (w[j]) && w[j] >= PS_PROTO_LINE_MIN;
+  if (weights)
+    memcpy (weights, w, k * sizeof (float));
+  return lines;
+}
+
+gboolean
+ps_scatter_view_prototype_to_widget (PsScatterView *self, gsize k, double *x, double *y)
+{
+  g_return_val_if_fail (PS_IS_SCATTER_VIEW (self), FALSE);
+
+  if (self->data == NULL || k >= self->data->n_protos || self->texture == NULL)
+    return FALSE;
+  ps_plot_view_to_pixel (&self->view, self->data->proto_x[k], self->data->proto_y[k], x, y);
+  return TRUE;
+}
+
+/* Lines from the one selected point to the prototypes, as opaque as its
+ * assignment to each: a Cairo node over just the lines' bounds, clipped to
+ * the plot. */
+static void
+append_prototype_lines (PsScatterView *self, GtkSnapshot *snapshot, const GdkRGBA *color)
+{
+  gsize k = self->data ? self->data->n_protos : 0;
+  if (k == 0 || self->selection->len != 1)
+    return;
+  g_autofree float *w = g_new (float, k);
+  if (ps_scatter_view_get_prototype_lines (self, w, NULL) == 0)
+    return;
+  double sx, sy;
+  if (!ps_scatter_view_point_to_widget (self, g_array_index (self->selection, guint32, 0), &sx, &sy))
+    return;
+  g_autofree double *xy = g_new (double, 2 * k);
+  double x0 = sx, x1 = sx, y0 = sy, y1 = sy;
+  for (gsize j = 0; j < k; j++)
+    {
+      ps_scatter_view_prototype_to_widget (self, j, &xy[2 * j], &xy[2 * j + 1]);
+      if (!(isfinite (w[j]) && w[j] >= PS_PROTO_LINE_MIN))
+        continue;
+      x0 = MIN (x0, xy[2 * j]);
+      x1 = MAX (x1, xy[2 * j]);
+      y0 = MIN (y0, xy[2 * j + 1]);
+      y1 = MAX (y1, xy[2 * j + 1]);
+    }
+  /* The lines' bounds within the plot, a little wider for the line caps. */
+  x0 = MAX (x0 - 3, self->view.px);
+  y0 = MAX (y0 - 3, self->view.py);
+  x1 = MIN (x1 + 3, self->view.px + self->view.pw);
+  y1 = MIN (y1 + 3, self->view.py + self->view.ph);
+  if (x1 <= x0 || y1 <= y0)
+    return;
+  cairo_t *cr = gtk_snapshot_append_cairo (snapshot, &GRAPHENE_RECT_INIT (x0, y0, x1 - x0, y1 - y0));
+  cairo_set_line_width (cr, 2);
+  cairo_set_line_cap (cr, CAIRO_LINE_CAP_ROUND);
+  for (gsize j = 0; j < k; j++)
+    if (isfinite (w[j]) && w[j] >= PS_PROTO_LINE_MIN)
+      {
+        cairo_set_source_rgba (cr, color->red, color->green, color->blue, MIN (w[j], 1.0f));
+        cairo_move_to (cr, sx, sy);
+        cairo_line_to (cr, xy[2 * j], xy[2 * j + 1]);
+        cairo_stroke (cr);
+      }
+  cairo_destroy (cr);
+}
+
 static void
 ps_scatter_view_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
 {
@@ -487,6 +567,7 @@ ps_scatter_view_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
     gtk_snapshot_append_texture (snapshot, self->overlay, &GRAPHENE_RECT_INIT (0, 0, width, height));
 
   /* Overlays: cheap nodes, redrawn on pointer motion without the texture. */
+  append_prototype_lines (self, snapshot, &ring);
   /* Rings mark a few chosen points; a large selection is shown by the
    * dimming of the rest alone. */
   for (guint i = 0; self->selection->len <= 8 && i < self->selection->len; i++)

@@ -64,6 +64,16 @@ void       ps_scatter_view_select       (PsScatterView *self, const guint32 *ind
 const guint32 *ps_scatter_view_get_selection (PsScatterView *self, gsize *n);
 /* Selects the point nearest to the widget pixel (x, y); -1 if none. */
 gssize     ps_scatter_view_select_at    (PsScatterView *self, double x, double y);
+/* With one point selected, lines join it to the prototypes, each as
+ * opaque as the point's soft assignment to that prototype.  Returns how
+ * many lines are drawn (weights below 1% are not) and fills weights
+ * [n_protos] (or NULL) and *approximate (TRUE when the snapshot had no
+ * `assignments` and the weights are the view's approximation, see
+ * ps_scatter_data_prototype_weights). */
+gsize      ps_scatter_view_get_prototype_lines (PsScatterView *self, float *weights,
+                                                gboolean *approximate);
+/* The widget pixel of prototype k, FALSE when not drawn. */
+gboolean   ps_scatter_view_prototype_to_widget (PsScatterView *self, gsize k, double *x, double *y);
 /* The widget pixel of point i (for tests and overlays). */
 gboolean   ps_scatter_view_point_to_widget (PsScatterView *self, gsize i, double *x, double *y);
 
