@@ -63,6 +63,7 @@ struct _PsClusterView
   GtkLabel *accuracy_label;
   GtkWidget *k_area;
   GtkLabel *k_label;
+  GtkLabel *class_label;
 
   /* Owned. */
   GPtrArray *base;       /* the snapshot's arrays minus those each colour mode replaces */
@@ -614,6 +615,7 @@ ps_cluster_view_set_snapshot (PsClusterView *self, PsStore *store, gint64 run, G
       gtk_label_set_label (self->summary_label, "");
       gtk_label_set_label (self->accuracy_label, "");
       gtk_label_set_label (self->k_label, "");
+      gtk_label_set_label (self->class_label, "");
       gtk_widget_queue_draw (self->ellipse_area);
       gtk_widget_queue_draw (self->k_area);
       return FALSE;
@@ -695,6 +697,28 @@ ps_cluster_view_set_snapshot (PsClusterView *self, PsStore *store, gint64 run, G
     if (self->n_acc > 0)
       ps_cluster_accuracy_old_new (pc, py, self->n_acc, self->old_classes, self->C,
                                    &self->acc_all, &self->acc_old, &self->acc_new);
+    /* Per class: the share of its rows in the cluster matched to it (the
+     * same one-to-one matching, on these rows), which tells which new
+     * classes were found. */
+    g_autoptr (GString) table = g_string_new ("<tt>class      rows  in its cluster\n");
+    g_autofree gint32 *emap = g_new (gint32, self->K);
+    g_autofree guint *rows = g_new0 (guint, self->C), *hits = g_new0 (guint, self->C);
+    for (guint k = 0; k < self->K; k++)
+      emap[k] = -1;
+    if (self->n_acc > 0)
+      ps_cluster_accuracy (pc, py, self->n_acc, emap);
+    for (guint i = 0; i < self->n_acc; i++)
+      {
+        rows[py[i]]++;
+        hits[py[i]] += emap[pc[i]] == py[i];
+      }
+    for (guint c = 0; c < self->C; c++)
+      if (rows[c] > 0)
+        g_string_append_printf (table, "%2u (%s) %7u  %5.1f%%\n", c,
+                                self->old_classes[c] ? "old" : "new", rows[c],
+                                100.0 * hits[c] / rows[c]);
+    g_string_append (table, "</tt>");
+    gtk_label_set_markup (self->class_label, self->n_acc > 0 ? table->str : "");
   }
 
   /* The timeline. */
@@ -919,6 +943,7 @@ ps_cluster_view_class_init (PsClusterViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, PsClusterView, accuracy_label);
   gtk_widget_class_bind_template_child (widget_class, PsClusterView, k_area);
   gtk_widget_class_bind_template_child (widget_class, PsClusterView, k_label);
+  gtk_widget_class_bind_template_child (widget_class, PsClusterView, class_label);
   gtk_widget_class_set_css_name (widget_class, "clusterview");
 }
 
