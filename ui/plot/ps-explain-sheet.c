@@ -273,12 +273,17 @@ layout (Layout *L, PsExplanation *ex, PsDataset *ds, const PsExplainSheetOptions
               && find_rows (ex, "heatmaps_random", PS_DTYPE_F32, L->T) != NULL
               && row_size (find_rows (ex, "heatmaps_random", PS_DTYPE_F32, L->T)) == P
               && row_size (find_rows (ex, "heatmaps_random_conv", PS_DTYPE_F32, L->T)) == P;
-  L->cells = L->sanity ? 4 : 2;
+  /* Evidence by nearest training samples (not prototypes): one column,
+   * the sample itself. */
+  if (!ex->by_prototypes)
+    L->sanity = FALSE;
+  L->cells = !ex->by_prototypes ? 1 : L->sanity ? 4 : 2;
+  gboolean because = ps_explain_sheet_find_array (ex, "because_local") != NULL || o->because_global != NULL;
   L->s = floor (CLAMP ((width - 2 * MARGIN - TEXT_MIN) / L->cells - 14, 56, 150));
   L->s0 = floor (CLAMP (width * 0.2, 100, 190));
   L->top = 70 + L->s0 + 26 + 40;
   L->dy = o->title ? 0 : -24;
-  L->row_h = MAX (L->s, 122) + 14;
+  L->row_h = MAX (L->s, because ? 122 : 40) + 14;
   L->text_x = MARGIN + L->cells * (L->s + 14) + 6;
   L->text_lines = ex->text ? wrapped (NULL, 0, 0, width - 2 * MARGIN, 11, 15, ex->text) : 0;
 }
@@ -521,7 +526,7 @@ ps_explain_sheet_draw (cairo_t *cr, double width, double height, PsExplanation *
     sbox = NULL;
 
   double hy = L.top - 12;
-  const char *heads[4] = { "this part of the image \xe2\x80\xa6", "\xe2\x80\xa6 looks like this prototype",
+  const char *heads[4] = { ex->by_prototypes ? "this part of the image \xe2\x80\xa6" : "a near training sample", "\xe2\x80\xa6 looks like this prototype",
                            "last conv randomised", "random attribution" };
   for (guint c = 0; c < L.cells; c++)
     {
@@ -544,12 +549,15 @@ ps_explain_sheet_draw (cairo_t *cr, double width, double height, PsExplanation *
         text (cr, x, hy, 11, TRUE, heads[c]);
     }
   cairo_set_source_rgb (cr, ink[0], ink[1], ink[2]);
-  text (cr, L.text_x, hy - 13, 11, TRUE, "points it adds; why it matches");
-  cairo_set_source_rgb (cr, 0.85, 0.45, 0.1);
-  cairo_rectangle (cr, L.text_x, hy - 8, 9, 8);
-  cairo_fill (cr);
-  cairo_set_source_rgb (cr, 0.3, 0.3, 0.3);
-  text (cr, L.text_x + 12, hy, 9, FALSE, "this image");
+  text (cr, L.text_x, hy - 13, 11, TRUE, bl || bg ? "points it adds; why it matches" : "points it adds");
+  if (bl != NULL)
+    {
+      cairo_set_source_rgb (cr, 0.85, 0.45, 0.1);
+      cairo_rectangle (cr, L.text_x, hy - 8, 9, 8);
+      cairo_fill (cr);
+      cairo_set_source_rgb (cr, 0.3, 0.3, 0.3);
+      text (cr, L.text_x + 12, hy, 9, FALSE, "this image");
+    }
   if (bg != NULL)
     {
       double gx = L.text_x + 14 + text_width (cr, 9, FALSE, "this image") + 12;
@@ -598,6 +606,8 @@ ps_explain_sheet_draw (cairo_t *cr, double width, double height, PsExplanation *
       const gint32 *bx = boxes ? (const gint32 *) ps_array_data (boxes, NULL) + t * 4 : NULL;
       if (heat && x1)
         panel (cr, MARGIN, y, L.s, x1, H, W, (const float *) ps_array_data (heat, NULL) + t * P, bx);
+      else if (!ex->by_prototypes && ds != NULL && e->index >= 0 && (guint) e->index < ds->n && ds->d == P)
+        panel (cr, MARGIN, y, L.s, ds->x + (gsize) e->index * ds->d, H, W, NULL, NULL);
       if (simg)
         panel (cr, MARGIN + (L.s + 14), y, L.s, (const float *) ps_array_data (simg, NULL) + t * P, H,
                W, NULL, sbox ? (const gint32 *) ps_array_data (sbox, NULL) + t * 4 : NULL);
@@ -613,7 +623,8 @@ ps_explain_sheet_draw (cairo_t *cr, double width, double height, PsExplanation *
       const char *kind = "";
       if (kinds != NULL && any_support)
         kind = ((const gint32 *) ps_array_data (kinds, NULL))[t] == 1 ? " \xc2\xb7 support" : " \xc2\xb7 trivial";
-      g_autofree char *l1 = g_strdup_printf ("#%u  prototype %d \xc2\xb7 class %s%s", t + 1, e->index,
+      g_autofree char *l1 = g_strdup_printf ("#%u  %s %d \xc2\xb7 class %s%s", t + 1,
+                                             ex->by_prototypes ? "prototype" : "training sample", e->index,
                                              class_name (ds, e->cls, b1, sizeof b1), kind);
       text (cr, tx, y + 12, 12, TRUE, l1);
       g_autofree char *sim = NULL;
