@@ -43,6 +43,21 @@ wait_frame (GtkWidget *widget)
   g_assert_cmpuint (count, >, 0);
 }
 
+/* The colour chooser, found in the widget tree. */
+static GtkDropDown *
+find_dropdown (GtkWidget *widget)
+{
+  if (GTK_IS_DROP_DOWN (widget))
+    return GTK_DROP_DOWN (widget);
+  for (GtkWidget *c = gtk_widget_get_first_child (widget); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkDropDown *d = find_dropdown (c);
+      if (d)
+        return d;
+    }
+  return NULL;
+}
+
 /* Trains method `id` on `ds` with the "name=value" settings and returns its
  * snapshot and (through metrics) its evaluation. */
 static GPtrArray *
@@ -138,6 +153,15 @@ test_gpc (void)
   /* A newer snapshot of the same run keeps working (live updates). */
   g_assert_true (ps_cluster_view_set_snapshot (cv, NULL, 1, snap));
   wait_frame (view);
+  /* Each colour mode redraws the same points and ellipses. */
+  GtkDropDown *colors = find_dropdown (view);
+  g_assert_nonnull (colors);
+  for (guint mode = 1; mode <= 3; mode++)
+    {
+      gtk_drop_down_set_selected (colors, mode % 3);
+      wait_frame (view);
+      g_assert_cmpuint (ps_cluster_view_get_n_ellipses (cv), ==, (guint) k_est);
+    }
 
   g_autofree char *dir = g_dir_make_tmp ("ps-cluster-XXXXXX", NULL);
   g_autofree char *png = g_build_filename (dir, "c.png", NULL);

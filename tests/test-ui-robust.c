@@ -175,6 +175,28 @@ test_cbc (void)
   g_assert_true (ps_robust_view_set_snapshot (rv, NULL, 1, snap));
   wait_frame (view);
 
+  /* A snapshot from before certified_radius existed (only `scores` named
+   * certified_radius, the prediction's radius) gives the same curve. */
+  acc = ps_robust_view_get_curve (rv, &r, &n);
+  g_autofree double *r_new = g_memdup2 (r, n * sizeof (double));
+  g_autofree double *acc_new = g_memdup2 (acc, n * sizeof (double));
+  g_autoptr (GPtrArray) old = g_ptr_array_new_with_free_func ((GDestroyNotify) ps_array_unref);
+  for (guint i = 0; i < snap->len; i++)
+    {
+      PsArray *a = g_ptr_array_index (snap, i);
+      if (g_strcmp0 (a->kind, "certified_radius") != 0)
+        g_ptr_array_add (old, ps_array_ref (a));
+    }
+  g_assert_true (ps_robust_view_supports (old));
+  g_assert_true (ps_robust_view_set_snapshot (rv, NULL, 2, old));
+  gsize n_old;
+  const double *r_old;
+  const double *acc_old = ps_robust_view_get_curve (rv, &r_old, &n_old);
+  g_assert_cmpuint (n_old, ==, n);
+  g_assert_cmpmem (r_old, n * sizeof (double), r_new, n * sizeof (double));
+  g_assert_cmpmem (acc_old, n * sizeof (double), acc_new, n * sizeof (double));
+  wait_frame (view);
+
   g_autofree char *dir = g_dir_make_tmp ("ps-robust-XXXXXX", NULL);
   g_autofree char *png = g_build_filename (dir, "r.png", NULL);
   g_autofree char *svg = g_build_filename (dir, "r.svg", NULL);
