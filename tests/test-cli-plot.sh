@@ -37,7 +37,7 @@ magic () {
   esac
 }
 
-echo "1..34"
+echo "1..35"
 
 check "train a tiny run" "$CLI" train mlp --dataset moons --set epochs=3 --db "$DB"
 check "train two seeds of another setting" "$CLI" train mlp --dataset moons --set epochs=3 --set lr=0.02 --seeds 2 --db "$DB"
@@ -100,6 +100,7 @@ check "sheet png at scale 1" "$CLI" explain 1 --sample 5 --scale 1 --out "$T/she
 w1=$($PY -c "import struct,sys; d=open(sys.argv[1],'rb').read(24); print(struct.unpack('>II', d[16:24])[0])" "$T/sheet1.png" 2>/dev/null)
 if [ "$w1" = 1000 ]; then ok "sheet png at scale 1 is 1000 px wide"; else not_ok "sheet png at scale 1 is 1000 px wide (got '$w1')"; fi
 one_line_failure "sheet: unknown extension" "explain:" "$CLI" explain 1 --sample 5 --out "$T/x.bmp" --db "$PPN"
+one_line_failure "sheet: not an image dataset" "not an image dataset" "$CLI" explain 1 --sample 0 --out "$T/x.png" --db "$DB"
 one_line_failure "sheet: sample out of range" "out of range" "$CLI" explain 1 --sample 99999 --out "$T/x.png" --db "$PPN"
 
 echo "# $((n - failed)) passed, $failed failed"
