@@ -226,10 +226,27 @@ test_synthetic (void)
   GtkWidget *old = gtk_widget_get_parent (ps_gallery_view_get_card (gv, 42));
   g_assert_false (gtk_flow_box_child_is_selected (GTK_FLOW_BOX_CHILD (old)));
 
-  /* No explanation yet: the export says so. */
+  /* No explanation yet: the export writes the gallery, as wide as a row
+   * of 5 cards (20 + 96 + 5 x 114 + 20). */
   g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("ps-ui-gallery-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *png = g_build_filename (dir, "gallery.png", NULL);
+  g_autofree char *pdf = g_build_filename (dir, "gallery.pdf", NULL);
+  g_assert_true (ps_gallery_view_export (gv, png, 1, &error));
+  g_assert_no_error (error);
+  g_assert_true (ps_gallery_view_export (gv, pdf, 1, &error));
+  g_assert_no_error (error);
+  assert_file_starts (pdf, "%PDF-", 5, 1000);
+  g_autoptr (GdkTexture) page = gdk_texture_new_from_filename (png, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (gdk_texture_get_width (page), ==, 706);
+  /* 100 cards of 166, a row per class and bank. */
+  g_assert_cmpint (gdk_texture_get_height (page), >, 20 * 166);
   g_assert_false (ps_gallery_view_export (gv, "/nonexistent/x.png", 2, &error));
-  g_assert_error (error, PS_ERROR, PS_ERROR_NOT_FOUND);
+  g_assert_error (error, PS_ERROR, PS_ERROR_IO);
+  g_clear_error (&error);
+  remove_tree (dir);
 
   /* A snapshot without prototypes empties the view. */
   g_autoptr (GPtrArray) none = g_ptr_array_new_with_free_func ((GDestroyNotify) ps_array_unref);
@@ -237,6 +254,8 @@ test_synthetic (void)
   g_assert_false (ps_gallery_view_set_snapshot (gv, NULL, 0, NULL));
   g_assert_cmpuint (ps_gallery_view_get_n_cards (gv), ==, 0);
   g_assert_cmpint (ps_gallery_view_get_selected_prototype (gv), ==, -1);
+  g_assert_false (ps_gallery_view_export (gv, "/nonexistent/x.png", 2, &error));
+  g_assert_error (error, PS_ERROR, PS_ERROR_NOT_FOUND);
 
   gtk_window_destroy (win);
   drain ();

@@ -4,6 +4,10 @@
 #include <math.h>
 #include <string.h>
 
+#include <cairo-pdf.h>
+#include <cairo-svg.h>
+
+#include "ps-base.h"
 #include "ps-explain-sheet.h"
 #include "ps-plot.h"
 
@@ -339,4 +343,136 @@ ps_proto_gallery_draw_detail (PsProtoGallery *g, cairo_t *cr, int k, double w, d
     }
   cairo_restore (cr);
   (void) h;
+}
+
+/* ---- The gallery as a page ------------------------------------------------ */
+
+#define PAGE_MARGIN 20.0
+#define PAGE_LABEL 96.0
+#define PAGE_GAP 6.0
+
+/* Lays out (cr NULL: measures) every card, by kind then class, each class
+ * a row of cards after its name; returns the height used. */
+static double
+page_layout (PsProtoGallery *g, cairo_t *cr, double width, const char *title)
+{
+  static const double ink[3] = { 0.1, 0.1, 0.1 };
+  const double per_row = MAX (1, floor ((width - 2 * PAGE_MARGIN - PAGE_LABEL + PAGE_GAP)
+                                        / (PS_PROTO_CARD_WIDTH + PAGE_GAP)));
+  gboolean banks = ps_proto_gallery_has_banks (g);
+  double y = PAGE_MARGIN;
+  char buf[64];
+  if (title != NULL)
+    {
+      if (cr)
+        {
+          cairo_set_source_rgb (cr, ink[0], ink[1], ink[2]);
+          text (cr, PAGE_MARGIN, y + 16, 16, TRUE, width - 2 * PAGE_MARGIN, title);
+        }
+      y += 30;
+    }
+  for (int kind = 0; kind < (banks ? 2 : 1); kind++)
+    {
+      if (banks)
+        {
+          if (cr)
+            {
+              cairo_set_source_rgb (cr, ink[0], ink[1], ink[2]);
+              text (cr, PAGE_MARGIN, y + 14, 13, TRUE, width, kind == 0 ? "Trivial prototypes" : "Support prototypes");
+            }
+          y += 24;
+        }
+      for (int c = 0; c < g->C; c++)
+        {
+          int n = 0;
+          for (int k = 0; k < g->K; k++)
+            {
+              if (g->pclass[k] != c || (banks && g->pkind[k] != kind))
+                continue;
+              double x = PAGE_MARGIN + PAGE_LABEL + fmod (n, per_row) * (PS_PROTO_CARD_WIDTH + PAGE_GAP);
+              double yy = y + floor (n / per_row) * (PS_PROTO_CARD_HEIGHT + PAGE_GAP);
+              if (cr)
+                {
+                  cairo_save (cr);
+                  cairo_translate (cr, x, yy);
+                  ps_proto_gallery_draw_card (g, cr, k, PS_PROTO_CARD_WIDTH, PS_PROTO_CARD_HEIGHT, FALSE, ink);
+                  cairo_restore (cr);
+                }
+              n++;
+            }
+          if (n == 0)
+            continue;
+          if (cr)
+            {
+              cairo_set_source_rgb (cr, ink[0], ink[1], ink[2]);
+              text (cr, PAGE_MARGIN, y + 16, 12, TRUE, PAGE_LABEL - 8,
+                    ps_proto_gallery_class_name (g, c, buf, sizeof buf));
+            }
+          y += ceil (n / per_row) * (PS_PROTO_CARD_HEIGHT + PAGE_GAP) + 4;
+        }
+    }
+  return y + PAGE_MARGIN;
+}
+
+gboolean
+ps_proto_gallery_write (PsProtoGallery *g, const char *path, const char *title, double scale,
+                        GError **error)
+{
+  g_return_val_if_fail (g != NULL && path != NULL, FALSE);
+  /* As wide as the largest class needs, at most 1000 units. */
+  int most = 1;
+  gboolean banks = ps_proto_gallery_has_banks (g);
+  for (int c = 0; c < g->C; c++)
+    for (int kind = 0; kind < 2; kind++)
+      {
+        int n = 0;
+        for (int k = 0; k < g->K; k++)
+          n += g->pclass[k] == c && (!banks || g->pkind[k] == kind);
+        most = MAX (most, n);
+      }
+  const double width = MIN (1000, 2 * PAGE_MARGIN + PAGE_LABEL + most * (PS_PROTO_CARD_WIDTH + PAGE_GAP));
+  double height = page_layout (g, NULL, width, title);
+  g_autofree char *lower = g_ascii_strdown (path, -1);
+  gboolean png = g_str_has_suffix (lower, ".png");
+  cairo_surface_t *surface;
+  if (!(scale > 0 && scale <= 16))
+    scale = 2;
+  if (png)
+    surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, (int) ceil (width * scale),
+                                          (int) ceil (height * scale));
+  else if (g_str_has_suffix (lower, ".svg"))
+    surface = cairo_svg_surface_create (path, width, height);
+  else if (g_str_has_suffix (lower, ".pdf"))
+    surface = cairo_pdf_surface_create (path, width, height);
+  else
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_PARAM, "%s: the gallery is written as .png, .svg or .pdf", path);
+      return FALSE;
+    }
+  cairo_t *cr = cairo_create (surface);
+  if (png)
+    cairo_scale (cr, scale, scale);
+  cairo_set_source_rgb (cr, 1, 1, 1);
+  cairo_paint (cr);
+  page_layout (g, cr, width, title);
+  cairo_status_t st = cairo_status (cr);
+  cairo_destroy (cr);
+  if (st == CAIRO_STATUS_SUCCESS)
+    {
+      if (png)
+        st = cairo_surface_write_to_png (surface, path);
+      else
+        {
+          cairo_surface_finish (surface);
+          st = cairo_surface_status (surface);
+        }
+    }
+  cairo_surface_destroy (surface);
+  if (st != CAIRO_STATUS_SUCCESS)
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_IO, "%s: cannot write the gallery: %s", path,
+                   cairo_status_to_string (st));
+      return FALSE;
+    }
+  return TRUE;
 }

@@ -63,6 +63,12 @@ void        ps_proto_gallery_draw_detail (PsProtoGallery *g, cairo_t *cr, int k,
 void        ps_proto_gallery_draw_thumb  (PsProtoGallery *g, cairo_t *cr, int row, double x,
                                           double y, double size);
 
+/* Every card on a white page (by kind, then a row per class; as wide as
+ * the largest class needs, at most 1000 units) to `path`: .png (at `scale`), .svg or .pdf.  `title` may be NULL.
+ * Unknown extensions and write failures are PS_ERROR errors. */
+gboolean    ps_proto_gallery_write       (PsProtoGallery *g, const char *path, const char *title,
+                                          double scale, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PsProtoGallery, ps_proto_gallery_free)
 
 G_END_DECLS

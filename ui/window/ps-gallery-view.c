@@ -796,10 +796,15 @@ gboolean
 ps_gallery_view_export (PsGalleryView *self, const char *path, double scale, GError **error)
 {
   g_return_val_if_fail (PS_IS_GALLERY_VIEW (self), FALSE);
+  if (self->ex == NULL && self->protos != NULL)
+    {
+      /* No explanation (yet, or no model): the gallery itself. */
+      g_autofree char *title = g_strdup_printf ("%s: %d prototypes", self->title, self->K);
+      return ps_proto_gallery_write (self->protos, path, title, scale, error);
+    }
   if (self->ex == NULL)
     {
-      g_set_error (error, PS_ERROR, PS_ERROR_NOT_FOUND,
-                   "%s: no explanation is shown yet; pick a sample first", path);
+      g_set_error (error, PS_ERROR, PS_ERROR_NOT_FOUND, "%s: this view has nothing to export", path);
       return FALSE;
     }
   PsExplainSheetOptions o;

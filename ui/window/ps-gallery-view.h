@@ -32,8 +32,8 @@ GtkWidget *ps_gallery_view_new          (void);
 gboolean   ps_gallery_view_set_snapshot (PsGalleryView *self, PsStore *store, gint64 run,
                                          GPtrArray *arrays);
 /* Writes the explanation sheet shown to `path` (.png at `scale`, .svg,
- * .pdf), with the sanity heatmaps when the switch is on.  An error when no
- * explanation is shown yet. */
+ * .pdf), with the sanity heatmaps when the switch is on; the gallery of
+ * prototypes while there is no explanation; an error without prototypes. */
 gboolean   ps_gallery_view_export       (PsGalleryView *self, const char *path, double scale,
                                          GError **error);
 
