@@ -18,7 +18,7 @@ struct _PsProtoGallery
   GPtrArray *arrays;           /* PsArray refs */
   PsDataset *data;             /* or NULL */
   int K, H, W, C, topk_n;
-  const gint32 *pclass, *pkind, *psrc, *pbox, *topk;
+  const gint32 *pclass, *pkind, *psrc, *pbox, *topk, *topk_box;
   const float *pweight, *pimages, *purity, *sigma;
   const PsArray *because;
   cairo_surface_t **surf;      /* [K] */
@@ -85,6 +85,11 @@ ps_proto_gallery_new (GPtrArray *arrays)
     {
       g->topk = ps_array_data (a, NULL);
       g->topk_n = (int) a->shape[1];
+      /* Where in each neighbour the prototype matches, when the method
+       * says: y0, x0, y1, x1 per neighbour. */
+      PsArray *b = find_array (arrays, "prototype_topk_box", PS_DTYPE_I32);
+      if (b != NULL && ps_array_n_elements (b) == K * g->topk_n * 4)
+        g->topk_box = ps_array_data (b, NULL);
     }
   if ((a = find_array (arrays, "because_global", PS_DTYPE_F32)) && a->ndim == 2 && a->shape[0] == K
       && a->shape[1] == 6)
@@ -176,9 +181,28 @@ ps_proto_gallery_class_name (PsProtoGallery *g, int c, char *buf, gsize n)
 
 /* ---- Drawing ------------------------------------------------------------- */
 
+static void draw_thumb_box (PsProtoGallery *g, cairo_t *cr, int row, double x, double y,
+                            double size, const gint32 *box);
+
 void
 ps_proto_gallery_draw_thumb (PsProtoGallery *g, cairo_t *cr, int row, double x, double y,
                              double size)
+{
+  draw_thumb_box (g, cr, row, x, y, size, NULL);
+}
+
+/* The thumbnail of prototype k's j-th nearest training image, boxed where
+ * the prototype matches it when the snapshot says. */
+static void
+neighbour (PsProtoGallery *g, cairo_t *cr, int k, int j, double x, double y, double size)
+{
+  const gint32 *box = g->topk_box ? g->topk_box + ((gsize) k * g->topk_n + j) * 4 : NULL;
+  draw_thumb_box (g, cr, g->topk[(gsize) k * g->topk_n + j], x, y, size, box);
+}
+
+static void
+draw_thumb_box (PsProtoGallery *g, cairo_t *cr, int row, double x, double y, double size,
+                const gint32 *box)
 {
   PsDataset *ds = g->data;
   cairo_surface_t *s = NULL;
@@ -192,7 +216,7 @@ ps_proto_gallery_draw_thumb (PsProtoGallery *g, cairo_t *cr, int row, double x, 
         }
     }
   if (s != NULL)
-    ps_explain_draw_image (cr, s, NULL, x, y, size, NULL, NULL);
+    ps_explain_draw_image (cr, s, NULL, x, y, size, box, box_rgb);
   else
     {
       cairo_set_source_rgba (cr, 0.5, 0.5, 0.5, 0.2);
@@ -274,8 +298,7 @@ ps_proto_gallery_draw_card (PsProtoGallery *g, cairo_t *cr, int k, double w, dou
       text (cr, x0, ty + 12, 10, FALSE, CARD_IMG, pushed (g, k) ? "no neighbours" : "not pushed yet");
     }
   for (int j = 0; g->topk && j < MIN (g->topk_n, 10); j++)
-    ps_proto_gallery_draw_thumb (g, cr, g->topk[(gsize) k * g->topk_n + j],
-                                 x0 + (j % 5) * (ts + 1.5), ty + (j / 5) * (ts + 1.5), ts);
+    neighbour (g, cr, k, j, x0 + (j % 5) * (ts + 1.5), ty + (j / 5) * (ts + 1.5), ts);
   cairo_restore (cr);
 }
 
@@ -331,7 +354,7 @@ ps_proto_gallery_draw_detail (PsProtoGallery *g, cairo_t *cr, int k, double w, d
         {
           int row = g->topk[(gsize) k * g->topk_n + j];
           double tx = 12 + j * (ts + 4), ty = top + 20;
-          ps_proto_gallery_draw_thumb (g, cr, row, tx, ty, ts);
+          neighbour (g, cr, k, j, tx, ty, ts);
           if (g->data != NULL && row >= 0 && (guint) row < g->data->n)
             {
               gboolean same = g->data->y[row] == g->pclass[k];
