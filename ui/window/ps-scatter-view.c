@@ -53,8 +53,10 @@ struct _PsScatterView
   /* The cached points texture and what it was built for.  A pan only
    * shifts it (and redraws the axes overlay); the points are rasterised
    * again once the pan settles. */
-  GdkTexture *texture;
-  GdkTexture *overlay;          /* axes, legend, prototypes for `view` */
+  GdkTexture *texture;          /* the plot area: background, points, prototypes */
+  graphene_rect_t tex_rect;     /* where it goes (widget coordinates) */
+  GdkTexture *strips[4];        /* the margins: axes, title, legend for `view` */
+  graphene_rect_t strip_rects[4];
   PsPlotView tex_view;          /* the view the points texture shows */
   gboolean panned;              /* the view moved since the texture was built */
   guint settle_id;
@@ -101,6 +103,20 @@ pan_invalidate (PsScatterView *self)
     g_source_remove (self->settle_id);
   self->settle_id = g_timeout_add (PS_PAN_SETTLE_MS, settle_cb, self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+static void
+clear_strips (PsScatterView *self)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (self->strips); i++)
+    g_clear_object (&self->strips[i]);
+}
+
+static void
+clear_textures (PsScatterView *self)
+{
+  g_clear_object (&self->texture);
+  clear_strips (self);
 }
 
 /* ---- Data ------------------------------------------------------------- */
@@ -245,8 +261,7 @@ ps_scatter_view_clear (PsScatterView *self)
   clear_data (self);
   g_array_set_size (self->selection, 0);
   self->have_range = FALSE;
-  g_clear_object (&self->texture);
-  g_clear_object (&self->overlay);
+  clear_textures (self);
   invalidate (self);
   if (had_selection)
     g_signal_emit (self, signals[SIGNAL_SELECTION_CHANGED], 0);
@@ -350,16 +365,17 @@ free_surface_bytes (gpointer surface)
   cairo_surface_destroy (surface);
 }
 
-/* Renders `parts` of the figure into a pixel buffer wrapped as a texture,
- * and updates the view to the layout the figure settled on. */
-static GdkTexture *
-render_texture (PsScatterView *self, PsFigure *fig, int width, int height, int scale,
+/* Renders `parts` of the figure into a cairo image surface of the widget's
+ * size in device pixels, and updates the view to the layout the figure
+ * settled on. */
+static cairo_surface_t *
+render_surface (PsScatterView *self, PsFigure *fig, int width, int height, int scale,
                 PsRenderParts parts)
 {
   PsPlotTheme *theme = ps_figure_get_theme (fig);
   theme->background.a = 0;
-  int pw = width * scale, ph = height * scale;
-  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, pw, ph);
+  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, width * scale,
+                                                         height * scale);
   cairo_t *cr = cairo_create (surface);
   cairo_scale (cr, scale, scale);
   ps_figure_render_parts (fig, cr, width, height, parts);
@@ -373,25 +389,84 @@ render_texture (PsScatterView *self, PsFigure *fig, int width, int height, int s
   self->x1 = self->view.x1;
   self->y0 = self->view.y0;
   self->y1 = self->view.y1;
-
-  int stride = cairo_image_surface_get_stride (surface);
-  g_autoptr (GBytes) bytes = g_bytes_new_with_free_func (cairo_image_surface_get_data (surface),
-                                                         (gsize) stride * ph, free_surface_bytes,
-                                                         surface);
-  return gdk_memory_texture_new (pw, ph, GDK_MEMORY_DEFAULT, bytes, stride);
+  return surface;
 }
 
-/* The points texture holds the plot's background, regions and points; the
- * overlay texture the rest (prototypes, axes, legend).  Both are rebuilt
- * only when the data, the view, the colours, the selection or the size
- * change; a pan rebuilds only the overlay until it settles. */
+/* The surface's pixels, owning a reference to it. */
+static GBytes *
+surface_bytes (cairo_surface_t *surface)
+{
+  int stride = cairo_image_surface_get_stride (surface);
+  int h = cairo_image_surface_get_height (surface);
+  return g_bytes_new_with_free_func (cairo_image_surface_get_data (surface), (gsize) stride * h,
+                                     free_surface_bytes, cairo_surface_reference (surface));
+}
+
+/* A texture of the device-pixel rectangle (x, y, w, h) of `bytes`, without
+ * a copy: the renderer uploads only these pixels. */
+static GdkTexture *
+sub_texture (GBytes *bytes, int stride, int x, int y, int w, int h)
+{
+  g_autoptr (GBytes) sub = g_bytes_new_from_bytes (bytes, (gsize) y * stride + 4 * (gsize) x,
+                                                   (gsize) (h - 1) * stride + 4 * (gsize) w);
+  return gdk_memory_texture_new (w, h, GDK_MEMORY_DEFAULT, sub, stride);
+}
+
+/* The plot area in device pixels, grown by `grow` (negative: shrunk),
+ * within the widget. */
+static void
+plot_rect_px (PsScatterView *self, int scale, int grow, int pw, int ph, int r[4])
+{
+  r[0] = CLAMP ((int) floor (self->view.px * scale) - grow, 0, pw);
+  r[1] = CLAMP ((int) floor (self->view.py * scale) - grow, 0, ph);
+  r[2] = CLAMP ((int) ceil ((self->view.px + self->view.pw) * scale) + grow, r[0], pw);
+  r[3] = CLAMP ((int) ceil ((self->view.py + self->view.ph) * scale) + grow, r[1], ph);
+}
+
+/* Axis spines straddle the plot's edge: this many device pixels inside it
+ * belong to the margins (they do not move with a pan). */
+#define EDGE_PX 3
+
+/* The margins of the overlay (axes, title, legend) as up to four textures
+ * of their own pixels: a full-window overlay would make every frame blend
+ * the whole window once more, which a software renderer pays per pixel. */
+static void
+set_strips (PsScatterView *self, cairo_surface_t *overlay, int scale)
+{
+  int pw = cairo_image_surface_get_width (overlay), ph = cairo_image_surface_get_height (overlay);
+  int stride = cairo_image_surface_get_stride (overlay);
+  g_autoptr (GBytes) bytes = surface_bytes (overlay);
+  int r[4];
+  plot_rect_px (self, scale, -EDGE_PX, pw, ph, r);
+  int rects[4][4] = {
+    { 0, 0, pw, r[1] },                  /* top, full width */
+    { 0, r[3], pw, ph - r[3] },          /* bottom, full width */
+    { 0, r[1], r[0], r[3] - r[1] },      /* left */
+    { r[2], r[1], pw - r[2], r[3] - r[1] }, /* right */
+  };
+
+  clear_strips (self);
+  for (guint i = 0; i < 4; i++)
+    if (rects[i][2] > 0 && rects[i][3] > 0)
+      {
+        self->strips[i] = sub_texture (bytes, stride, rects[i][0], rects[i][1], rects[i][2], rects[i][3]);
+        self->strip_rects[i] = GRAPHENE_RECT_INIT ((float) rects[i][0] / scale, (float) rects[i][1] / scale,
+                                                   (float) rects[i][2] / scale, (float) rects[i][3] / scale);
+      }
+}
+
+/* The points texture holds the plot area: its background, regions, points
+ * and the overlay's inside (prototypes, which move with the points); the
+ * margin strips the rest of the overlay.  Both are rebuilt only when the
+ * data, the view, the colours, the selection or the size change; a pan
+ * shifts the points texture and rebuilds only the margins until it
+ * settles. */
 static void
 rebuild_texture (PsScatterView *self, int width, int height, int scale)
 {
   g_autoptr (PsFigure) fig = build_figure (self, NULL, FALSE);
 
-  g_clear_object (&self->texture);
-  g_clear_object (&self->overlay);
+  clear_textures (self);
   self->dirty = FALSE;
   self->panned = FALSE;
   self->tex_width = width;
@@ -399,10 +474,35 @@ rebuild_texture (PsScatterView *self, int width, int height, int scale)
   self->tex_scale = scale;
   if (fig == NULL || width <= 0 || height <= 0)
     return;
-  self->texture = render_texture (self, fig, width, height, scale,
-                                  PS_RENDER_BACKGROUND | PS_RENDER_POINTS);
+  cairo_surface_t *points = render_surface (self, fig, width, height, scale,
+                                            PS_RENDER_BACKGROUND | PS_RENDER_POINTS);
+  cairo_surface_t *overlay = render_surface (self, fig, width, height, scale, PS_RENDER_OVERLAY);
+  int pw = width * scale, ph = height * scale;
+  int inner[4], r[4];
+  plot_rect_px (self, scale, -EDGE_PX, pw, ph, inner);
+  plot_rect_px (self, scale, 0, pw, ph, r);
+
+  /* The overlay's inside joins the points. */
+  cairo_t *cr = cairo_create (points);
+  cairo_rectangle (cr, inner[0], inner[1], inner[2] - inner[0], inner[3] - inner[1]);
+  cairo_clip (cr);
+  cairo_set_source_surface (cr, overlay, 0, 0);
+  cairo_paint (cr);
+  cairo_destroy (cr);
+  cairo_surface_flush (points);
+
+  if (r[2] > r[0] && r[3] > r[1])
+    {
+      g_autoptr (GBytes) bytes = surface_bytes (points);
+      self->texture = sub_texture (bytes, cairo_image_surface_get_stride (points),
+                                   r[0], r[1], r[2] - r[0], r[3] - r[1]);
+      self->tex_rect = GRAPHENE_RECT_INIT ((float) r[0] / scale, (float) r[1] / scale,
+                                           (float) (r[2] - r[0]) / scale, (float) (r[3] - r[1]) / scale);
+    }
   self->tex_view = self->view;
-  self->overlay = render_texture (self, fig, width, height, scale, PS_RENDER_OVERLAY);
+  set_strips (self, overlay, scale);
+  cairo_surface_destroy (points);
+  cairo_surface_destroy (overlay);
   self->texture_builds++;
 }
 
@@ -411,10 +511,13 @@ rebuild_overlay (PsScatterView *self, int width, int height, int scale)
 {
   g_autoptr (PsFigure) fig = build_figure (self, NULL, TRUE);
 
-  g_clear_object (&self->overlay);
   self->panned = FALSE;
-  if (fig != NULL)
-    self->overlay = render_texture (self, fig, width, height, scale, PS_RENDER_OVERLAY);
+  clear_strips (self);
+  if (fig == NULL)
+    return;
+  cairo_surface_t *overlay = render_surface (self, fig, width, height, scale, PS_RENDER_OVERLAY);
+  set_strips (self, overlay, scale);
+  cairo_surface_destroy (overlay);
 }
 
 static void
@@ -556,15 +659,18 @@ ps_scatter_view_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
       double dx = round ((bx - ax) * scale) / scale, dy = round ((by - ay) * scale) / scale;
       gboolean shifted = fabs (dx) > 1e-3 || fabs (dy) > 1e-3;
       if (shifted)
-        gtk_snapshot_push_clip (snapshot, &GRAPHENE_RECT_INIT (self->view.px, self->view.py,
-                                                               self->view.pw, self->view.ph));
+        gtk_snapshot_push_clip (snapshot, &self->tex_rect);
       gtk_snapshot_append_texture (snapshot, self->texture,
-                                   &GRAPHENE_RECT_INIT (dx, dy, width, height));
+                                   &GRAPHENE_RECT_INIT (self->tex_rect.origin.x + dx,
+                                                        self->tex_rect.origin.y + dy,
+                                                        self->tex_rect.size.width,
+                                                        self->tex_rect.size.height));
       if (shifted)
         gtk_snapshot_pop (snapshot);
     }
-  if (self->overlay)
-    gtk_snapshot_append_texture (snapshot, self->overlay, &GRAPHENE_RECT_INIT (0, 0, width, height));
+  for (guint i = 0; i < G_N_ELEMENTS (self->strips); i++)
+    if (self->strips[i])
+      gtk_snapshot_append_texture (snapshot, self->strips[i], &self->strip_rects[i]);
 
   /* Overlays: cheap nodes, redrawn on pointer motion without the texture. */
   append_prototype_lines (self, snapshot, &ring);
@@ -982,8 +1088,7 @@ ps_scatter_view_finalize (GObject *object)
   g_strfreev (self->class_names);
   g_array_unref (self->selection);
   g_array_unref (self->lasso_points);
-  g_clear_object (&self->texture);
-  g_clear_object (&self->overlay);
+  clear_textures (self);
   g_clear_handle_id (&self->settle_id, g_source_remove);
   G_OBJECT_CLASS (ps_scatter_view_parent_class)->finalize (object);
 }
