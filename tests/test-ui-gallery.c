@@ -478,6 +478,21 @@ test_protopnet (Fixture *f, gconstpointer data)
   g_autofree char *rest = g_strdup_printf ("%+.2f from the other 25", pts[ex->predicted] - shown);
   g_assert_nonnull (strstr (text, rest));
 
+  /* Random Misclassified: the model's own explanation disagrees with the
+   * label (the snapshot's predictions came from the same checkpoint). */
+  for (int i = 0; i < 3; i++)
+    {
+      g_assert_true (ps_gallery_view_pick_random (gv, TRUE));
+      g_assert_true (wait_for (explained, &any, 60));
+      PsExplanation *wrong = ps_gallery_view_get_explanation (gv);
+      g_assert_cmpint (wrong->true_label, !=, wrong->predicted);
+    }
+  g_assert_true (ps_gallery_view_pick_random (gv, FALSE));
+  g_assert_true (wait_for (explained, &any, 60));
+  g_assert_true (ps_gallery_view_explain_sample (gv, 1700));
+  g_assert_true (wait_for (explained, &w, 60));
+  ex = ps_gallery_view_get_explanation (gv);
+
   /* Selecting a prototype of the explanation frames its row. */
   const PsEvidence *top = &g_array_index (ex->evidence, PsEvidence, 0);
   ps_gallery_view_select_prototype (gv, top->index);

@@ -235,6 +235,18 @@ current_row (PsGalleryView *self)
   return self->ex ? self->ex->sample : (int) gtk_adjustment_get_value (self->sample_adjustment);
 }
 
+/* The first strip entry shown when `n` fit: 0, or a window around the
+ * current sample when it lies further on (Random picks any test row). */
+static guint
+strip_first (PsGalleryView *self, int n)
+{
+  int cur = current_row (self);
+  for (guint i = 0; self->strip_rows && i < self->strip_rows->len; i++)
+    if (g_array_index (self->strip_rows, gint32, i) == cur)
+      return (int) i < n ? 0 : MIN (i - n / 2, self->strip_rows->len - n);
+  return 0;
+}
+
 static void
 strip_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer user_data)
 {
@@ -243,12 +255,13 @@ strip_draw (GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer user_data)
     return;
   int n = MIN ((int) self->strip_rows->len, w / STRIP_CELL);
   int cur = current_row (self);
+  guint first = strip_first (self, n);
   for (int i = 0; i < n; i++)
     {
-      int row = g_array_index (self->strip_rows, gint32, i);
+      int row = g_array_index (self->strip_rows, gint32, first + i);
       double x = i * STRIP_CELL + 2;
       ps_proto_gallery_draw_thumb (self->protos, cr, row, x, 2, STRIP_CELL - 6);
-      if ((guint) i < self->n_misclassified || row == cur)
+      if (first + i < self->n_misclassified || row == cur)
         {
           if (row == cur)
             cairo_set_source_rgb (cr, 0.21, 0.52, 0.89);
@@ -275,9 +288,12 @@ pick (PsGalleryView *self, int row)
 static void
 strip_pressed_cb (GtkGestureClick *gesture, int n_press, double x, double y, PsGalleryView *self)
 {
+  if (self->strip_rows == NULL)
+    return;
+  int n = MIN ((int) self->strip_rows->len, gtk_widget_get_width (GTK_WIDGET (self->strip_area)) / STRIP_CELL);
   int i = (int) (x / STRIP_CELL);
-  if (self->strip_rows != NULL && i >= 0 && (guint) i < self->strip_rows->len)
-    pick (self, g_array_index (self->strip_rows, gint32, i));
+  if (i >= 0 && i < n)
+    pick (self, g_array_index (self->strip_rows, gint32, strip_first (self, n) + i));
 }
 
 static void
@@ -301,6 +317,16 @@ static void
 misclassified_clicked_cb (PsGalleryView *self)
 {
   random_pick (self, TRUE);
+}
+
+gboolean
+ps_gallery_view_pick_random (PsGalleryView *self, gboolean misclassified)
+{
+  g_return_val_if_fail (PS_IS_GALLERY_VIEW (self), FALSE);
+  if (!ps_gallery_view_has_model (self) || (misclassified ? self->n_misclassified == 0 : self->strip_rows->len == 0))
+    return FALSE;
+  random_pick (self, misclassified);
+  return TRUE;
 }
 
 static void

@@ -45,6 +45,10 @@ int        ps_gallery_view_get_selected_prototype (PsGalleryView *self);
 /* Asks for the explanation of dataset row `row` (as the sample spin button
  * does); it arrives asynchronously.  FALSE when there is no model (yet). */
 gboolean   ps_gallery_view_explain_sample (PsGalleryView *self, int row);
+/* The Random and Random Misclassified buttons: explains a random test row
+ * of the snapshot (one the model got wrong).  FALSE when there is none or
+ * no model. */
+gboolean   ps_gallery_view_pick_random  (PsGalleryView *self, gboolean misclassified);
 /* TRUE once the run's model has been rebuilt (explanations can be asked). */
 gboolean   ps_gallery_view_has_model    (PsGalleryView *self);
 /* The explanation shown (borrowed), or NULL; and whether one is being
