@@ -179,6 +179,55 @@ ps_proto_gallery_class_name (PsProtoGallery *g, int c, char *buf, gsize n)
   return buf;
 }
 
+GArray *
+ps_proto_gallery_test_rows (GPtrArray *arrays, guint *n_misclassified)
+{
+  PsArray *idx = find_array (arrays, "sample_index", PS_DTYPE_I32);
+  PsArray *lab = find_array (arrays, "labels", PS_DTYPE_I32);
+  PsArray *pred = find_array (arrays, "predictions", PS_DTYPE_I32);
+  PsArray *split = find_array (arrays, "split", PS_DTYPE_U8);
+  GArray *rows = g_array_new (FALSE, FALSE, sizeof (gint32));
+  *n_misclassified = 0;
+  if (idx == NULL)
+    return rows;
+  gsize n = ps_array_n_elements (idx);
+  const gint32 *ix = ps_array_data (idx, NULL);
+  const gint32 *l = lab && ps_array_n_elements (lab) == n ? ps_array_data (lab, NULL) : NULL;
+  const gint32 *p = pred && ps_array_n_elements (pred) == n ? ps_array_data (pred, NULL) : NULL;
+  const guint8 *sp = split && ps_array_n_elements (split) == n ? ps_array_data (split, NULL) : NULL;
+  g_autoptr (GArray) right = g_array_new (FALSE, FALSE, sizeof (gint32));
+  for (gsize i = 0; i < n; i++)
+    {
+      if (sp != NULL && sp[i] != PS_SPLIT_TEST)
+        continue;
+      if (l && p && l[i] >= 0 && l[i] != p[i])
+        g_array_append_val (rows, ix[i]);
+      else
+        g_array_append_val (right, ix[i]);
+    }
+  *n_misclassified = rows->len;
+  g_array_append_vals (rows, right->data, right->len);
+  return rows;
+}
+
+char *
+ps_proto_gallery_summary (PsProtoGallery *g, const char *method_title)
+{
+  int n_support = 0, n_pushed = ps_proto_gallery_get_n_pushed (g);
+  for (int k = 0; k < g->K; k++)
+    n_support += ps_proto_gallery_get_kind (g, k) == 1;
+  GString *s = g_string_new (NULL);
+  if (method_title)
+    g_string_append_printf (s, "%s \xc2\xb7 ", method_title);
+  g_string_append_printf (s, "%d prototypes", g->K);
+  if (n_support > 0)
+    g_string_append_printf (s, " (%d trivial, %d support)", g->K - n_support, n_support);
+  g_string_append_printf (s, " for %d classes", g->C);
+  if (n_pushed < g->K)
+    g_string_append (s, " \xc2\xb7 not pushed yet");
+  return g_string_free (s, FALSE);
+}
+
 /* ---- Drawing ------------------------------------------------------------- */
 
 static void draw_thumb_box (PsProtoGallery *g, cairo_t *cr, int row, double x, double y,

@@ -51,6 +51,15 @@ const PsArray *ps_proto_gallery_get_because (PsProtoGallery *g);
 /* The class's name from the dataset, else its number, in buf. */
 const char *ps_proto_gallery_class_name  (PsProtoGallery *g, int c, char *buf, gsize n);
 
+/* "ProtoPNet · 30 prototypes for 10 classes", with the banks of
+ * ST-ProtoPNet and "not pushed yet" when so.  Free with g_free(). */
+char       *ps_proto_gallery_summary     (PsProtoGallery *g, const char *method_title);
+
+/* The snapshot's test rows (`sample_index` with `split` test, all rows
+ * without `split`), those whose `predictions` differ from their `labels`
+ * first (*n_misclassified of them).  A GArray of gint32. */
+GArray     *ps_proto_gallery_test_rows   (GPtrArray *arrays, guint *n_misclassified);
+
 /* Card of prototype k in (0, 0, w, h): its source patch boxed on its
  * training image under a strip of its class colour, "#k w 1.23", and its
  * ten nearest training images.  `fg` is the theme's text colour. */

@@ -110,18 +110,6 @@ G_DEFINE_FINAL_TYPE (PsGalleryView, ps_gallery_view, GTK_TYPE_WIDGET)
 
 static void request_explain (PsGalleryView *self, int row);
 
-static PsArray *
-find_array (GPtrArray *arrays, const char *kind, PsDtype dtype)
-{
-  for (guint i = 0; arrays && i < arrays->len; i++)
-    {
-      PsArray *a = g_ptr_array_index (arrays, i);
-      if (g_str_equal (a->kind, kind))
-        return a->dtype == dtype ? a : NULL;
-    }
-  return NULL;
-}
-
 static const char *
 class_name (PsGalleryView *self, int c, char *buf, gsize n)
 {
@@ -660,36 +648,6 @@ clear_snapshot (PsGalleryView *self)
   self->selected = -1;
 }
 
-/* Test rows of the snapshot, the misclassified ones first. */
-static void
-collect_test_rows (PsGalleryView *self)
-{
-  PsArray *idx = find_array (self->arrays, "sample_index", PS_DTYPE_I32);
-  PsArray *lab = find_array (self->arrays, "labels", PS_DTYPE_I32);
-  PsArray *pred = find_array (self->arrays, "predictions", PS_DTYPE_I32);
-  PsArray *split = find_array (self->arrays, "split", PS_DTYPE_U8);
-  self->strip_rows = g_array_new (FALSE, FALSE, sizeof (gint32));
-  if (idx == NULL)
-    return;
-  gsize n = ps_array_n_elements (idx);
-  const gint32 *ix = ps_array_data (idx, NULL);
-  const gint32 *l = lab && ps_array_n_elements (lab) == n ? ps_array_data (lab, NULL) : NULL;
-  const gint32 *p = pred && ps_array_n_elements (pred) == n ? ps_array_data (pred, NULL) : NULL;
-  const guint8 *sp = split && ps_array_n_elements (split) == n ? ps_array_data (split, NULL) : NULL;
-  g_autoptr (GArray) right = g_array_new (FALSE, FALSE, sizeof (gint32));
-  for (gsize i = 0; i < n; i++)
-    {
-      if (sp != NULL && sp[i] != PS_SPLIT_TEST)
-        continue;
-      if (l && p && l[i] >= 0 && l[i] != p[i])
-        g_array_append_val (self->strip_rows, ix[i]);
-      else
-        g_array_append_val (right, ix[i]);
-    }
-  self->n_misclassified = self->strip_rows->len;
-  g_array_append_vals (self->strip_rows, right->data, right->len);
-}
-
 static void
 build_gallery (PsGalleryView *self)
 {
@@ -749,23 +707,6 @@ build_gallery (PsGalleryView *self)
     }
 }
 
-static void
-update_summary (PsGalleryView *self, const char *method_title)
-{
-  int n_support = 0, n_pushed = ps_proto_gallery_get_n_pushed (self->protos);
-  int C = ps_proto_gallery_get_n_classes (self->protos);
-  for (int k = 0; k < self->K; k++)
-    n_support += ps_proto_gallery_get_kind (self->protos, k) == 1;
-  g_autoptr (GString) s = g_string_new (NULL);
-  g_string_printf (s, "%s%s%d prototypes", method_title ? method_title : "",
-                   method_title ? " · " : "", self->K);
-  if (n_support > 0)
-    g_string_append_printf (s, " (%d trivial, %d support)", self->K - n_support, n_support);
-  g_string_append_printf (s, " for %d classes", C);
-  if (n_pushed < self->K)
-    g_string_append (s, " · not pushed yet");
-  gtk_label_set_label (self->summary_label, s->str);
-}
 
 gboolean
 ps_gallery_view_set_snapshot (PsGalleryView *self, PsStore *store, gint64 run, GPtrArray *arrays)
@@ -795,14 +736,15 @@ ps_gallery_view_set_snapshot (PsGalleryView *self, PsStore *store, gint64 run, G
   self->K = ps_proto_gallery_get_n (self->protos);
   if (self->gm != NULL)
     ps_proto_gallery_set_dataset (self->protos, self->gm->data);
-  collect_test_rows (self);
+  self->strip_rows = ps_proto_gallery_test_rows (arrays, &self->n_misclassified);
 
   g_autoptr (PsRunInfo) info = store && run > 0 ? ps_store_get_run (store, run, NULL) : NULL;
   const PsMethod *method = info ? ps_method_find (info->method) : NULL;
   g_free (self->title);
   self->title = info ? g_strdup_printf ("Run %" G_GINT64_FORMAT " (%s on %s)", run, info->method, info->dataset)
                      : g_strdup ("Explanation");
-  update_summary (self, method ? method->title : NULL);
+  g_autofree char *summary = ps_proto_gallery_summary (self->protos, method ? method->title : NULL);
+  gtk_label_set_label (self->summary_label, summary);
   build_gallery (self);
   if (keep >= 0 && keep < self->K)
     ps_gallery_view_select_prototype (self, keep);
