@@ -15,7 +15,7 @@
 set -euo pipefail
 
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
-BUILD="${BUILD:-$SRC/build-bench}"
+BUILD="${BUILD:-$SRC/build-bench}"   # a release build: -Dui=false --buildtype=release
 THREADS="${THREADS:-2}"
 PY=/usr/bin/python3
 
@@ -40,4 +40,5 @@ r() { awk -v a="$(field "$ours" "$1")" -v b="$(field "$sk" "$1")" 'BEGIN { print
 gap() { awk -v a="$(field "$ours" "$1")" -v b="$(field "$sk" "$1")" 'BEGIN { d = (a - b) / (b < 0 ? -b : b); printf "%+.2e", d }'; }
 echo "k-means: time ours/sklearn wall $(r km_sec), cpu $(r km_cpu); inertia relative gap $(gap km_inertia) (goal <= 0.5 at |gap| <= 1e-2)"
 echo "GMM:     time ours/sklearn wall $(r gmm_sec), cpu $(r gmm_cpu); log-likelihood relative gap $(gap gmm_ll) (goal <= 0.25 at |gap| <= 1e-2)"
+echo "k-means: ours/sklearn Elkan wall $(awk -v a="$(field "$ours" km_sec)" -v b="$(field "$sk" elkan_sec)" 'BEGIN { printf "%.3f", a / b }'), cpu $(awk -v a="$(field "$ours" km_cpu)" -v b="$(field "$sk" elkan_cpu)" 'BEGIN { printf "%.3f", a / b }') (for reference; Elkan $(field "$sk" elkan_iter) iterations)"
 echo "nearest centroid accuracy: ours $(field "$ours" nc_acc), sklearn $(field "$sk" nc_acc) (goal: equal)"
