@@ -15,6 +15,7 @@
 
 #include "test-nn-support.h"
 #include "ps-diffusion.h"
+#include "ps-optim.h"
 
 /* ---- Dense -------------------------------------------------------------- */
 
@@ -421,28 +422,33 @@ test_bias_silu (void)
       v[b * C + c] = x[b * C + c] + bias[c];
   ps_silu_forward (expect, v, B * C);
   float *pre = TNEW (float, B * C), *out = TNEW (float, B * C);
-  ps_bias_silu_forward (out, pre, x, bias, B, C);
+  float *sig = TNEW (float, B * C), *expect_sig = TNEW (float, B * C);
+  ps_sigmoid_forward (expect_sig, v, B * C);
+  ps_bias_silu_forward (out, pre, sig, x, bias, B, C);
   g_assert_cmpmem (pre, B * C * sizeof (float), v, B * C * sizeof (float));
+  g_assert_cmpmem (sig, B * C * sizeof (float), expect_sig, B * C * sizeof (float));
+  g_assert_cmpmem (out, B * C * sizeof (float), expect, B * C * sizeof (float));
+  ps_bias_silu_forward (out, pre, NULL, x, bias, B, C);
   g_assert_cmpmem (out, B * C * sizeof (float), expect, B * C * sizeof (float));
   /* In place, without pre. */
   float *io = tdup (x, B * C);
-  ps_bias_silu_forward (io, NULL, io, bias, B, C);
+  ps_bias_silu_forward (io, NULL, NULL, io, bias, B, C);
   g_assert_cmpmem (io, B * C * sizeof (float), expect, B * C * sizeof (float));
   /* pre in place (the training layout). */
   float *io2 = tdup (x, B * C);
-  ps_bias_silu_forward (out, io2, io2, bias, B, C);
+  ps_bias_silu_forward (out, io2, NULL, io2, bias, B, C);
   g_assert_cmpmem (io2, B * C * sizeof (float), v, B * C * sizeof (float));
   g_assert_cmpmem (out, B * C * sizeof (float), expect, B * C * sizeof (float));
   /* No bias: SiLU itself. */
   ps_silu_forward (expect, x, B * C);
-  ps_bias_silu_forward (out, NULL, x, NULL, B, C);
+  ps_bias_silu_forward (out, NULL, NULL, x, NULL, B, C);
   g_assert_cmpmem (out, B * C * sizeof (float), expect, B * C * sizeof (float));
 }
 
 typedef struct
 {
   int B, C;
-  float *x, *bias, *pre, *out, *R;
+  float *x, *bias, *pre, *sig, *out, *R;
 } BiasSiluCtx;
 
 /* sum R * silu(x + bias) */
@@ -450,7 +456,7 @@ static double
 bias_silu_obj (gpointer p)
 {
   BiasSiluCtx *c = p;
-  ps_bias_silu_forward (c->out, c->pre, c->x, c->bias, c->B, c->C);
+  ps_bias_silu_forward (c->out, c->pre, c->sig, c->x, c->bias, c->B, c->C);
   return dot_d (c->out, c->R, (gsize) c->B * c->C);
 }
 
@@ -467,6 +473,7 @@ test_silu_backward_bias (void)
   c.x = randn (&rng, B * C, 2.f);
   c.bias = randn (&rng, C, 1.f);
   c.pre = TNEW (float, B * C);
+  c.sig = TNEW (float, B * C);
   c.out = TNEW (float, B * C);
   c.R = randn (&rng, B * C, 1.f);
   bias_silu_obj (&c);
@@ -478,16 +485,20 @@ test_silu_backward_bias (void)
       expect_db[k] += expect[b * C + k];
   float *dpre = randn (&rng, B * C, 1.f);   /* overwritten, whatever it held */
   float *db = tdup (db0, C);
-  ps_silu_backward_bias (dpre, db, c.R, c.pre, B, C);
+  ps_silu_backward_bias (dpre, db, c.R, c.pre, NULL, B, C);
   g_assert_cmpmem (dpre, B * C * sizeof (float), expect, B * C * sizeof (float));
   g_assert_cmpmem (db, C * sizeof (float), expect_db, C * sizeof (float));
+  /* With the forward's sigmoids: the same values without recomputing. */
+  float *dpre2 = randn (&rng, B * C, 1.f);
+  ps_silu_backward_bias (dpre2, NULL, c.R, c.pre, c.sig, B, C);
+  g_assert_cmpmem (dpre2, B * C * sizeof (float), expect, B * C * sizeof (float));
   /* In place over dout, and without a bias gradient. */
   float *io = tdup (c.R, B * C);
-  ps_silu_backward_bias (io, NULL, io, c.pre, B, C);
+  ps_silu_backward_bias (io, NULL, io, c.pre, c.sig, B, C);
   g_assert_cmpmem (io, B * C * sizeof (float), expect, B * C * sizeof (float));
   /* Finite differences for x (through pre) and for the bias. */
   float *zero_db = TNEW (float, C);
-  ps_silu_backward_bias (dpre, zero_db, c.R, c.pre, B, C);
+  ps_silu_backward_bias (dpre, zero_db, c.R, c.pre, c.sig, B, C);
   check_grad ("bias_silu dinp", bias_silu_obj, &c, c.x, dpre, B * C, 1e-2f, 1e-3);
   check_grad ("bias_silu dbias", bias_silu_obj, &c, c.bias, zero_db, C, 1e-2f, 1e-3);
 }
@@ -1145,6 +1156,44 @@ test_bce (void)
   g_assert_cmpfloat_with_epsilon (d[1], 0.0, 1e-6);
 }
 
+/* ---- Adam's vector lanes -------------------------------------------------- */
+
+/* ps_optim_step's Adam runs 16, 4 and 1 parameters at a time (AVX-512, SSE,
+ * the tail); a length of 16 k + 4 j + r exercises all three against the
+ * formula written out per parameter, over a few steps with weight decay. */
+static void
+test_adam_lanes (void)
+{
+  enum { N = 16 * 5 + 4 * 2 + 3, STEPS = 3 };
+  PsRng rng;
+  ps_rng_init (&rng, 70, 0);
+  float *p = randn (&rng, N, 1.f), *ref = tdup (p, N);
+  double m[N] = { 0 }, v[N] = { 0 };
+  PsOptimConfig cfg;
+  ps_optim_config_init (&cfg, PS_OPTIM_ADAM, 1e-2f);
+  cfg.weight_decay = 0.1f;
+  PsOptim *opt = ps_optim_new (&cfg, N);
+  for (int t = 1; t <= STEPS; t++)
+    {
+      float *g = randn (&rng, N, 1.f);
+      double ss = 0;
+      for (int i = 0; i < N; i++)
+        {
+          ss += (double) g[i] * g[i];
+          double gi = g[i] + 0.1 * ref[i];
+          m[i] = 0.9 * m[i] + 0.1 * gi;
+          v[i] = 0.999 * v[i] + 0.001 * gi * gi;
+          double mh = m[i] / (1 - pow (0.9, t)), vh = v[i] / (1 - pow (0.999, t));
+          ref[i] = (float) (ref[i] - 1e-2 * mh / (sqrt (vh) + 1e-8));
+        }
+      float norm = ps_optim_step (opt, p, g);
+      g_assert_cmpfloat (fabs (norm - sqrt (ss)), <=, 1e-5 * sqrt (ss));
+      for (int i = 0; i < N; i++)
+        g_assert_cmpfloat (fabsf (p[i] - ref[i]), <=, 1e-5f * (1.f + fabsf (ref[i])));
+    }
+  ps_optim_free (opt);
+}
+
 /* ---- The denoiser's direct MLP path ------------------------------------ */
 
 static float
@@ -1160,7 +1209,8 @@ max_abs (const float *a, gsize n)
  * kernels and a split first layer; ps_model (the reference, itself checked
  * against finite differences in test-model) must agree on the predictions
  * at a shared timestep (with classes, the null class, guidance, a direct
- * and a GEMM first layer, over more rows than one block) and on the
+ * and a GEMM first layer, over more rows than one block, split over two
+ * threads) and on the
  * parameter gradients of both training steps. */
 static void
 test_denoiser_direct (void)
@@ -1179,7 +1229,8 @@ test_denoiser_direct (void)
   for (guint k = 0; k < G_N_ELEMENTS (cases); k++)
     {
       g_autoptr (GError) error = NULL;
-      const int D = cases[k].D, n = 300;
+      /* The first case has enough rows for the two-thread split. */
+      const int D = cases[k].D, n = k == 0 ? 1100 : 300;
       PsDenoiser *a = ps_denoiser_new (D, cases[k].E, cases[k].C, cases[k].hidden,
                                        cases[k].pred, &error);
       g_assert_no_error (error);
@@ -1205,6 +1256,8 @@ test_denoiser_direct (void)
       for (int i = 0; i < n; i++)
         cls[i] = (int) ps_rng_below (&rng, cases[k].C + 3) - 1;   /* -1..C+1 */
       const int ts[3] = { 0, 37, 99 };
+      const int blas_threads = ps_blas_get_threads ();
+      ps_blas_set_threads (2);
       for (int j = 0; j < 3; j++)
         for (int variant = 0; variant < 3; variant++)
           {
@@ -1215,6 +1268,8 @@ test_denoiser_direct (void)
             float scale = 1.f + max_abs (er, (gsize) n * D);
             g_assert_cmpfloat (max_abs_diff (ea, er, (gsize) n * D), <=, 2e-5f * scale);
           }
+      g_assert_cmpint (ps_blas_get_threads (), ==, 2);
+      ps_blas_set_threads (blas_threads);
 
       /* Gradients: both optimizers at rate 0, so the parameters stay
        * equal and the gradient slabs can be compared after each step. */
@@ -1289,6 +1344,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/nn/act/bias-silu", test_bias_silu, run_in_arena);
   g_test_add_data_func ("/nn/act/silu-backward-bias", test_silu_backward_bias, run_in_arena);
   g_test_add_func ("/nn/denoiser/direct", test_denoiser_direct);
+  g_test_add_data_func ("/nn/optim/adam-lanes", test_adam_lanes, run_in_arena);
   g_test_add_data_func ("/nn/pool/max-relu-backward", test_maxpool_relu_backward, run_in_arena);
   g_test_add_data_func ("/nn/pool/avg", test_avgpool, run_in_arena);
   g_test_add_data_func ("/nn/upsample", test_upsample, run_in_arena);

@@ -284,10 +284,11 @@ typedef struct
   float *w0t;       /* [in_size, cout[0]]: the first weight, transposed */
   float *c0;        /* [cout[0]]: bias plus the embedding's contribution */
   int rows;         /* rows of h[] */
-  float *h[2];      /* [rows, max_w] */
+  float *h[4];      /* [rows, max_w]: two blocks per thread (0-1 caller, 2-3 helper) */
   /* Training: each layer's pre-activation and output. */
   int tcap;
   float **pre, **act;  /* [n][tcap, cout[i]]; act[i] = pre[i] without SiLU */
+  float **sig;      /* [n][tcap, cout[i]]: sigmoid(pre) (NULL without SiLU) */
   float *g[2];      /* [tcap, max_w] gradient ping-pong */
 } DenMlp;
 
@@ -306,13 +307,15 @@ den_mlp_free (gpointer mlp)
       if (p->act[i] != p->pre[i])
         ps_free (p->act[i]);
       ps_free (p->pre[i]);
+      ps_free (p->sig[i]);
     }
   g_free (p->pre);
   g_free (p->act);
+  g_free (p->sig);
   ps_free (p->g[0]);
   ps_free (p->g[1]);
-  ps_free (p->h[0]);
-  ps_free (p->h[1]);
+  for (int i = 0; i < 4; i++)
+    ps_free (p->h[i]);
   g_free (p->w0t);
   g_free (p->c0);
   g_free (p->cin);
@@ -367,8 +370,8 @@ den_mlp (PsDenoiser *d)
   p->w0t = g_new (float, (gsize) d->in_size * p->cout[0]);
   p->c0 = g_new (float, p->cout[0]);
   p->rows = DEN_MLP_ROWS;
-  p->h[0] = ps_alloc0 ((gsize) p->rows * p->max_w * sizeof (float));
-  p->h[1] = ps_alloc0 ((gsize) p->rows * p->max_w * sizeof (float));
+  for (int i = 0; i < 4; i++)
+    p->h[i] = ps_alloc0 ((gsize) p->rows * p->max_w * sizeof (float));
   d->mlp = p;
   return p;
 }
@@ -403,14 +406,13 @@ add_bias_rows (float *x, const float *bias, int B, int C)
 }
 
 /* Layers 1.. of a block of R rows whose first layer's pre-activation
- * (without its bias/constant `b0`) is in p->h[0]; returns the block holding
- * the network's output [R, D]. */
+ * (without its bias/constant `b0`) is in h; o is a second block.  Returns
+ * the block holding the network's output [R, D]. */
 static float *
-den_mlp_block_rest (DenMlp *p, const float *params, const float *b0, int R)
+den_mlp_block_rest (DenMlp *p, const float *params, const float *b0, int R, float *h, float *o)
 {
-  float *h = p->h[0], *o = p->h[1];
   if (p->silu[0])
-    ps_bias_silu_forward (h, NULL, h, b0, R, p->cout[0]);
+    ps_bias_silu_forward (h, NULL, NULL, h, b0, R, p->cout[0]);
   else
     add_bias_rows (h, b0, R, p->cout[0]);
   for (int i = 1; i < p->n; i++)
@@ -420,7 +422,7 @@ den_mlp_block_rest (DenMlp *p, const float *params, const float *b0, int R)
       ps_sgemm (FALSE, TRUE, R, p->cout[i], p->cin[i], 1.f, h, p->cin[i], w, p->cin[i], 0.f, o,
                 p->cout[i]);
       if (p->silu[i])
-        ps_bias_silu_forward (o, NULL, o, bias, R, p->cout[i]);
+        ps_bias_silu_forward (o, NULL, NULL, o, bias, R, p->cout[i]);
       else
         add_bias_rows (o, bias, R, p->cout[i]);
       float *tmp = h;
@@ -430,8 +432,76 @@ den_mlp_block_rest (DenMlp *p, const float *params, const float *b0, int R)
   return h;
 }
 
+/* One shared-timestep evaluation over rows [lo, hi), on the blocks
+ * h[2 k], h[2 k + 1]: the constants (c0, w0t) are prepared by the caller. */
+typedef struct
+{
+  PsDenoiser *d;
+  DenMlp *p;
+  float *out;
+  const float *x;
+  const int *cls;
+  int lo, hi, k;
+} DenMlpRange;
+
+static gpointer
+den_mlp_range (gpointer data)
+{
+  const DenMlpRange *a = data;
+  PsDenoiser *d = a->d;
+  DenMlp *p = a->p;
+  const float *params = ps_model_params (d->net);
+  const int D = d->D, E = d->emb_dim, W = d->in_size, H0 = p->cout[0];
+  const int first_cls = D + E;
+  const float *w0 = params + p->off[0];
+  float *h = p->h[2 * a->k], *o = p->h[2 * a->k + 1];
+  for (int s0 = a->lo; s0 < a->hi; s0 += p->rows)
+    {
+      const int R = MIN (p->rows, a->hi - s0);
+      const float *xb = a->x + (gsize) s0 * D;
+      if (D <= 8)
+        for (int r = 0; r < R; r++)
+          {
+            float *hr = h + (gsize) r * H0;
+            const float *wt = p->w0t;
+            const float x0 = xb[(gsize) r * D];
+            for (int j = 0; j < H0; j++)
+              hr[j] = x0 * wt[j];
+            for (int k = 1; k < D; k++)
+              {
+                const float xk = xb[(gsize) r * D + k];
+                const float *wk = wt + (gsize) k * H0;
+                for (int j = 0; j < H0; j++)
+                  hr[j] += xk * wk[j];
+              }
+          }
+      else
+        ps_sgemm (FALSE, TRUE, R, H0, D, 1.f, xb, D, w0, W, 0.f, h, H0);
+      if (d->n_classes > 0)
+        for (int r = 0; r < R; r++)
+          {
+            int c = a->cls ? a->cls[s0 + r] : -1;
+            c = c >= 0 && c < d->n_classes ? c : d->n_classes;
+            const float *wc = p->w0t + (gsize) (first_cls + c) * H0;
+            float *hr = h + (gsize) r * H0;
+            for (int j = 0; j < H0; j++)
+              hr[j] += wc[j];
+          }
+      const float *res = den_mlp_block_rest (p, params, p->c0, R, h, o);
+      memcpy (a->out + (gsize) s0 * D, res, (gsize) R * D * sizeof (float));
+    }
+  return NULL;
+}
+
 /* The network's output out[n, D] for x[n, D] at one integer timestep t
- * (cls[n] or NULL: the null class). */
+ * (cls[n] or NULL: the null class).  When OpenBLAS may use two threads and
+ * there are at least four blocks of rows, the rows are split between the
+ * caller and one helper thread, each running single-threaded GEMMs on its
+ * own blocks: the SiLU passes then run in parallel too, and a GEMM of 256
+ * rows is too small for OpenBLAS to split well (its 2-thread speed on such
+ * products is erratic).  The helper is started and joined per call (tens
+ * of microseconds against milliseconds of work), so nothing waits or spins
+ * between calls. */
 static void
 den_mlp_eval_shared_t (PsDenoiser *d, DenMlp *p, float *out, const float *x, int n, int t,
                        const int *cls)
@@ -465,48 +535,32 @@ den_mlp_eval_shared_t (PsDenoiser *d, DenMlp *p, float *out, const float *x, int
     }
   /* The row-dependent columns (x, class one-hot), transposed so that each
    * is a contiguous vector over the units. */
-  const int first_cls = D + E;
   for (int k = 0; k < W; k++)
-    if (k < D || k >= first_cls)
+    if (k < D || k >= D + E)
       for (int j = 0; j < H0; j++)
         p->w0t[(gsize) k * H0 + j] = w0[(gsize) j * W + k];
-  const gboolean small_d = D <= 8;
-  for (int s0 = 0; s0 < n; s0 += p->rows)
+
+  DenMlpRange all = { d, p, out, x, cls, 0, n, 0 };
+  const int blas_threads = ps_blas_get_threads ();
+  if (blas_threads < 2 || n < 4 * p->rows)
     {
-      const int R = MIN (p->rows, n - s0);
-      const float *xb = x + (gsize) s0 * D;
-      float *h = p->h[0];
-      if (small_d)
-        for (int r = 0; r < R; r++)
-          {
-            float *hr = h + (gsize) r * H0;
-            const float *wt = p->w0t;
-            const float x0 = xb[(gsize) r * D];
-            for (int j = 0; j < H0; j++)
-              hr[j] = x0 * wt[j];
-            for (int k = 1; k < D; k++)
-              {
-                const float xk = xb[(gsize) r * D + k];
-                const float *wk = wt + (gsize) k * H0;
-                for (int j = 0; j < H0; j++)
-                  hr[j] += xk * wk[j];
-              }
-          }
-      else
-        ps_sgemm (FALSE, TRUE, R, H0, D, 1.f, xb, D, w0, W, 0.f, h, H0);
-      if (d->n_classes > 0)
-        for (int r = 0; r < R; r++)
-          {
-            int c = cls ? cls[s0 + r] : -1;
-            c = c >= 0 && c < d->n_classes ? c : d->n_classes;
-            const float *wc = p->w0t + (gsize) (first_cls + c) * H0;
-            float *hr = h + (gsize) r * H0;
-            for (int j = 0; j < H0; j++)
-              hr[j] += wc[j];
-          }
-      const float *o = den_mlp_block_rest (p, params, p->c0, R);
-      memcpy (out + (gsize) s0 * D, o, (gsize) R * D * sizeof (float));
+      den_mlp_range (&all);
+      return;
     }
+  /* Split at a block boundary near the middle. */
+  int mid = (n / 2 + p->rows - 1) / p->rows * p->rows;
+  DenMlpRange lo = all, hi = all;
+  lo.hi = mid;
+  hi.lo = mid;
+  hi.k = 1;
+  ps_blas_set_threads (1);
+  GThread *helper = g_thread_try_new ("ps-denoiser", den_mlp_range, &hi, NULL);
+  den_mlp_range (&lo);
+  if (helper != NULL)
+    g_thread_join (helper);
+  else
+    den_mlp_range (&hi);
+  ps_blas_set_threads (blas_threads);
 }
 
 static void
@@ -519,6 +573,7 @@ den_mlp_reserve_train (DenMlp *p, int n)
       if (p->act[i] != p->pre[i])
         ps_free (p->act[i]);
       ps_free (p->pre[i]);
+      ps_free (p->sig[i]);
     }
   ps_free (p->g[0]);
   ps_free (p->g[1]);
@@ -527,12 +582,14 @@ den_mlp_reserve_train (DenMlp *p, int n)
     {
       p->pre = g_new0 (float *, p->n);
       p->act = g_new0 (float *, p->n);
+      p->sig = g_new0 (float *, p->n);
     }
   for (int i = 0; i < p->n; i++)
     {
       gsize bytes = (gsize) p->tcap * p->cout[i] * sizeof (float);
       p->pre[i] = ps_alloc0 (bytes);
       p->act[i] = p->silu[i] ? ps_alloc0 (bytes) : p->pre[i];
+      p->sig[i] = p->silu[i] ? ps_alloc0 (bytes) : NULL;
     }
   p->g[0] = ps_alloc0 ((gsize) p->tcap * p->max_w * sizeof (float));
   p->g[1] = ps_alloc0 ((gsize) p->tcap * p->max_w * sizeof (float));
@@ -553,7 +610,8 @@ den_mlp_forward_train (PsDenoiser *d, DenMlp *p, const float *in, int n)
       ps_sgemm (FALSE, TRUE, n, p->cout[i], p->cin[i], 1.f, src, p->cin[i], w, p->cin[i], 0.f,
                 p->pre[i], p->cout[i]);
       if (p->silu[i])
-        ps_bias_silu_forward (p->act[i], p->pre[i], p->pre[i], bias, n, p->cout[i]);
+        ps_bias_silu_forward (p->act[i], p->pre[i], p->sig[i], p->pre[i], bias, n,
+                              p->cout[i]);
       else
         add_bias_rows (p->pre[i], bias, n, p->cout[i]);
       src = p->act[i];
@@ -600,7 +658,7 @@ den_mlp_backward_params (PsDenoiser *d, DenMlp *p, const float *in, const float 
       if (p->silu[i - 1])
         {
           memset (db, 0, C * sizeof (float));
-          ps_silu_backward_bias (dh, db, dh, p->pre[i - 1], n, C);
+          ps_silu_backward_bias (dh, db, dh, p->pre[i - 1], p->sig[i - 1], n, C);
         }
       else
         col_sums (db, dh, n, C);

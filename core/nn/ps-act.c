@@ -206,7 +206,7 @@ sigmoid_block (float *s, const float *x, gsize n)
  * exponent with exact overflow to +inf and underflow to 0, so no range
  * selects are needed.  Results differ from the generic path by rounding
  * only (FMA); saturation is the same (sigmoid exactly 0 and 1 far out).
- * The loader-independent check __builtin_cpu_supports picks the path once. */
+ * __builtin_cpu_supports picks the path once, at the first call. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define PS_HAVE_AVX512_PATH 1
 #include <immintrin.h>
@@ -219,8 +219,10 @@ use_avx512 (void)
   static int have = -1;
   if (G_UNLIKELY (have < 0))
     {
+      /* PS_NO_AVX512 (any value) forces the generic loops, so that they
+       * can be tested on a machine that has AVX-512. */
       __builtin_cpu_init ();
-      have = __builtin_cpu_supports ("avx512f") ? 1 : 0;
+      have = __builtin_cpu_supports ("avx512f") && g_getenv ("PS_NO_AVX512") == NULL ? 1 : 0;
     }
   return have == 1;
 }
@@ -272,16 +274,28 @@ silu_forward_avx512 (float *out, const float *inp, gsize n)
     }
 }
 
-/* dinp (+)= dout * s (1 + x (1 - s)); `add` chooses adding or writing. */
 static PS_AVX512 void
-silu_backward_avx512 (float *dinp, const float *dout, const float *inp, gsize n, gboolean add)
+sigmoid_forward_avx512 (float *out, const float *inp, gsize n)
+{
+  for (gsize i = 0; i < n; i += 16)
+    {
+      __mmask16 m = tail_mask (n - i);
+      _mm512_mask_storeu_ps (out + i, m, sigmoid16 (_mm512_maskz_loadu_ps (m, inp + i)));
+    }
+}
+
+/* dinp (+)= dout * s (1 + x (1 - s)); `add` chooses adding or writing; sig
+ * (may be NULL: recomputed) holds s = sigmoid(inp) from the forward. */
+static PS_AVX512 void
+silu_backward_avx512 (float *dinp, const float *dout, const float *inp, const float *sig,
+                      gsize n, gboolean add)
 {
   const __m512 one = _mm512_set1_ps (1.f);
   for (gsize i = 0; i < n; i += 16)
     {
       __mmask16 m = tail_mask (n - i);
       __m512 x = _mm512_maskz_loadu_ps (m, inp + i);
-      __m512 s = sigmoid16 (x);
+      __m512 s = sig != NULL ? _mm512_maskz_loadu_ps (m, sig + i) : sigmoid16 (x);
       __m512 g = _mm512_mul_ps (s, _mm512_fmadd_ps (x, _mm512_sub_ps (one, s), one));
       g = _mm512_mul_ps (_mm512_maskz_loadu_ps (m, dout + i), g);
       if (add)
@@ -292,7 +306,8 @@ silu_backward_avx512 (float *dinp, const float *dout, const float *inp, gsize n,
 
 /* One row of ps_bias_silu_forward. */
 static PS_AVX512 void
-bias_silu_row_avx512 (float *out, float *pre, const float *inp, const float *bias, int C)
+bias_silu_row_avx512 (float *out, float *pre, float *sig, const float *inp, const float *bias,
+                      int C)
 {
   for (int c = 0; c < C; c += 16)
     {
@@ -302,7 +317,10 @@ bias_silu_row_avx512 (float *out, float *pre, const float *inp, const float *bia
         x = _mm512_add_ps (x, _mm512_maskz_loadu_ps (m, bias + c));
       if (pre != NULL)
         _mm512_mask_storeu_ps (pre + c, m, x);
-      _mm512_mask_storeu_ps (out + c, m, _mm512_mul_ps (x, sigmoid16 (x)));
+      __m512 s = sigmoid16 (x);
+      if (sig != NULL)
+        _mm512_mask_storeu_ps (sig + c, m, s);
+      _mm512_mask_storeu_ps (out + c, m, _mm512_mul_ps (x, s));
     }
 }
 #endif
@@ -379,7 +397,7 @@ silu_backward_any (float *dinp, const float *dout, const float *inp, gsize n, gb
 #ifdef PS_HAVE_AVX512_PATH
   if (use_avx512 ())
     {
-      silu_backward_avx512 (dinp, dout, inp, n, add);
+      silu_backward_avx512 (dinp, dout, inp, NULL, n, add);
       return;
     }
 #endif
@@ -397,8 +415,13 @@ ps_silu_backward (float *dinp, const float *dout, const float *inp, gsize n)
   silu_backward_any (dinp, dout, inp, n, TRUE);
 }
 
+PS_KERNEL_CLONES PS_KERNEL_VECTORIZE static void sigmoid_forward_clones (float *out,
+                                                                       const float *inp,
+                                                                       gsize n);
+
 void
-ps_bias_silu_forward (float *out, float *pre, const float *inp, const float *bias, int B, int C)
+ps_bias_silu_forward (float *out, float *pre, float *sig, const float *inp, const float *bias,
+                      int B, int C)
 {
   g_return_if_fail (B >= 0 && C >= 0);
   for (int b = 0; b < B; b++)
@@ -407,7 +430,8 @@ ps_bias_silu_forward (float *out, float *pre, const float *inp, const float *bia
 #ifdef PS_HAVE_AVX512_PATH
       if (use_avx512 ())
         {
-          bias_silu_row_avx512 (out + o, pre != NULL ? pre + o : NULL, inp + o, bias, C);
+          bias_silu_row_avx512 (out + o, pre != NULL ? pre + o : NULL,
+                                sig != NULL ? sig + o : NULL, inp + o, bias, C);
           continue;
         }
 #endif
@@ -416,19 +440,39 @@ ps_bias_silu_forward (float *out, float *pre, const float *inp, const float *bia
       float *sum = pre != NULL ? pre + o : out + o;
       for (int c = 0; c < C; c++)
         sum[c] = inp[o + c] + (bias != NULL ? bias[c] : 0.f);
-      silu_forward_clones (out + o, sum, C);
+      if (sig != NULL)
+        {
+          sigmoid_forward_clones (sig + o, sum, C);
+          for (int c = 0; c < C; c++)
+            out[o + c] = sum[c] * sig[o + c];
+        }
+      else
+        silu_forward_clones (out + o, sum, C);
     }
 }
 
 void
 ps_silu_backward_bias (float *dpre, float *dbias, const float *dout, const float *pre,
-                       int B, int C)
+                       const float *sig, int B, int C)
 {
   g_return_if_fail (B >= 0 && C >= 0);
   for (int b = 0; b < B; b++)
     {
       gsize o = (gsize) b * C;
-      silu_backward_any (dpre + o, dout + o, pre + o, C, FALSE);
+#ifdef PS_HAVE_AVX512_PATH
+      if (use_avx512 ())
+        silu_backward_avx512 (dpre + o, dout + o, pre + o, sig != NULL ? sig + o : NULL, C,
+                              FALSE);
+      else
+#endif
+      if (sig != NULL)
+        for (int c = 0; c < C; c++)
+          {
+            float x = pre[o + c], sc = sig[o + c];
+            dpre[o + c] = dout[o + c] * sc * (1.f + x * (1.f - sc));
+          }
+      else
+        silu_backward_set_clones (dpre + o, dout + o, pre + o, C);
       /* Row by row, as ps_linear_backward sums its bias gradient, so the
        * fused and unfused sums are the same additions in the same order. */
       if (dbias != NULL)
@@ -453,10 +497,23 @@ ps_tanh_backward (float *dinp, const float *dout, const float *out, gsize n)
     dinp[i] += dout[i] * (1.f - out[i] * out[i]);
 }
 
-PS_KERNEL_CLONES PS_KERNEL_VECTORIZE void
-ps_sigmoid_forward (float *out, const float *inp, gsize n)
+PS_KERNEL_CLONES PS_KERNEL_VECTORIZE static void
+sigmoid_forward_clones (float *out, const float *inp, gsize n)
 {
   sigmoid_block (out, inp, n);
+}
+
+void
+ps_sigmoid_forward (float *out, const float *inp, gsize n)
+{
+#ifdef PS_HAVE_AVX512_PATH
+  if (use_avx512 ())
+    {
+      sigmoid_forward_avx512 (out, inp, n);
+      return;
+    }
+#endif
+  sigmoid_forward_clones (out, inp, n);
 }
 
 void

@@ -117,16 +117,19 @@ void ps_silu_backward      (float *dinp, const float *dout, const float *inp, gs
 /* out[B,C] = silu(inp[B,C] + bias[C]) (bias may be NULL): a dense layer's
  * bias and the SiLU after it in one pass while the GEMM's output is in
  * cache.  pre[B,C], when not NULL, receives inp + bias (the input
- * ps_silu_backward needs).  out and pre may each be inp. */
-void ps_bias_silu_forward  (float *out, float *pre, const float *inp, const float *bias,
-                            int B, int C);
+ * ps_silu_backward needs), and sig[B,C], when not NULL, sigmoid(inp +
+ * bias) (which spares the backward its exponentials).  out and pre may
+ * each be inp. */
+void ps_bias_silu_forward  (float *out, float *pre, float *sig, const float *inp,
+                            const float *bias, int B, int C);
 /* The backward of the above in one pass: dpre[B,C] is OVERWRITTEN (not
  * added) with dout * silu'(pre), and dbias[C] (may be NULL) ADDS its
  * column sums, row by row as ps_linear_backward sums its bias gradient.
- * Equals ps_silu_backward into zeros followed by that bias sum.  dpre may
- * be dout. */
+ * sig is the forward's sigmoid(pre) or NULL (then recomputed; the same
+ * values).  Equals ps_silu_backward into zeros followed by that bias sum.
+ * dpre may be dout. */
 void ps_silu_backward_bias (float *dpre, float *dbias, const float *dout, const float *pre,
-                            int B, int C);
+                            const float *sig, int B, int C);
 void ps_tanh_forward       (float *out, const float *inp, gsize n);
 void ps_tanh_backward      (float *dinp, const float *dout, const float *out, gsize n);
 void ps_sigmoid_forward    (float *out, const float *inp, gsize n);
