@@ -212,6 +212,12 @@ tick_cb (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+static void
+count_frame_cb (guint *frames)
+{
+  (*frames)++;
+}
+
 /* The same measure on an empty GtkWindow: what the machine alone allows. */
 static int
 bench_loop_gap_plain (double seconds)
@@ -281,15 +287,24 @@ bench_loop_gap (double seconds, gboolean with_jobs)
       return 1;
     }
   ps_window_set_view (window, "embedding");
+  /* Frames painted meanwhile, and the process's CPU time (all threads,
+   * training included): what the window costs, whatever the load. */
+  guint frames = 0;
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (window));
+  gulong fid = g_signal_connect_swapped (clock, "after-paint", G_CALLBACK (count_frame_cb), &frames);
+  double c0 = cpu_ms ();
   guint src = g_timeout_add_full (G_PRIORITY_DEFAULT, 5, tick_cb, &g, NULL);
   iterate_until (&never, seconds);
   g_source_remove (src);
+  double cpu = cpu_ms () - c0;
+  g_signal_handler_disconnect (clock, fid);
 
   double *v = (double *) g.gaps->data;
   qsort (v, g.gaps->len, sizeof (double), cmp_double);
-  printf ("loop-gap jobs=%d seconds=%.0f ticks=%" G_GUINT64_FORMAT " max_gap_ms=%.1f p99_gap_ms=%.1f median_gap_ms=%.1f\n",
+  printf ("loop-gap jobs=%d seconds=%.0f ticks=%" G_GUINT64_FORMAT " max_gap_ms=%.1f p99_gap_ms=%.1f median_gap_ms=%.1f "
+          "frames_per_s=%.1f cpu_s_per_s=%.2f\n",
           with_jobs ? 2 : 0, seconds, g.ticks, g.max_gap / 1000.0, g.gaps->len ? v[(g.gaps->len * 99) / 100] : 0,
-          g.gaps->len ? v[g.gaps->len / 2] : 0);
+          g.gaps->len ? v[g.gaps->len / 2] : 0, frames / seconds, cpu / 1000.0 / seconds);
   g_array_unref (g.gaps);
   gtk_window_destroy (GTK_WINDOW (window));
   g_object_unref (window);

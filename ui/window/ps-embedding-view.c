@@ -15,7 +15,7 @@
 /* How many neighbours (or prototypes) the explanation lists. */
 #define N_NEIGHBOURS 6
 /* The shortest interval between two live snapshots shown. */
-#define PS_LIVE_SNAPSHOT_MS 400
+#define PS_LIVE_SNAPSHOT_MS 1000
 
 static void drop_pending (PsEmbeddingView *self);
 
@@ -752,6 +752,18 @@ ps_embedding_view_get_run (PsEmbeddingView *self)
   return self->run_id;
 }
 
+/* The timeline's knob is at the end of its range as last configured (the
+ * range grows only when a live snapshot is shown: moving the slider for
+ * every snapshot would repaint the window for each). */
+static gboolean
+at_timeline_end (PsEmbeddingView *self)
+{
+  double v = gtk_adjustment_get_value (self->timeline_adjustment);
+  double end = gtk_adjustment_get_upper (self->timeline_adjustment)
+               - gtk_adjustment_get_page_size (self->timeline_adjustment);
+  return round (v) >= round (end);
+}
+
 static void
 drop_pending (PsEmbeddingView *self)
 {
@@ -770,8 +782,11 @@ show_pending_cb (gpointer data)
   /* Only while still following the live end. */
   if (arrays && self->steps->len > 0
       && g_array_index (self->steps, gint64, self->steps->len - 1) == self->pending_step
-      && (guint) round (gtk_adjustment_get_value (self->timeline_adjustment)) + 1 >= self->steps->len)
-    ps_embedding_view_show_arrays (self, arrays, self->pending_step, self->shown_step >= 0);
+      && at_timeline_end (self))
+    {
+      set_timeline (self, self->steps->len - 1);
+      ps_embedding_view_show_arrays (self, arrays, self->pending_step, self->shown_step >= 0);
+    }
   return G_SOURCE_REMOVE;
 }
 
@@ -786,13 +801,11 @@ ps_embedding_view_add_snapshot (PsEmbeddingView *self, gint64 run_id, gint64 ste
   if (run_id != self->run_id)
     return;
   /* Follow the live end only when the person is not looking back. */
-  gboolean following = self->steps->len == 0
-                       || (guint) round (gtk_adjustment_get_value (self->timeline_adjustment)) + 1 >= self->steps->len;
+  gboolean following = self->steps->len == 0 || at_timeline_end (self);
   if (self->steps->len == 0 || g_array_index (self->steps, gint64, self->steps->len - 1) < step)
     g_array_append_val (self->steps, step);
   if (following)
     {
-      set_timeline (self, self->steps->len - 1);
       /* Redrawing tens of thousands of points for every snapshot of a fast
        * run would take the main loop from the person: show the newest at
        * most every PS_LIVE_SNAPSHOT_MS. */
@@ -801,6 +814,7 @@ ps_embedding_view_add_snapshot (PsEmbeddingView *self, gint64 run_id, gint64 ste
         {
           drop_pending (self);
           self->last_live_show = now;
+          set_timeline (self, self->steps->len - 1);
           ps_embedding_view_show_arrays (self, arrays, step, self->shown_step >= 0);
         }
       else

@@ -116,13 +116,23 @@ update_status (GtkWidget *cell, PsRunItem *item)
   PsRunStatus status = ps_run_item_get_status (item);
   g_autofree char *text = ps_run_item_describe_status (item);
 
-  gtk_image_set_from_icon_name (GTK_IMAGE (icon), ps_run_status_icon_name (status));
-  for (guint i = 0; i < G_N_ELEMENTS (classes); i++)
-    gtk_widget_remove_css_class (icon, classes[i]);
-  if ((guint) status < G_N_ELEMENTS (classes))
-    gtk_widget_add_css_class (icon, classes[status]);
+  /* Only what changed: every change repaints the window, which a
+   * software renderer does in full. */
+  int shown = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (icon), "ps-status")) - 1;
+  if (shown != (int) status)
+    {
+      gtk_image_set_from_icon_name (GTK_IMAGE (icon), ps_run_status_icon_name (status));
+      for (guint i = 0; i < G_N_ELEMENTS (classes); i++)
+        gtk_widget_remove_css_class (icon, classes[i]);
+      if ((guint) status < G_N_ELEMENTS (classes))
+        gtk_widget_add_css_class (icon, classes[status]);
+      g_object_set_data (G_OBJECT (icon), "ps-status", GINT_TO_POINTER ((int) status + 1));
+    }
   gtk_label_set_label (GTK_LABEL (label), text);
-  gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (bar), ps_run_item_get_progress (item));
+  /* The bar moves in whole percents. */
+  double fraction = round (100 * ps_run_item_get_progress (item)) / 100;
+  if (gtk_progress_bar_get_fraction (GTK_PROGRESS_BAR (bar)) != fraction)
+    gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (bar), fraction);
   gtk_widget_set_visible (bar, status == PS_RUN_RUNNING || status == PS_RUN_PAUSED);
 
   const PsRunInfo *info = ps_run_item_get_info (item);

@@ -503,8 +503,11 @@ ps_window_update_actions (PsWindow *self)
   gtk_widget_action_set_enabled (w, "win.show-embedding", has_view);
 
   gboolean paused = current_job && ps_job_get_status (current_job) == PS_RUN_PAUSED;
-  gtk_button_set_icon_name (GTK_BUTTON (self->pause_button),
-                            paused ? "media-playback-start-symbolic" : "media-playback-pause-symbolic");
+  /* Setting the same icon again rebuilds the image, which repaints the
+   * window; this runs on every job event. */
+  const char *icon = paused ? "media-playback-start-symbolic" : "media-playback-pause-symbolic";
+  if (g_strcmp0 (gtk_button_get_icon_name (GTK_BUTTON (self->pause_button)), icon) != 0)
+    gtk_button_set_icon_name (GTK_BUTTON (self->pause_button), icon);
   gtk_widget_set_visible (self->pause_button, current_job != NULL);
   gtk_widget_set_visible (self->view_switcher, has_view);
 }

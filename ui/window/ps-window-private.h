@@ -74,6 +74,12 @@ struct _PsWindow
   guint live_views_id;
   gint64 live_views_last;        /* monotonic time of the last live update */
   guint live_view_updates;       /* how many page updates live snapshots made */
+
+  /* Progress and key metrics of training runs reach the list at most
+   * every PS_LIVE_TICK_MS, all at once: each change repaints the window. */
+  GHashTable *live_pending;      /* run id (gint64*) -> LivePending* */
+  guint live_tick_id;
+  gint64 live_tick_last;
 };
 
 PsJob   *ps_window_job_for_run           (PsWindow *self, gint64 run);

@@ -12,6 +12,8 @@
 
 /* How often the store is polled for runs started by other processes. */
 #define PS_REFRESH_MS 2000
+/* Progress and key metrics reach the run list at most this often. */
+#define PS_LIVE_TICK_MS 1000
 /* Live snapshots reach the snapshot pages at most this often. */
 #define PS_LIVE_VIEWS_MS 500
 /* The overview re-reads metrics at most this often while a run trains. */
@@ -448,6 +450,93 @@ ps_window_set_view (PsWindow *self, const char *name)
   ps_window_update_actions (self);
 }
 
+/* ---- Live progress ------------------------------------------------------ */
+
+typedef struct
+{
+  double progress;              /* NAN: none pending */
+  double metric;                /* NAN: none pending */
+} LivePending;
+
+static void
+apply_pending (PsWindow *self, gint64 run, LivePending *p)
+{
+  PsRunItem *item = ps_run_list_find (self->run_list, run, NULL);
+
+  if (item == NULL)
+    return;
+  if (!isnan (p->progress))
+    ps_run_item_set_progress (item, p->progress);
+  if (!isnan (p->metric))
+    ps_run_item_set_key_metric (item, p->metric);
+}
+
+/* Shows every pending progress and metric (one repaint for all runs). */
+static void
+flush_live_pending (PsWindow *self)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  self->live_tick_last = g_get_monotonic_time ();
+  g_hash_table_iter_init (&iter, self->live_pending);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    apply_pending (self, *(gint64 *) key, value);
+  g_hash_table_remove_all (self->live_pending);
+}
+
+/* Shows what is pending for one run now (it ended). */
+static void
+flush_live_run (PsWindow *self, gint64 run)
+{
+  LivePending *p = g_hash_table_lookup (self->live_pending, &run);
+
+  if (p != NULL)
+    {
+      apply_pending (self, run, p);
+      g_hash_table_remove (self->live_pending, &run);
+    }
+}
+
+static gboolean
+live_tick_cb (gpointer user_data)
+{
+  PsWindow *self = user_data;
+
+  self->live_tick_id = 0;
+  flush_live_pending (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Queues a run's new progress or key metric (NAN: unchanged): shown at once
+ * when the list was last updated long enough ago, else with the others at
+ * the next tick. */
+static void
+queue_live (PsWindow *self, gint64 run, double progress, double metric)
+{
+  LivePending *p = g_hash_table_lookup (self->live_pending, &run);
+
+  if (p == NULL)
+    {
+      gint64 *key = g_new (gint64, 1);
+      *key = run;
+      p = g_new (LivePending, 1);
+      p->progress = p->metric = NAN;
+      g_hash_table_insert (self->live_pending, key, p);
+    }
+  if (!isnan (progress))
+    p->progress = progress;
+  if (!isnan (metric))
+    p->metric = metric;
+  if (self->live_tick_id != 0)
+    return;
+  gint64 wait_ms = PS_LIVE_TICK_MS - (g_get_monotonic_time () - self->live_tick_last) / 1000;
+  if (wait_ms <= 0)
+    flush_live_pending (self);
+  else
+    self->live_tick_id = g_timeout_add ((guint) wait_ms, live_tick_cb, self);
+}
+
 /* ---- Job events ------------------------------------------------------- */
 
 static void
@@ -475,7 +564,7 @@ on_job_event (const PsEvent *event, gpointer user_data)
         {
           ps_run_item_set_status (item, PS_RUN_RUNNING);
           if (event->total_steps > 0)
-            ps_run_item_set_progress (item, (double) event->step / event->total_steps);
+            queue_live (self, event->run_id, (double) event->step / event->total_steps, NAN);
         }
       break;
     case PS_EVENT_METRICS:
@@ -484,7 +573,7 @@ on_job_event (const PsEvent *event, gpointer user_data)
           double v;
           const char *key = ps_run_item_get_key_metric_name (item);
           if (key && ps_metrics_get (event->metrics, key, &v))
-            ps_run_item_set_key_metric (item, v);
+            queue_live (self, event->run_id, NAN, v);
         }
       if (event->run_id == self->current_run)
         schedule_overview_reload (self);
@@ -505,6 +594,7 @@ on_job_event (const PsEvent *event, gpointer user_data)
     case PS_EVENT_CANCELLED:
       {
         gint64 id = event->run_id;
+        flush_live_run (self, id);
         if (item)
           {
             PsRunStatus s = event->type == PS_EVENT_FINISHED ? PS_RUN_FINISHED
@@ -809,6 +899,7 @@ ps_window_dispose (GObject *object)
   g_clear_handle_id (&self->overview_reload, g_source_remove);
   drop_live_views (self);
   g_clear_pointer (&self->views_arrays, g_ptr_array_unref);
+  g_clear_handle_id (&self->live_tick_id, g_source_remove);
   if (self->pending_delete)
     ps_window_commit_pending_delete (self);
   /* The runner cancels and joins its workers; its pending events die with
@@ -832,6 +923,7 @@ ps_window_finalize (GObject *object)
   g_clear_pointer (&self->store, ps_store_close);
   g_free (self->store_path);
   g_free (self->views_signature);
+  g_clear_pointer (&self->live_pending, g_hash_table_unref);
   g_clear_pointer (&self->pending_delete, g_ptr_array_unref);
   g_clear_object (&self->settings);
   G_OBJECT_CLASS (ps_window_parent_class)->finalize (object);
@@ -950,6 +1042,7 @@ ps_window_init (PsWindow *self)
   self->jobs = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
                                       (GDestroyNotify) ps_job_unref);
   self->pending_delete = g_ptr_array_new_with_free_func (g_object_unref);
+  self->live_pending = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   self->runner = ps_runner_new (0);
   ps_runner_attach (self->runner, NULL, on_job_event, self);
 
