@@ -465,6 +465,39 @@ test_gpc_snapshot_arrays (void)
         seen[kn[j]] = 1;
       }
   g_assert_true (seen[0] && seen[1]);
+  /* 2-D data: the embedding is the data plane itself, and each component
+   * carrying a known class sits nearest to that class's mean there. */
+  PsArray *pts = find_kind (snap, "points"), *emb = find_kind (snap, "embedding");
+  PsArray *pro = find_kind (snap, "prototypes"), *cm = find_kind (snap, "cluster_means");
+  g_assert_cmpmem (ps_array_data (emb, NULL), n * 2 * sizeof (float),
+                   ps_array_data (pts, NULL), n * 2 * sizeof (float));
+  const float *xy = ps_array_data (pts, NULL), *pk = ps_array_data (pro, NULL);
+  const gint32 *y = ps_array_data (lab, NULL);
+  double cmean[4][2] = { { 0 } }, cnt[4] = { 0 };
+  for (gsize i = 0; i < n; i++)
+    if (y[i] >= 0 && y[i] < 4)
+      {
+        cmean[y[i]][0] += xy[2 * i];
+        cmean[y[i]][1] += xy[2 * i + 1];
+        cnt[y[i]]++;
+      }
+  g_assert_cmpmem (ps_array_data (cm, NULL), K * 2 * sizeof (float), pk, K * 2 * sizeof (float));
+  for (int j = 0; j < K; j++)
+    if (kn[j] >= 0)
+      {
+        int best = -1;
+        double bd = INFINITY;
+        for (int c = 0; c < 4; c++)
+          {
+            double dx = pk[2 * j] - cmean[c][0] / cnt[c], dy = pk[2 * j + 1] - cmean[c][1] / cnt[c];
+            if (dx * dx + dy * dy < bd)
+              {
+                bd = dx * dx + dy * dy;
+                best = c;
+              }
+          }
+        g_assert_cmpint (best, ==, kn[j]);
+      }
   m->free (model);
 }
 

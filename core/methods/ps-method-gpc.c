@@ -602,7 +602,12 @@ gpc_snapshot (gpointer p)
   ps_snapshot_add_common (out, ds, rows, n, x);
   g_autofree float *z = g_new (float, (gsize) MAX (n, 1) * P);
   ps_pca_transform (m->pca, x, n, z);
-  g_ptr_array_add (out, ps_array_new_f32 ("embedding", z, n, P));
+  /* For 2-D data with pca_dim >= 2 the PCA is only a rotation about the
+   * mean: the embedding, the prototypes and the cluster moments are
+   * rotated back into the data plane, so every view (which draws 2-D data
+   * in that plane) puts them where the points are. */
+  const gboolean plane = ds->d == 2 && P == 2;
+  g_ptr_array_add (out, ps_array_new_f32 ("embedding", plane ? x : z, n, P));
   g_autofree float *logp = g_new (float, (gsize) MAX (n, 1) * K);
   ps_gaussmix_log_likelihood (g, z, n, logp);
   /* Clusters mapped to classes by the Hungarian matching on these rows. */
@@ -653,6 +658,27 @@ gpc_snapshot (gpointer p)
           for (int b = 0; b < 2; b++)
             c2[k * 4 + a * 2 + b] = a < P && b < P ? (float) g->covs[((gsize) k * P + a) * P + b]
                                                    : (a == b);
+        }
+      if (plane)
+        {
+          /* x = mean + V^T z and C_x = V^T C_z V (V: the components as rows). */
+          const float *V = m->pca->components, *mu = m->pca->mean;
+          float mx[2], cx[4];
+          for (int a = 0; a < 2; a++)
+            {
+              mx[a] = mu[a] + m2[k * 2] * V[a] + m2[k * 2 + 1] * V[2 + a];
+              for (int b = 0; b < 2; b++)
+                {
+                  double t = 0;
+                  for (int i = 0; i < 2; i++)
+                    for (int j = 0; j < 2; j++)
+                      t += (double) V[i * 2 + a] * c2[k * 4 + i * 2 + j] * V[j * 2 + b];
+                  cx[a * 2 + b] = (float) t;
+                }
+            }
+          memcpy (m2 + k * 2, mx, sizeof mx);
+          memcpy (c2 + k * 4, cx, sizeof cx);
+          memcpy (means + (gsize) k * P, mx, sizeof mx);
         }
       plab[k] = map[k];
     }
