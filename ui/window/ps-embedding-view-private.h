@@ -68,6 +68,7 @@ struct _PsEmbeddingView
   GPtrArray *pending_arrays;
   gint64 pending_step;
   guint pending_id;
+  gboolean external_pacing;     /* the window says when to show live snapshots */
 };
 
 /* ps-embedding-view.c */

@@ -771,23 +771,43 @@ drop_pending (PsEmbeddingView *self)
   g_clear_pointer (&self->pending_arrays, g_ptr_array_unref);
 }
 
-static gboolean
-show_pending_cb (gpointer data)
+gboolean
+ps_embedding_view_show_pending (PsEmbeddingView *self)
 {
-  PsEmbeddingView *self = data;
-  g_autoptr (GPtrArray) arrays = g_steal_pointer (&self->pending_arrays);
+  g_return_val_if_fail (PS_IS_EMBEDDING_VIEW (self), FALSE);
 
-  self->pending_id = 0;
+  g_autoptr (GPtrArray) arrays = g_steal_pointer (&self->pending_arrays);
+  g_clear_handle_id (&self->pending_id, g_source_remove);
+  if (arrays == NULL)
+    return FALSE;
   self->last_live_show = g_get_monotonic_time ();
   /* Only while still following the live end. */
-  if (arrays && self->steps->len > 0
+  if (self->steps->len > 0
       && g_array_index (self->steps, gint64, self->steps->len - 1) == self->pending_step
       && at_timeline_end (self))
     {
       set_timeline (self, self->steps->len - 1);
       ps_embedding_view_show_arrays (self, arrays, self->pending_step, self->shown_step >= 0);
+      return TRUE;
     }
+  return FALSE;
+}
+
+static gboolean
+show_pending_cb (gpointer data)
+{
+  PsEmbeddingView *self = data;
+
+  self->pending_id = 0;
+  ps_embedding_view_show_pending (self);
   return G_SOURCE_REMOVE;
+}
+
+void
+ps_embedding_view_set_external_pacing (PsEmbeddingView *self, gboolean external)
+{
+  g_return_if_fail (PS_IS_EMBEDDING_VIEW (self));
+  self->external_pacing = !!external;
 }
 
 void
@@ -810,7 +830,8 @@ ps_embedding_view_add_snapshot (PsEmbeddingView *self, gint64 run_id, gint64 ste
        * run would take the main loop from the person: show the newest at
        * most every PS_LIVE_SNAPSHOT_MS. */
       gint64 now = g_get_monotonic_time ();
-      if (now - self->last_live_show >= PS_LIVE_SNAPSHOT_MS * 1000 || self->shown_step < 0)
+      if (self->shown_step < 0
+          || (!self->external_pacing && now - self->last_live_show >= PS_LIVE_SNAPSHOT_MS * 1000))
         {
           drop_pending (self);
           self->last_live_show = now;
@@ -822,7 +843,7 @@ ps_embedding_view_add_snapshot (PsEmbeddingView *self, gint64 run_id, gint64 ste
           g_clear_pointer (&self->pending_arrays, g_ptr_array_unref);
           self->pending_arrays = g_ptr_array_ref (arrays);
           self->pending_step = step;
-          if (self->pending_id == 0)
+          if (self->pending_id == 0 && !self->external_pacing)
             self->pending_id = g_timeout_add (PS_LIVE_SNAPSHOT_MS - (now - self->last_live_show) / 1000,
                                               show_pending_cb, self);
         }

@@ -27,6 +27,12 @@ gint64         ps_embedding_view_get_run (PsEmbeddingView *self);
 /* A live snapshot from the runner (arrays borrowed; referenced). */
 void           ps_embedding_view_add_snapshot (PsEmbeddingView *self, gint64 run_id,
                                                gint64 step, GPtrArray *arrays);
+/* With external pacing, a live snapshot (after the first) waits for
+ * ps_embedding_view_show_pending() instead of a timer of its own: the
+ * window shows all its live updates in one frame. */
+void           ps_embedding_view_set_external_pacing (PsEmbeddingView *self, gboolean external);
+/* Shows the newest live snapshot held back, if any; TRUE if one was shown. */
+gboolean       ps_embedding_view_show_pending (PsEmbeddingView *self);
 PsScatterView *ps_embedding_view_get_scatter (PsEmbeddingView *self);
 /* The step of the snapshot shown (-1 if none). */
 gint64         ps_embedding_view_get_step (PsEmbeddingView *self);

@@ -65,18 +65,17 @@ struct _PsWindow
 
   /* The snapshot pages (OOD, diffusion, prototypes, clusters, robustness)
    * follow the current run's live snapshots, at most every
-   * PS_LIVE_VIEWS_MS; pages out of sight are brought up to date when they
+   * PS_LIVE_TICK_MS; pages out of sight are brought up to date when they
    * are shown. */
   GPtrArray *views_arrays;       /* the snapshot the pages were last given */
   char *views_signature;         /* its array names, joined */
   guint views_stale;             /* mask of pages not given views_arrays yet */
   GPtrArray *live_arrays;        /* the newest live snapshot, not yet shown */
-  guint live_views_id;
-  gint64 live_views_last;        /* monotonic time of the last live update */
   guint live_view_updates;       /* how many page updates live snapshots made */
 
-  /* Progress and key metrics of training runs reach the list at most
-   * every PS_LIVE_TICK_MS, all at once: each change repaints the window. */
+  /* Progress and key metrics of training runs, the embedding's and the
+   * pages' live snapshots are shown at most every PS_LIVE_TICK_MS, all at
+   * once: each change repaints the window. */
   GHashTable *live_pending;      /* run id (gint64*) -> LivePending* */
   guint live_tick_id;
   gint64 live_tick_last;

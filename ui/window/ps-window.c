@@ -12,10 +12,10 @@
 
 /* How often the store is polled for runs started by other processes. */
 #define PS_REFRESH_MS 2000
-/* Progress and key metrics reach the run list at most this often. */
+/* Live updates (progress, key metrics, the embedding's and the snapshot
+ * pages' newest snapshot) are shown together at most this often: under a
+ * software renderer each repaints the whole window. */
 #define PS_LIVE_TICK_MS 1000
-/* Live snapshots reach the snapshot pages at most this often. */
-#define PS_LIVE_VIEWS_MS 500
 /* The overview re-reads metrics at most this often while a run trains. */
 #define PS_OVERVIEW_RELOAD_MS 1000
 
@@ -284,7 +284,6 @@ apply_snapshot_views (PsWindow *self, GPtrArray *arrays, guint mask)
 static void
 drop_live_views (PsWindow *self)
 {
-  g_clear_handle_id (&self->live_views_id, g_source_remove);
   g_clear_pointer (&self->live_arrays, g_ptr_array_unref);
 }
 
@@ -315,37 +314,19 @@ show_live_views (PsWindow *self)
 
   if (g_strcmp0 (signature, self->views_signature) == 0)
     mask = shown >= 0 ? 1u << shown : 0;
-  self->live_views_last = g_get_monotonic_time ();
   self->live_view_updates += mask != 0;
   apply_snapshot_views (self, arrays, mask);
 }
 
-static gboolean
-live_views_cb (gpointer user_data)
-{
-  PsWindow *self = user_data;
+static void kick_live_tick (PsWindow *self);
 
-  self->live_views_id = 0;
-  if (self->live_arrays)
-    show_live_views (self);
-  return G_SOURCE_REMOVE;
-}
-
-/* A live snapshot of the current run: shown at once when the last was
- * shown long enough ago, otherwise kept (replacing an older one) until
- * PS_LIVE_VIEWS_MS have passed. */
+/* A live snapshot of the current run: shown with the next live tick. */
 static void
 queue_live_views (PsWindow *self, GPtrArray *arrays)
 {
   g_clear_pointer (&self->live_arrays, g_ptr_array_unref);
   self->live_arrays = g_ptr_array_ref (arrays);
-  if (self->live_views_id != 0)
-    return;
-  gint64 wait_ms = PS_LIVE_VIEWS_MS - (g_get_monotonic_time () - self->live_views_last) / 1000;
-  if (wait_ms <= 0)
-    show_live_views (self);
-  else
-    self->live_views_id = g_timeout_add ((guint) wait_ms, live_views_cb, self);
+  kick_live_tick (self);
 }
 
 /* A page out of sight missed live snapshots: bring it up to date as it
@@ -483,6 +464,9 @@ flush_live_pending (PsWindow *self)
   while (g_hash_table_iter_next (&iter, &key, &value))
     apply_pending (self, *(gint64 *) key, value);
   g_hash_table_remove_all (self->live_pending);
+  ps_embedding_view_show_pending (self->embedding);
+  if (self->live_arrays)
+    show_live_views (self);
 }
 
 /* Shows what is pending for one run now (it ended). */
@@ -508,9 +492,7 @@ live_tick_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* Queues a run's new progress or key metric (NAN: unchanged): shown at once
- * when the list was last updated long enough ago, else with the others at
- * the next tick. */
+/* Queues a run's new progress or key metric (NAN: unchanged). */
 static void
 queue_live (PsWindow *self, gint64 run, double progress, double metric)
 {
@@ -528,6 +510,14 @@ queue_live (PsWindow *self, gint64 run, double progress, double metric)
     p->progress = progress;
   if (!isnan (metric))
     p->metric = metric;
+  kick_live_tick (self);
+}
+
+/* Something live is pending: shown at once when the last tick was long
+ * enough ago, else with everything else at the next tick. */
+static void
+kick_live_tick (PsWindow *self)
+{
   if (self->live_tick_id != 0)
     return;
   gint64 wait_ms = PS_LIVE_TICK_MS - (g_get_monotonic_time () - self->live_tick_last) / 1000;
@@ -1043,6 +1033,7 @@ ps_window_init (PsWindow *self)
                                       (GDestroyNotify) ps_job_unref);
   self->pending_delete = g_ptr_array_new_with_free_func (g_object_unref);
   self->live_pending = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
+  ps_embedding_view_set_external_pacing (self->embedding, TRUE);
   self->runner = ps_runner_new (0);
   ps_runner_attach (self->runner, NULL, on_job_event, self);
 
