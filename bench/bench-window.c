@@ -274,8 +274,8 @@ bench_loop_gap (double seconds, gboolean with_jobs)
       return 1;
     }
   req->n_seeds = 2;
-  req->snapshot_every = 50;
-  req->eval_every = 50;
+  req->snapshot_every = g_getenv ("BENCH_NO_SNAPSHOTS") ? 0 : 50;
+  req->eval_every = g_getenv ("BENCH_NO_SNAPSHOTS") ? 0 : 50;
 
   Gaps g = { 0, 0, 0, g_array_new (FALSE, FALSE, sizeof (double)) };
   /* Let the window settle before measuring. */
@@ -286,7 +286,7 @@ bench_loop_gap (double seconds, gboolean with_jobs)
       g_printerr ("bench-window: %s\n", error ? error->message : "submit failed");
       return 1;
     }
-  ps_window_set_view (window, "embedding");
+  ps_window_set_view (window, g_getenv ("BENCH_VIEW") ? g_getenv ("BENCH_VIEW") : "embedding");
   /* Frames painted meanwhile, and the process's CPU time (all threads,
    * training included): what the window costs, whatever the load. */
   guint frames = 0;

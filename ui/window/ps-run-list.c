@@ -30,15 +30,6 @@ struct _PsRunList
   GtkMultiSelection *selection;
   char *filter_text;
   guint resort_id;              /* idle re-sorting after items changed */
-  guint resort_columns;         /* RESORT_* flags of the columns to re-sort */
-};
-
-/* The sorted values an item can change while it trains. */
-enum
-{
-  RESORT_NAME = 1 << 0,
-  RESORT_STATUS = 1 << 1,
-  RESORT_METRIC = 1 << 2,
 };
 
 enum
@@ -334,33 +325,31 @@ set_sorter (GtkColumnViewColumn *column, GCompareDataFunc cmp)
   gtk_column_view_column_set_sorter (column, sorter);
 }
 
-static void
-column_sorter_changed (GtkColumnViewColumn *column)
-{
-  GtkSorter *sorter = gtk_column_view_column_get_sorter (column);
-  if (sorter != NULL)
-    gtk_sorter_changed (sorter, GTK_SORTER_CHANGE_DIFFERENT);
-}
-
-/* A sort model sorts once, when its sorter changes: a run whose status or
- * key metric moves while it trains would keep its old place.  Telling the
- * column's sorter that it changed re-sorts the list (the column view's
- * sorter passes this on only when that column is one it sorts by).  Many
- * changes in one main-loop iteration (a batch of job events) re-sort once. */
+/* A sort model sorts when its sorter changes: a run whose status or key
+ * metric moves while it trains would keep its old place.  After such
+ * changes (coalesced in one idle), the list is checked against the column
+ * view's sorter and re-sorted only if out of order, so an unsorted list or
+ * an unchanged order costs no rebinding (every change repaints). */
 static gboolean
 resort_cb (gpointer user_data)
 {
   PsRunList *self = user_data;
-  guint columns = self->resort_columns;
+  GtkSorter *sorter = gtk_column_view_get_sorter (self->column_view);
+  GListModel *model = G_LIST_MODEL (self->sorted);
+  guint n = g_list_model_get_n_items (model);
+  g_autoptr (GObject) prev = n > 0 ? g_list_model_get_item (model, 0) : NULL;
 
   self->resort_id = 0;
-  self->resort_columns = 0;
-  if (columns & RESORT_NAME)
-    column_sorter_changed (self->name_column);
-  if (columns & RESORT_STATUS)
-    column_sorter_changed (self->status_column);
-  if (columns & RESORT_METRIC)
-    column_sorter_changed (self->metric_column);
+  for (guint i = 1; i < n; i++)
+    {
+      g_autoptr (GObject) item = g_list_model_get_item (model, i);
+      if (gtk_sorter_compare (sorter, prev, item) == GTK_ORDERING_LARGER)
+        {
+          gtk_sorter_changed (sorter, GTK_SORTER_CHANGE_DIFFERENT);
+          break;
+        }
+      g_set_object (&prev, item);
+    }
   return G_SOURCE_REMOVE;
 }
 
@@ -369,13 +358,7 @@ item_sort_key_changed_cb (PsRunItem *item, GParamSpec *pspec, PsRunList *self)
 {
   const char *name = g_param_spec_get_name (pspec);
 
-  if (g_str_equal (name, "key-metric"))
-    self->resort_columns |= RESORT_METRIC;
-  else if (g_str_equal (name, "status"))
-    self->resort_columns |= RESORT_STATUS;
-  else if (g_str_equal (name, "name"))
-    self->resort_columns |= RESORT_NAME;
-  else
+  if (!g_str_equal (name, "key-metric") && !g_str_equal (name, "status") && !g_str_equal (name, "name"))
     return;
   if (self->resort_id == 0)
     self->resort_id = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, resort_cb, self, NULL);

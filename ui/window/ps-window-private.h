@@ -58,7 +58,7 @@ struct _PsWindow
   GPtrArray *pending_delete;     /* PsRunItem removed from the list, deleted on expiry */
   guint delete_timeout;
   guint refresh_timeout;
-  guint overview_reload;
+  gboolean overview_stale;       /* the current run's curves have new points */
   EntryMode entry_mode;
   gint64 current_run;
   PsNewRunDialog *dialog;        /* weak */

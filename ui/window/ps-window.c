@@ -17,7 +17,6 @@
  * software renderer each repaints the whole window. */
 #define PS_LIVE_TICK_MS 1000
 /* The overview re-reads metrics at most this often while a run trains. */
-#define PS_OVERVIEW_RELOAD_MS 1000
 
 #include "ps-window-private.h"
 
@@ -331,11 +330,14 @@ queue_live_views (PsWindow *self, GPtrArray *arrays)
 
 /* A page out of sight missed live snapshots: bring it up to date as it
  * is shown. */
+static void reload_overview_if_shown (PsWindow *self);
+
 static void
 view_stack_changed_cb (PsWindow *self)
 {
   int shown = visible_snapshot_page (self);
 
+  reload_overview_if_shown (self);
   if (shown >= 0 && (self->views_stale & (1u << shown)))
     {
       self->views_stale &= ~(1u << shown);
@@ -357,6 +359,7 @@ show_run (PsWindow *self, gint64 id)
   if (id == self->current_run)
     return;
   self->current_run = id;
+  self->overview_stale = FALSE;
   if (id == 0)
     {
       gtk_stack_set_visible_child_name (self->main_stack, "welcome");
@@ -406,23 +409,6 @@ run_selection_changed_cb (PsWindow *self)
   ps_window_update_actions (self);
 }
 
-static gboolean
-overview_reload_cb (gpointer user_data)
-{
-  PsWindow *self = user_data;
-
-  self->overview_reload = 0;
-  ps_overview_view_reload (self->overview);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-schedule_overview_reload (PsWindow *self)
-{
-  if (self->overview_reload == 0)
-    self->overview_reload = g_timeout_add (PS_OVERVIEW_RELOAD_MS, overview_reload_cb, self);
-}
-
 void
 ps_window_set_view (PsWindow *self, const char *name)
 {
@@ -452,6 +438,19 @@ apply_pending (PsWindow *self, gint64 run, LivePending *p)
     ps_run_item_set_key_metric (item, p->metric);
 }
 
+/* Reads the current run's curves again if they changed and the overview
+ * is in sight. */
+static void
+reload_overview_if_shown (PsWindow *self)
+{
+  if (self->overview_stale
+      && g_strcmp0 (gtk_stack_get_visible_child_name (self->view_stack), "overview") == 0)
+    {
+      self->overview_stale = FALSE;
+      ps_overview_view_reload (self->overview);
+    }
+}
+
 /* Shows every pending progress and metric (one repaint for all runs). */
 static void
 flush_live_pending (PsWindow *self)
@@ -467,6 +466,7 @@ flush_live_pending (PsWindow *self)
   ps_embedding_view_show_pending (self->embedding);
   if (self->live_arrays)
     show_live_views (self);
+  reload_overview_if_shown (self);
 }
 
 /* Shows what is pending for one run now (it ended). */
@@ -566,7 +566,12 @@ on_job_event (const PsEvent *event, gpointer user_data)
             queue_live (self, event->run_id, NAN, v);
         }
       if (event->run_id == self->current_run)
-        schedule_overview_reload (self);
+        {
+          /* The curves are read again with the next live tick, and only
+           * while the overview is shown (else when it is shown). */
+          self->overview_stale = TRUE;
+          kick_live_tick (self);
+        }
       break;
     case PS_EVENT_SNAPSHOT:
       if (event->run_id == self->current_run && event->arrays)
@@ -606,7 +611,7 @@ on_job_event (const PsEvent *event, gpointer user_data)
           load_key_metric (self, item);
         if (id == self->current_run)
           {
-            g_clear_handle_id (&self->overview_reload, g_source_remove);
+            self->overview_stale = FALSE;
             ps_overview_view_reload (self->overview);
             update_snapshot_views (self);
           }
@@ -886,7 +891,6 @@ ps_window_dispose (GObject *object)
   if (self->dialog)
     gtk_window_destroy (GTK_WINDOW (self->dialog));
   g_clear_handle_id (&self->refresh_timeout, g_source_remove);
-  g_clear_handle_id (&self->overview_reload, g_source_remove);
   drop_live_views (self);
   g_clear_pointer (&self->views_arrays, g_ptr_array_unref);
   g_clear_handle_id (&self->live_tick_id, g_source_remove);
