@@ -9,6 +9,7 @@
 #include "ps-method.h"
 #include "ps-method-util.h"
 #include "ps-diffusion.h"
+#include "ps-method-ddpm.h"
 #include "../eval/ps-eval.h"
 
 #include <math.h>
@@ -948,6 +949,18 @@ ddpm_load (gpointer p, GBytes *blob, GError **error)
   DdpmModel *m = p;
   return ps_diffusion_ckpt_load (blob, DDPM_MAGIC, "ddpm checkpoint", m->den->net, &m->step,
                                  &m->rng, error);
+}
+
+void
+ps_ddpm_get_sampler (gpointer model, PsDenoiser **den, PsDiffSchedule **sched, int *ddim_steps,
+                     float *guidance)
+{
+  DdpmModel *m = model;
+  g_return_if_fail (m != NULL);
+  *den = m->den;
+  *sched = m->sched;
+  *ddim_steps = m->ddim_steps;
+  *guidance = m->guidance;
 }
 
 const PsMethod ps_method_ddpm = {

@@ -28,16 +28,13 @@
 #include "ps-distill-guided.h"
 #include "ps-method.h"
 #include "ps-window.h"
+#include "ps-method-ddpm.h"
 
 /* Particles resampled at each w (all drawn, all with trajectories). */
 #define LIVE_N 1024
 /* A slider move first samples ddpm with this many DDIM steps (a fifth of
  * the cost), then refines with the run's own step count. */
 #define LIVE_COARSE_STEPS 10
-/* ddpm's checkpoint magic ("DDPM", ps-method-ddpm.c): its network is
- * rebuilt here, since the method's model has no public accessor. */
-#define LIVE_DDPM_MAGIC 0x4d504444u
-
 enum
 {
   SIGNAL_RESAMPLED,
@@ -49,10 +46,10 @@ struct _LiveModel
 {
   gatomicrefcount ref;
   const PsMethod *method;
-  gpointer model;          /* distill: the method's model */
+  gpointer model;          /* the method's model, rebuilt from the checkpoint */
   PsDataset *data;
-  PsDenoiser *den;         /* ddpm: the denoiser with its EMA weights */
-  PsDiffSchedule *sched;
+  PsDenoiser *den;         /* ddpm: the model's denoiser with its EMA weights (borrowed) */
+  PsDiffSchedule *sched;   /* ddpm: borrowed */
   int steps;               /* ddpm: DDIM steps */
   int n_classes;
   float w0, w_lo, w_hi;    /* the run's own w and the slider's range */
@@ -72,8 +69,6 @@ live_model_unref (LiveModel *lm)
     return;
   if (lm->model)
     lm->method->free (lm->model);
-  ps_denoiser_free (lm->den);
-  ps_diff_schedule_free (lm->sched);
   g_clear_pointer (&lm->data, ps_dataset_unref);
   g_free (lm);
 }
@@ -94,38 +89,6 @@ live_load_free (LiveLoad *l)
   g_clear_pointer (&l->lm, live_model_unref);
   g_free (l->store_path);
   g_free (l);
-}
-
-/* ddpm's denoiser from the run's parameters, as ddpm_create builds it. */
-static gboolean
-load_ddpm (LiveModel *lm, const PsParams *params, GBytes *blob, GError **error)
-{
-  const char *hidden = ps_params_get_string (params, "hidden");
-  g_autofree char *h = g_strcmp0 (hidden, "auto") == 0 || hidden[0] == '\0'
-                       ? g_strdup (lm->data->d <= 16 ? "128s-128s-128s" : "256s-256s-256s")
-                       : g_strdup (hidden);
-  const char *pred = ps_params_get_string (params, "prediction");
-  PsDiffPred pk = g_str_equal (pred, "x0") ? PS_DIFF_PRED_X0
-                : g_str_equal (pred, "v") ? PS_DIFF_PRED_V : PS_DIFF_PRED_EPS;
-  lm->den = ps_denoiser_new ((int) lm->data->d, (int) ps_params_get_int (params, "emb_dim"),
-                             (int) lm->data->n_classes, h, pk, error);
-  if (lm->den == NULL)
-    return FALSE;
-  lm->sched = ps_diff_schedule_new (g_str_equal (ps_params_get_string (params, "schedule"), "cosine")
-                                    ? PS_DIFF_SCHED_COSINE : PS_DIFF_SCHED_LINEAR,
-                                    (int) ps_params_get_int (params, "timesteps"));
-  guint64 step;
-  PsRng rng;
-  if (!ps_diffusion_ckpt_load (blob, LIVE_DDPM_MAGIC, "ddpm checkpoint", lm->den->net, &step, &rng,
-                               error))
-    return FALSE;
-  /* ddpm samples with the weights' moving average. */
-  ps_model_swap_ema (lm->den->net);
-  lm->steps = (int) ps_params_get_int (params, "ddim_steps");
-  lm->w0 = (float) ps_params_get_float (params, "guidance");
-  lm->w_lo = 0.f;
-  lm->w_hi = MAX (4.f, 2.f * lm->w0);
-  return TRUE;
 }
 
 static void
@@ -179,16 +142,20 @@ live_load_thread (GTask *task, gpointer source, gpointer data, GCancellable *can
       goto fail;
     }
   l->lm->n_classes = (int) l->lm->data->n_classes;
+  l->lm->model = method->create (method, params, l->lm->data, info->seed, &error);
+  if (l->lm->model == NULL || !method->load (l->lm->model, blob, &error))
+    goto fail;
   if (g_str_equal (method->id, "ddpm"))
     {
-      if (!load_ddpm (l->lm, params, blob, &error))
-        goto fail;
+      ps_ddpm_get_sampler (l->lm->model, &l->lm->den, &l->lm->sched, &l->lm->steps, &l->lm->w0);
+      /* ddpm samples with the weights' moving average; the model is only
+       * sampled from now on. */
+      ps_model_swap_ema (l->lm->den->net);
+      l->lm->w_lo = 0.f;
+      l->lm->w_hi = MAX (4.f, 2.f * l->lm->w0);
     }
   else
     {
-      l->lm->model = method->create (method, params, l->lm->data, info->seed, &error);
-      if (l->lm->model == NULL || !method->load (l->lm->model, blob, &error))
-        goto fail;
       l->lm->w0 = (float) ps_params_get_float (params, "guidance");
       l->lm->w_lo = (float) ps_params_get_float (params, "w_min");
       l->lm->w_hi = (float) ps_params_get_float (params, "w_max");
