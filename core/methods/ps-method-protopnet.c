@@ -1,17 +1,22 @@
 /* ps-method-protopnet.c: ProtoPNet ("this looks like that") on images, and
- * the training engine the ST-ProtoPNet variant shares.
+ * the training engine the ST-ProtoPNet variant shares: create, the stage
+ * schedule and the training steps (evaluation, snapshot and explanation
+ * are in ps-method-protopnet-view.c, checkpoints in -io.c).
  *
  * The small version: a CNN backbone from a spec string, a sigmoid add-on
  * (as ProtoPNet's add-on ends), M prototypes per class as 1x1 patches, the
  * log-similarity activation, max-pooling, a bias-free last layer.  The step
- * schedule runs the three stages: warm-up (backbone and prototypes, the
- * last layer held at its 1 / -0.5 initialisation), joint (everything), push
- * (two passes over the training images: find each prototype's nearest
- * patch of its class, then cache the similarities of the frozen network)
- * and last-layer fine-tuning with L1 on the wrong-class connections, done
- * on the cached similarities since nothing before the last layer changes.
- * Dropped: the pretrained backbone (ours trains from scratch during
- * warm-up) and the repeated push/fine-tune cycles.
+ * schedule runs: pre-training (the backbone as a plain classifier with a
+ * max-pool and linear head, standing in for the paper's ImageNet
+ * pretraining; afterwards each prototype starts as a random training patch
+ * of its class), warm-up (backbone and prototypes, the last layer held at
+ * its 1 / -0.5 initialisation), joint (everything; all rates follow a
+ * cosine to 5 % by the end of joint training), push (two passes over the
+ * training images: find each prototype's nearest patch of its class, then
+ * cache the similarities of the frozen network) and last-layer fine-tuning
+ * with L1 on the wrong-class connections, done on the cached similarities
+ * since nothing before the last layer changes.  Dropped: the repeated
+ * push/fine-tune cycles.
  */
 #define G_LOG_DOMAIN "ps-protopnet"
 
@@ -691,10 +696,10 @@ const PsMethod ps_method_protopnet = {
   .summary = "A small CNN backbone with a sigmoid add-on gives a feature map; prototypes are 1x1 "
              "patches in it, compared with every patch through the log-similarity "
              "log((d+1)/(d+eps)) and max-pooled; a last layer turns similarities into class "
-             "points. Stages: warm-up, joint training with cluster and separation costs, push "
+             "points. Stages: pre-training of the backbone as a plain classifier (in place of the "
+             "paper's ImageNet weights), warm-up, joint training with cluster and separation costs, push "
              "(each prototype becomes its nearest training patch of its class) and last-layer "
-             "fine-tuning with L1 on wrong-class weights. The small version trains the backbone "
-             "from scratch and pushes once.",
+             "fine-tuning with L1 on wrong-class weights. The small version pushes once.",
   .key_metric = "test_acc",
   .params = ppn_params,
   .n_params = G_N_ELEMENTS (ppn_params),
