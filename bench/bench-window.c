@@ -368,6 +368,9 @@ main (int argc, char **argv)
     return bench_cold_start (argv[2], argc > 3 ? argv[3] : "/tmp/ps-bench-cold.sqlite");
 
   gtk_init ();
+  /* The renderer the application itself would choose (cairo when the only
+   * OpenGL is a software rasteriser), unless GSK_RENDERER is set. */
+  ps_pick_renderer (gdk_display_get_default ());
   ps_style_init (gdk_display_get_default ());
   if (g_getenv ("BENCH_NO_BLINK"))
     g_object_set (gtk_settings_get_default (), "gtk-cursor-blink", FALSE, NULL);

@@ -34,6 +34,12 @@ gboolean       ps_style_is_dark (void);
 /* The figure theme matching the style. */
 #define ps_current_theme() (ps_style_is_dark () ? PS_THEME_DARK : PS_THEME_LIGHT)
 
+/* Unless GSK_RENDERER is set, sets it to "cairo" when the display's only
+ * OpenGL is a software rasteriser (llvmpipe, softpipe, swrast): GTK 4.8
+ * would composite every frame of the whole window on the CPU there.  Call
+ * before the first window is realized (GTK reads the variable once). */
+void           ps_pick_renderer (GdkDisplay *display);
+
 /* Looks the GSettings schema up in the installed schemas, then in the
  * build tree; NULL when neither has it.  Returns a new reference. */
 GSettingsSchema *ps_settings_schema_lookup (void);
