@@ -1,5 +1,6 @@
 /* ps-window-private.h: the window's state, shared by ps-window.c (the
- * store, jobs, views) and ps-window-actions.c (its actions). */
+ * store, runs, views), ps-window-live.c (job events, live updates and the
+ * snapshot pages) and ps-window-actions.c (its actions). */
 #pragma once
 
 #include "ps-window.h"
@@ -89,7 +90,14 @@ void     ps_window_update_actions        (PsWindow *self);
 void     ps_window_commit_pending_delete (PsWindow *self);
 void     ps_window_view_changed_cb       (PsWindow *self);
 void     ps_window_class_install_actions (GtkWidgetClass *widget_class);
+void     ps_window_load_key_metric       (PsWindow *self, PsRunItem *item);
+
+/* ps-window-live.c */
 /* How many times a live snapshot updated a snapshot page (for tests). */
 guint    ps_window_get_live_view_updates (PsWindow *self);
+void     ps_window_on_job_event          (const PsEvent *event, gpointer user_data);
+void     ps_window_update_snapshot_views (PsWindow *self);
+void     ps_window_drop_live_views       (PsWindow *self);
+void     ps_window_live_view_stack_changed_cb (PsWindow *self);
 
 G_END_DECLS
