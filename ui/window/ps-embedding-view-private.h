@@ -1,6 +1,7 @@
 /* ps-embedding-view-private.h: the Embedding view's state, shared by
- * ps-embedding-view.c (snapshots, explanation) and ps-embedding-tsne.c
- * (the t-SNE projection). */
+ * ps-embedding-view.c (snapshots, timeline, export),
+ * ps-embedding-explain.c (the explanation panel and the run's model) and
+ * ps-embedding-tsne.c (the t-SNE projection). */
 #pragma once
 
 #include "ps-dataset.h"
@@ -76,6 +77,12 @@ PsArray *ps_embedding_find_array (GPtrArray *arrays, const char *kind);
 void     ps_embedding_view_update_info (PsEmbeddingView *self);
 void     ps_embedding_view_show_arrays (PsEmbeddingView *self, GPtrArray *arrays, gint64 step,
                                         gboolean keep_view);
+
+/* ps-embedding-explain.c */
+/* Shows the explanation of the selected sample (or clears it). */
+void     ps_embedding_explain_update (PsEmbeddingView *self);
+/* Cancels any model load and drops the loaded model. */
+void     ps_embedding_explain_drop_model (PsEmbeddingView *self);
 
 /* ps-embedding-tsne.c */
 gboolean ps_embedding_tsne_wanted (PsEmbeddingView *self);
