@@ -677,6 +677,7 @@ static double
 naive_log_density (const PsGaussMix *g, int k, const float *x)
 {
   const int D = g->D;
+  g_assert (D > 0 && D < 1000);
   g_autofree double *m = g_new (double, D * (D + 1));
   for (int a = 0; a < D; a++)
     {
