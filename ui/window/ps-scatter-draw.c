@@ -19,14 +19,53 @@ static void
 clear_strips (PsScatterView *self)
 {
   for (guint i = 0; i < G_N_ELEMENTS (self->strips); i++)
-    g_clear_object (&self->strips[i]);
+    {
+      g_clear_object (&self->strips[i]);
+      g_clear_pointer (&self->strip_surfaces[i], cairo_surface_destroy);
+    }
 }
 
 void
 ps_scatter_draw_clear_textures (PsScatterView *self)
 {
   g_clear_object (&self->texture);
+  g_clear_pointer (&self->tex_surface, cairo_surface_destroy);
   clear_strips (self);
+}
+
+/* A copy of the device-pixel rectangle (x, y, w, h) of `surface`, at
+ * device scale `scale`. */
+static cairo_surface_t *
+sub_surface (cairo_surface_t *surface, int x, int y, int w, int h, int scale)
+{
+  cairo_surface_t *sub = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, w, h);
+  cairo_t *cr = cairo_create (sub);
+  cairo_set_operator (cr, CAIRO_OPERATOR_SOURCE);
+  cairo_set_source_surface (cr, surface, -x, -y);
+  cairo_paint (cr);
+  cairo_destroy (cr);
+  cairo_surface_set_device_scale (sub, scale, scale);
+  return sub;
+}
+
+/* Whether the window draws with the cairo renderer (see ps_pick_renderer). */
+static gboolean
+cairo_renderer (GtkWidget *widget)
+{
+  GtkNative *native = gtk_widget_get_native (widget);
+  GskRenderer *renderer = native ? gtk_native_get_renderer (native) : NULL;
+  return renderer != NULL && GSK_IS_CAIRO_RENDERER (renderer);
+}
+
+/* `surface` at `rect` (its logical size) as a cairo node: the cairo
+ * renderer replays it as one blit from our cached pixels. */
+static void
+append_surface (GtkSnapshot *snapshot, cairo_surface_t *surface, const graphene_rect_t *rect)
+{
+  cairo_t *cr = gtk_snapshot_append_cairo (snapshot, rect);
+  cairo_set_source_surface (cr, surface, rect->origin.x, rect->origin.y);
+  cairo_paint (cr);
+  cairo_destroy (cr);
 }
 
 /* ---- The figure ------------------------------------------------------- */
@@ -149,6 +188,7 @@ set_strips (PsScatterView *self, cairo_surface_t *overlay, int scale)
     if (rects[i][2] > 0 && rects[i][3] > 0)
       {
         self->strips[i] = sub_texture (bytes, stride, rects[i][0], rects[i][1], rects[i][2], rects[i][3]);
+        self->strip_surfaces[i] = sub_surface (overlay, rects[i][0], rects[i][1], rects[i][2], rects[i][3], scale);
         self->strip_rects[i] = GRAPHENE_RECT_INIT ((float) rects[i][0] / scale, (float) rects[i][1] / scale,
                                                    (float) rects[i][2] / scale, (float) rects[i][3] / scale);
       }
@@ -195,6 +235,7 @@ rebuild_texture (PsScatterView *self, int width, int height, int scale)
       g_autoptr (GBytes) bytes = surface_bytes (points);
       self->texture = sub_texture (bytes, cairo_image_surface_get_stride (points),
                                    r[0], r[1], r[2] - r[0], r[3] - r[1]);
+      self->tex_surface = sub_surface (points, r[0], r[1], r[2] - r[0], r[3] - r[1], scale);
       self->tex_rect = GRAPHENE_RECT_INIT ((float) r[0] / scale, (float) r[1] / scale,
                                            (float) (r[2] - r[0]) / scale, (float) (r[3] - r[1]) / scale);
     }
@@ -347,6 +388,7 @@ ps_scatter_draw_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
       g_debug ("axes overlay %dx%d rebuilt in %.1f ms", width, height,
                (g_get_monotonic_time () - t0) / 1000.0);
     }
+  gboolean use_cairo = cairo_renderer (widget);
   if (self->texture)
     {
       /* Where the texture's data origin lands in the current view. */
@@ -359,16 +401,19 @@ ps_scatter_draw_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
       gboolean shifted = fabs (dx) > 1e-3 || fabs (dy) > 1e-3;
       if (shifted)
         gtk_snapshot_push_clip (snapshot, &self->tex_rect);
-      gtk_snapshot_append_texture (snapshot, self->texture,
-                                   &GRAPHENE_RECT_INIT (self->tex_rect.origin.x + dx,
-                                                        self->tex_rect.origin.y + dy,
-                                                        self->tex_rect.size.width,
-                                                        self->tex_rect.size.height));
+      graphene_rect_t at = GRAPHENE_RECT_INIT (self->tex_rect.origin.x + dx, self->tex_rect.origin.y + dy,
+                                               self->tex_rect.size.width, self->tex_rect.size.height);
+      if (use_cairo)
+        append_surface (snapshot, self->tex_surface, &at);
+      else
+        gtk_snapshot_append_texture (snapshot, self->texture, &at);
       if (shifted)
         gtk_snapshot_pop (snapshot);
     }
   for (guint i = 0; i < G_N_ELEMENTS (self->strips); i++)
-    if (self->strips[i])
+    if (self->strips[i] && use_cairo)
+      append_surface (snapshot, self->strip_surfaces[i], &self->strip_rects[i]);
+    else if (self->strips[i])
       gtk_snapshot_append_texture (snapshot, self->strips[i], &self->strip_rects[i]);
 
   /* Overlays: cheap nodes, redrawn on pointer motion without the texture. */

@@ -44,6 +44,11 @@ struct _PsScatterView
   GdkTexture *texture;          /* the plot area: background, points, prototypes */
   graphene_rect_t tex_rect;     /* where it goes (widget coordinates) */
   GdkTexture *strips[4];        /* the margins: axes, title, legend for `view` */
+  /* The same pixels as cairo surfaces (device scale set): the cairo
+   * renderer paints these directly, where a texture would be converted
+   * into a new surface on every frame. */
+  cairo_surface_t *tex_surface;
+  cairo_surface_t *strip_surfaces[4];
   graphene_rect_t strip_rects[4];
   PsPlotView tex_view;          /* the view the points texture shows */
   gboolean panned;              /* the view moved since the texture was built */
