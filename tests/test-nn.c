@@ -406,6 +406,15 @@ test_bias_relu (void)
   g_assert_cmpmem (out, C * P * sizeof (float), expect, C * P * sizeof (float));
 }
 
+static float
+max_abs (const float *a, gsize n)
+{
+  float m = 0.f;
+  for (gsize i = 0; i < n; i++)
+    m = MAX (m, fabsf (a[i]));
+  return m;
+}
+
 /* The fused bias + SiLU against bias by hand and ps_silu_forward: the same
  * arithmetic, so the same bits; with and without pre, in place, with a
  * width that leaves a partial vector. */
@@ -443,6 +452,31 @@ test_bias_silu (void)
   ps_silu_forward (expect, x, B * C);
   ps_bias_silu_forward (out, NULL, NULL, x, NULL, B, C);
   g_assert_cmpmem (out, B * C * sizeof (float), expect, B * C * sizeof (float));
+}
+
+/* The small dense layer with SiLU against the GEMM oracle, bias by hand
+ * and ps_silu_forward (fused multiply-adds make it differ by rounding). */
+static void
+test_small_dense_silu (void)
+{
+  PsRng rng;
+  ps_rng_init (&rng, 37, 0);
+  enum { B = 7, K = 3, C = 37 };
+  float *x = randn (&rng, B * K, 1.f), *wt = randn (&rng, K * C, 1.f);
+  float *c = randn (&rng, C, 1.f);
+  float *pre = TNEW (float, B * C), *expect = TNEW (float, B * C);
+  float *out = TNEW (float, B * C);
+  /* wt is the weight transposed: out = x @ wt, no transposes. */
+  ps_sgemm_ref (FALSE, FALSE, B, C, K, 1.f, x, K, wt, C, 0.f, pre, C);
+  for (int b = 0; b < B; b++)
+    for (int j = 0; j < C; j++)
+      pre[b * C + j] += c[j];
+  ps_small_dense_silu_forward (out, x, wt, c, B, K, C, FALSE);
+  g_assert_cmpfloat (max_abs_diff (out, pre, B * C), <=, 1e-5f);
+  ps_silu_forward (expect, pre, B * C);
+  ps_small_dense_silu_forward (out, x, wt, c, B, K, C, TRUE);
+  g_assert_cmpfloat (max_abs_diff (out, expect, B * C), <=, 1e-5f);
+  g_assert_cmpfloat (max_abs (expect, B * C), >, 0.5f);
 }
 
 typedef struct
@@ -1196,15 +1230,6 @@ test_adam_lanes (void)
 
 /* ---- The denoiser's direct MLP path ------------------------------------ */
 
-static float
-max_abs (const float *a, gsize n)
-{
-  float m = 0.f;
-  for (gsize i = 0; i < n; i++)
-    m = MAX (m, fabsf (a[i]));
-  return m;
-}
-
 /* ps-diffusion.c runs plain dense/SiLU denoisers through its own fused
  * kernels and a split first layer; ps_model (the reference, itself checked
  * against finite differences in test-model) must agree on the predictions
@@ -1230,7 +1255,7 @@ test_denoiser_direct (void)
     {
       g_autoptr (GError) error = NULL;
       /* The first case has enough rows for the two-thread split. */
-      const int D = cases[k].D, n = k == 0 ? 1100 : 300;
+      const int D = cases[k].D, n = k == 0 ? 2100 : 300;
       PsDenoiser *a = ps_denoiser_new (D, cases[k].E, cases[k].C, cases[k].hidden,
                                        cases[k].pred, &error);
       g_assert_no_error (error);
@@ -1342,6 +1367,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/nn/pool/max-2x2-fast", test_maxpool_fast, run_in_arena);
   g_test_add_data_func ("/nn/act/bias-relu", test_bias_relu, run_in_arena);
   g_test_add_data_func ("/nn/act/bias-silu", test_bias_silu, run_in_arena);
+  g_test_add_data_func ("/nn/act/small-dense-silu", test_small_dense_silu, run_in_arena);
   g_test_add_data_func ("/nn/act/silu-backward-bias", test_silu_backward_bias, run_in_arena);
   g_test_add_func ("/nn/denoiser/direct", test_denoiser_direct);
   g_test_add_data_func ("/nn/optim/adam-lanes", test_adam_lanes, run_in_arena);

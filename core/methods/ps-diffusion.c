@@ -293,8 +293,9 @@ typedef struct
 } DenMlp;
 
 /* Rows per block of a shared-timestep evaluation: the two activation
- * blocks (2 x 256 x 128 floats) stay in L2 from one layer to the next. */
-#define DEN_MLP_ROWS 256
+ * blocks (2 x 512 x 128 floats per thread) stay in L2 from one layer to
+ * the next; 512 measured 2% faster than 256 and 1024, 8% faster than 128. */
+#define DEN_MLP_ROWS 512
 
 static void
 den_mlp_free (gpointer mlp)
@@ -406,14 +407,16 @@ add_bias_rows (float *x, const float *bias, int B, int C)
 }
 
 /* Layers 1.. of a block of R rows whose first layer's pre-activation
- * (without its bias/constant `b0`) is in h; o is a second block.  Returns
+ * (without its bias/constant `b0`; NULL: with them and its SiLU) is in h;
+ * o is a second block.  Returns
  * the block holding the network's output [R, D]. */
 static float *
 den_mlp_block_rest (DenMlp *p, const float *params, const float *b0, int R, float *h, float *o)
 {
-  if (p->silu[0])
+  /* b0 NULL: the first layer is complete already. */
+  if (b0 != NULL && p->silu[0])
     ps_bias_silu_forward (h, NULL, NULL, h, b0, R, p->cout[0]);
-  else
+  else if (b0 != NULL)
     add_bias_rows (h, b0, R, p->cout[0]);
   for (int i = 1; i < p->n; i++)
     {
@@ -459,6 +462,14 @@ den_mlp_range (gpointer data)
     {
       const int R = MIN (p->rows, a->hi - s0);
       const float *xb = a->x + (gsize) s0 * D;
+      if (D <= 8 && d->n_classes == 0)
+        {
+          /* x, the constant, the first SiLU: one pass. */
+          ps_small_dense_silu_forward (h, xb, p->w0t, p->c0, R, D, H0, p->silu[0]);
+          const float *res = den_mlp_block_rest (p, params, NULL, R, h, o);
+          memcpy (a->out + (gsize) s0 * D, res, (gsize) R * D * sizeof (float));
+          continue;
+        }
       if (D <= 8)
         for (int r = 0; r < R; r++)
           {

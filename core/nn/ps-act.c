@@ -323,6 +323,28 @@ bias_silu_row_avx512 (float *out, float *pre, float *sig, const float *inp, cons
       _mm512_mask_storeu_ps (out + c, m, _mm512_mul_ps (x, s));
     }
 }
+
+static PS_AVX512 void
+small_dense_silu_avx512 (float *out, const float *x, const float *wt, const float *c, int B,
+                         int K, int C, gboolean silu)
+{
+  for (int b = 0; b < B; b++)
+    {
+      const float *xb = x + (gsize) b * K;
+      float *ob = out + (gsize) b * C;
+      for (int j = 0; j < C; j += 16)
+        {
+          __mmask16 m = tail_mask ((gsize) (C - j));
+          __m512 acc = _mm512_maskz_loadu_ps (m, c + j);
+          for (int k = 0; k < K; k++)
+            acc = _mm512_fmadd_ps (_mm512_set1_ps (xb[k]),
+                                   _mm512_maskz_loadu_ps (m, wt + (gsize) k * C + j), acc);
+          if (silu)
+            acc = _mm512_mul_ps (acc, sigmoid16 (acc));
+          _mm512_mask_storeu_ps (ob + j, m, acc);
+        }
+    }
+}
 #endif
 
 static void
@@ -448,6 +470,34 @@ ps_bias_silu_forward (float *out, float *pre, float *sig, const float *inp, cons
         }
       else
         silu_forward_clones (out + o, sum, C);
+    }
+}
+
+void
+ps_small_dense_silu_forward (float *out, const float *x, const float *wt, const float *c, int B,
+                             int K, int C, gboolean silu)
+{
+  g_return_if_fail (B >= 0 && K >= 0 && C >= 0);
+#ifdef PS_HAVE_AVX512_PATH
+  if (use_avx512 ())
+    {
+      small_dense_silu_avx512 (out, x, wt, c, B, K, C, silu);
+      return;
+    }
+#endif
+  for (int b = 0; b < B; b++)
+    {
+      float *ob = out + (gsize) b * C;
+      memcpy (ob, c, C * sizeof (float));
+      for (int k = 0; k < K; k++)
+        {
+          const float xk = x[(gsize) b * K + k];
+          const float *wk = wt + (gsize) k * C;
+          for (int j = 0; j < C; j++)
+            ob[j] += xk * wk[j];
+        }
+      if (silu)
+        silu_forward_clones (ob, ob, C);
     }
 }
 

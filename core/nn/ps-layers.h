@@ -130,6 +130,12 @@ void ps_bias_silu_forward  (float *out, float *pre, float *sig, const float *inp
  * dpre may be dout. */
 void ps_silu_backward_bias (float *dpre, float *dbias, const float *dout, const float *pre,
                             const float *sig, int B, int C);
+/* out[B,C] = silu(c[C] + x[B,K] @ wt[K,C]) (no SiLU when silu is FALSE):
+ * a dense layer with few inputs (a diffusion denoiser's coordinates, its
+ * other inputs folded into the constant c) in one pass, the weights stored
+ * transposed.  For small K; a large K wants a GEMM. */
+void ps_small_dense_silu_forward (float *out, const float *x, const float *wt, const float *c,
+                                  int B, int K, int C, gboolean silu);
 void ps_tanh_forward       (float *out, const float *inp, gsize n);
 void ps_tanh_backward      (float *dinp, const float *dout, const float *out, gsize n);
 void ps_sigmoid_forward    (float *out, const float *inp, gsize n);
