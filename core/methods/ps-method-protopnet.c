@@ -134,7 +134,7 @@ static char *
 auto_backbone (PsDataset *ds)
 {
   if (ds->img_h >= 28)
-    return g_strdup_printf ("%ux%ux%u:c16k3p1r-m2-c32k3p1r-m2-c32k1r-c32k1",
+    return g_strdup_printf ("%ux%ux%u:c16k3p1r-m2-c32k3p1r-m2-c64k3p1r-c64k3p1r-c64k1r-c64k1",
                             ds->img_c, ds->img_h, ds->img_w);
   return g_strdup_printf ("%ux%ux%u:c16k3p1r-m2-c32k3p1r-c16k1",
                           ds->img_c, ds->img_h, ds->img_w);
@@ -662,7 +662,8 @@ ps_ppn_method_step (gpointer p, PsStepInfo *info, GError **error)
 
 static const PsParamSpec ppn_params[] = {
   { "backbone", PS_PARAM_STRING, 0, 0, 0, "auto",
-    "Backbone spec ending in a feature map, e.g. 1x28x28:c16k3p1r-m2-c32k3p1r-m2-c32k1r-c32k1; "
+    "Backbone spec ending in a feature map, e.g. 1x28x28:c16k3p1r-m2-c32k3p1r-m2-c64k3p1r-c64k3p1r-c64k1r-c64k1 "
+    "(two 3x3 convolutions on the 7x7 map widen each cell's receptive field to 26 pixels); "
     "auto picks that for 28x28 images and 1x8x8:c16k3p1r-m2-c32k3p1r-c16k1 for the digits" },
   { "protos_per_class", PS_PARAM_INT, 3, 1, 50, NULL, "Prototypes per class" },
   { "pre_epochs", PS_PARAM_INT, 3, 0, 1000, NULL,
