@@ -454,6 +454,27 @@ test_palm_ood_k (void)
             g_assert_true (isfinite (v));
             mean[ki][s] += v / seeds;
           }
+        /* Each score's AUROC against the held-out classes together is the
+         * count-weighted mean of its AUROCs against each class alone, so
+         * it lies between the per-class extremes. */
+        for (guint s = 0; s < 5; s++)
+          {
+            double all, lo = 1, hi = 0;
+            g_assert_true (ps_metrics_get (mt, scores[s], &all));
+            for (int c = 7; c <= 9; c++)
+              {
+                g_autofree char *a = g_strdup_printf ("%s_c%d", scores[s], c);
+                g_autofree char *f = g_strdup_printf ("fpr95%s_c%d", scores[s] + 5, c);
+                double v = NAN, fv = NAN;
+                g_assert_true (ps_metrics_get (mt, a, &v));
+                g_assert_true (ps_metrics_get (mt, f, &fv));
+                g_assert_true (v >= 0 && v <= 1 && fv >= 0 && fv <= 1);
+                lo = MIN (lo, v);
+                hi = MAX (hi, v);
+              }
+            g_assert_cmpfloat (all, >=, lo - 1e-9);
+            g_assert_cmpfloat (all, <=, hi + 1e-9);
+          }
         m->free (model);
       }
   for (guint s = 0; s < G_N_ELEMENTS (scores); s++)

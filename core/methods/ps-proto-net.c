@@ -331,31 +331,36 @@ ps_embed_net_report (PsEmbedNet *b, PsMetrics *out, const PsOodInputs *test,
                         b->test.is_ood, test->n);
 
   /* Near and far OOD differ (a shirt is near a T-shirt, a bag far from
-   * everything): the chosen score's AUROC against each held-out class
-   * alone, as auroc_<score>_c<class>. */
-  const float *sel = scores + (gsize) b->ood_score * test->n;
+   * everything): every score's AUROC and FPR95 against each held-out
+   * class alone, as auroc_<score>_c<class> and fpr95_<score>_c<class>. */
   g_autofree float *sub = g_new (float, MAX (test->n, 1));
   g_autofree guint8 *sub_ood = g_new (guint8, MAX (test->n, 1));
   for (guint c = 0; c < b->oc.n_classes; c++)
     {
       if (b->oc.slot[c] >= 0)
         continue;
-      guint k = 0, n_c = 0;
-      for (guint i = 0; i < test->n; i++)
+      for (int s = 0; s < PS_OOD_N_SCORES; s++)
         {
-          gint32 row = b->test.rows[i];
-          gboolean of_c = b->test.is_ood[i] && row >= 0 && b->data->y[row] == (gint32) c;
-          if (!b->test.is_ood[i] || of_c)
+          const float *sel = scores + (gsize) s * test->n;
+          guint k = 0, n_c = 0;
+          for (guint i = 0; i < test->n; i++)
             {
-              sub[k] = sel[i];
-              sub_ood[k++] = of_c;
-              n_c += of_c;
+              gint32 row = b->test.rows[i];
+              gboolean of_c = b->test.is_ood[i] && row >= 0 && b->data->y[row] == (gint32) c;
+              if (!b->test.is_ood[i] || of_c)
+                {
+                  sub[k] = sel[i];
+                  sub_ood[k++] = of_c;
+                  n_c += of_c;
+                }
             }
+          if (n_c == 0 || !ps_all_finite (sub, k))
+            continue;
+          g_autofree char *auroc = g_strdup_printf ("auroc_%s_c%u", ps_ood_score_name (s), c);
+          g_autofree char *fpr = g_strdup_printf ("fpr95_%s_c%u", ps_ood_score_name (s), c);
+          ps_metrics_set (out, auroc, ps_auroc (sub, sub_ood, k));
+          ps_metrics_set (out, fpr, ps_fpr95 (sub, sub_ood, k, PS_POSITIVE_ID));
         }
-      if (n_c == 0 || !ps_all_finite (sub, k))
-        continue;
-      g_autofree char *name = g_strdup_printf ("auroc_%s_c%u", ps_ood_score_name (b->ood_score), c);
-      ps_metrics_set (out, name, ps_auroc (sub, sub_ood, k));
     }
 }
 
