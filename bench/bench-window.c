@@ -194,6 +194,8 @@ typedef struct
   gint64 max_gap;
   guint64 ticks;
   GArray *gaps;     /* double ms */
+  gint64 first;     /* the first tick */
+  gint64 max_at;    /* when the largest gap ended, after the first tick */
 } Gaps;
 
 static gboolean
@@ -205,8 +207,14 @@ tick_cb (gpointer data)
     {
       double gap = (now - g->last) / 1000.0;
       g_array_append_val (g->gaps, gap);
-      g->max_gap = MAX (g->max_gap, now - g->last);
+      if (now - g->last > g->max_gap)
+        {
+          g->max_gap = now - g->last;
+          g->max_at = now - g->first;
+        }
     }
+  else
+    g->first = now;
   g->last = now;
   g->ticks++;
   return G_SOURCE_CONTINUE;
@@ -224,7 +232,7 @@ bench_loop_gap_plain (double seconds)
 {
   GtkWidget *window = gtk_window_new ();
   gboolean never = FALSE;
-  Gaps g = { 0, 0, 0, g_array_new (FALSE, FALSE, sizeof (double)) };
+  Gaps g = { 0, 0, 0, g_array_new (FALSE, FALSE, sizeof (double)), 0, 0 };
 
   gtk_window_set_default_size (GTK_WINDOW (window), 1600, 1000);
   gtk_window_present (GTK_WINDOW (window));
@@ -277,7 +285,7 @@ bench_loop_gap (double seconds, gboolean with_jobs)
   req->snapshot_every = g_getenv ("BENCH_NO_SNAPSHOTS") ? 0 : 50;
   req->eval_every = g_getenv ("BENCH_NO_SNAPSHOTS") ? 0 : 50;
 
-  Gaps g = { 0, 0, 0, g_array_new (FALSE, FALSE, sizeof (double)) };
+  Gaps g = { 0, 0, 0, g_array_new (FALSE, FALSE, sizeof (double)), 0, 0 };
   /* Let the window settle before measuring. */
   gboolean never = FALSE;
   iterate_until (&never, 1.0);
@@ -292,8 +300,17 @@ bench_loop_gap (double seconds, gboolean with_jobs)
   guint frames = 0;
   GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (window));
   gulong fid = g_signal_connect_swapped (clock, "after-paint", G_CALLBACK (count_frame_cb), &frames);
-  double c0 = cpu_ms ();
+  /* The first half second holds the view's first paint of the new run (a
+   * person's click, not training): its largest gap is reported apart. */
   guint src = g_timeout_add_full (G_PRIORITY_DEFAULT, 5, tick_cb, &g, NULL);
+  iterate_until (&never, 0.5);
+  double first_paint_gap = g.max_gap / 1000.0;
+  g.max_gap = g.max_at = 0;
+  g.first = g.last = g_get_monotonic_time ();
+  g_array_set_size (g.gaps, 0);
+  g.ticks = 0;
+  frames = 0;
+  double c0 = cpu_ms ();
   iterate_until (&never, seconds);
   g_source_remove (src);
   double cpu = cpu_ms () - c0;
@@ -301,10 +318,10 @@ bench_loop_gap (double seconds, gboolean with_jobs)
 
   double *v = (double *) g.gaps->data;
   qsort (v, g.gaps->len, sizeof (double), cmp_double);
-  printf ("loop-gap jobs=%d seconds=%.0f ticks=%" G_GUINT64_FORMAT " max_gap_ms=%.1f p99_gap_ms=%.1f median_gap_ms=%.1f "
-          "frames_per_s=%.1f cpu_s_per_s=%.2f\n",
-          with_jobs ? 2 : 0, seconds, g.ticks, g.max_gap / 1000.0, g.gaps->len ? v[(g.gaps->len * 99) / 100] : 0,
-          g.gaps->len ? v[g.gaps->len / 2] : 0, frames / seconds, cpu / 1000.0 / seconds);
+  printf ("loop-gap jobs=%d seconds=%.0f ticks=%" G_GUINT64_FORMAT " max_gap_ms=%.1f max_at_s=%.2f p99_gap_ms=%.1f median_gap_ms=%.1f "
+          "frames_per_s=%.1f cpu_s_per_s=%.2f first_paint_gap_ms=%.1f\n",
+          with_jobs ? 2 : 0, seconds, g.ticks, g.max_gap / 1000.0, g.max_at / 1e6, g.gaps->len ? v[(g.gaps->len * 99) / 100] : 0,
+          g.gaps->len ? v[g.gaps->len / 2] : 0, frames / seconds, cpu / 1000.0 / seconds, first_paint_gap);
   g_array_unref (g.gaps);
   gtk_window_destroy (GTK_WINDOW (window));
   g_object_unref (window);

@@ -43,6 +43,8 @@ for renderer in app gl; do
   printf '%-34s %10s %10s %10s %10s %8s\n' "main-loop gap, 2 jobs, $renderer (ms)" \
     "$(echo "$line" | field median_gap_ms)" "$(echo "$line" | field p99_gap_ms)" \
     "$(echo "$line" | field max_gap_ms)" "$(echo "$line" | field frames_per_s)/s" "< 50"
+  printf '%-34s %10s %10s %10s %10s %8s\n' "  (first paint of the run, $renderer)" "-" "-" \
+    "$(echo "$line" | field first_paint_gap_ms)" "-" "-"
 done
 for i in 1 2 3; do
   line=$("${XVFB[@]}" env XDG_DATA_HOME="$T" XDG_CONFIG_HOME="$T" "$BIN" cold-start "$(date +%s%N)" "$T/cold$i.sqlite" 2>/dev/null | grep '^cold-start')

@@ -244,10 +244,15 @@ flush_live_pending (PsWindow *self)
   while (g_hash_table_iter_next (&iter, &key, &value))
     apply_pending (self, *(gint64 *) key, value);
   g_hash_table_remove_all (self->live_pending);
+  gint64 t0 = g_get_monotonic_time ();
   ps_embedding_view_show_pending (self->embedding);
+  gint64 t1 = g_get_monotonic_time ();
   if (self->live_arrays)
     show_live_views (self);
+  gint64 t2 = g_get_monotonic_time ();
   reload_overview_if_shown (self);
+  g_debug ("live tick: embedding %.1f ms, snapshot pages %.1f ms, overview %.1f ms",
+           (t1 - t0) / 1e3, (t2 - t1) / 1e3, (g_get_monotonic_time () - t2) / 1e3);
 }
 
 /* Shows what is pending for one run now (it ended). */

@@ -103,7 +103,9 @@ ps_window_refresh_runs (PsWindow *self)
       g_list_store_remove_all (model);
       return;
     }
+  gint64 t0 = g_get_monotonic_time ();
   runs = ps_store_list_runs (self->store, NULL, NULL, NULL, NULL, NULL, &error);
+  g_debug ("listing the runs took %.1f ms", (g_get_monotonic_time () - t0) / 1e3);
   if (runs == NULL)
     {
       g_autofree char *title = g_strdup_printf ("Could not read the runs of %s", self->store_path);
