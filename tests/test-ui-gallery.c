@@ -559,7 +559,7 @@ test_protopnet (Fixture *f, gconstpointer data)
   }
   g_autofree char *bad = g_build_filename (f->dir, "sheet.bmp", NULL);
   g_assert_false (ps_gallery_view_export (gv, bad, 1, &error));
-  g_assert_error (error, PS_ERROR, PS_ERROR_PARAM);
+  g_assert_error (error, PS_ERROR, PS_ERROR_UNSUPPORTED);
   g_clear_error (&error);
 
   gtk_window_destroy (win);

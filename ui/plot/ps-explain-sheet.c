@@ -6,8 +6,6 @@
 #include <math.h>
 #include <string.h>
 
-#include <cairo-pdf.h>
-#include <cairo-svg.h>
 
 #include "ps-base.h"
 #include "ps-plot.h"
@@ -667,6 +665,20 @@ ps_explain_sheet_draw (cairo_t *cr, double width, double height, PsExplanation *
   cairo_restore (cr);
 }
 
+typedef struct
+{
+  PsExplanation *ex;
+  PsDataset *ds;
+  const PsExplainSheetOptions *opts;
+} SheetPage;
+
+static void
+draw_sheet_page (cairo_t *cr, double width, double height, gpointer data)
+{
+  SheetPage *p = data;
+  ps_explain_sheet_draw (cr, width, height, p->ex, p->ds, p->opts);
+}
+
 gboolean
 ps_explain_sheet_write (const char *path, PsExplanation *ex, PsDataset *ds,
                         const PsExplainSheetOptions *opts, double scale, GError **error)
@@ -674,49 +686,11 @@ ps_explain_sheet_write (const char *path, PsExplanation *ex, PsDataset *ds,
   g_return_val_if_fail (path != NULL && ex != NULL, FALSE);
   const double width = PS_EXPLAIN_SHEET_WIDTH;
   const double height = ps_explain_sheet_get_height (ex, ds, opts, width);
-  g_autofree char *lower = g_ascii_strdown (path, -1);
-  gboolean png = g_str_has_suffix (lower, ".png");
-  cairo_surface_t *surface;
+  SheetPage page = { ex, ds, opts };
 
   if (!(scale > 0 && scale <= 16))
     scale = 2;
-  if (png)
-    surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, (int) ceil (width * scale),
-                                          (int) ceil (height * scale));
-  else if (g_str_has_suffix (lower, ".svg"))
-    surface = cairo_svg_surface_create (path, width, height);
-  else if (g_str_has_suffix (lower, ".pdf"))
-    surface = cairo_pdf_surface_create (path, width, height);
-  else
-    {
-      g_set_error (error, PS_ERROR, PS_ERROR_PARAM,
-                   "%s: the sheet is written as .png, .svg or .pdf", path);
-      return FALSE;
-    }
-  cairo_t *cr = cairo_create (surface);
-  if (png)
-    cairo_scale (cr, scale, scale);
-  ps_explain_sheet_draw (cr, width, height, ex, ds, opts);
-  cairo_status_t st = cairo_status (cr);
-  cairo_destroy (cr);
-  if (st == CAIRO_STATUS_SUCCESS)
-    {
-      if (png)
-        st = cairo_surface_write_to_png (surface, path);
-      else
-        {
-          cairo_surface_finish (surface);
-          st = cairo_surface_status (surface);
-        }
-    }
-  cairo_surface_destroy (surface);
-  if (st != CAIRO_STATUS_SUCCESS)
-    {
-      g_set_error (error, PS_ERROR, PS_ERROR_IO, "%s: cannot write the sheet: %s", path,
-                   cairo_status_to_string (st));
-      return FALSE;
-    }
-  return TRUE;
+  return ps_plot_write_page (path, "sheet", width, height, scale, draw_sheet_page, &page, error);
 }
 
 char *

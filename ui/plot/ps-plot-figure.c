@@ -316,26 +316,26 @@ ps_figure_render (PsFigure *fig, cairo_t *cr, double width, double height)
 /* ------------------------------------------------------------------ */
 
 static gboolean
-check_cairo (cairo_status_t status, const char *path, GError **error)
+check_cairo (cairo_status_t status, const char *path, const char *what, GError **error)
 {
   if (status == CAIRO_STATUS_SUCCESS)
     return TRUE;
-  g_set_error (error, PS_ERROR, PS_ERROR_IO, "Could not write figure to “%s”: %s",
+  g_set_error (error, PS_ERROR, PS_ERROR_IO, "Could not write the %s to “%s”: %s", what,
                path, cairo_status_to_string (status));
   return FALSE;
 }
 
 gboolean
-ps_figure_export (PsFigure *fig, const char *path, double width, double height,
-                  double scale, GError **error)
+ps_plot_write_page (const char *path, const char *what, double width, double height,
+                    double scale, PsPageDrawFunc draw, gpointer user_data, GError **error)
 {
-  g_return_val_if_fail (fig != NULL && path != NULL, FALSE);
+  g_return_val_if_fail (path != NULL && what != NULL && draw != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   if (!(width >= 1 && height >= 1 && width <= 20000 && height <= 20000))
     {
       g_set_error (error, PS_ERROR, PS_ERROR_PARAM,
-                   "Figure size %g x %g is out of range (1 to 20000)", width, height);
+                   "%s: a %s of %g x %g is out of range (1 to 20000)", path, what, width, height);
       return FALSE;
     }
   if (!(scale > 0))
@@ -345,34 +345,21 @@ ps_figure_export (PsFigure *fig, const char *path, double width, double height,
   const char *slash = strrchr (path, '/');
   g_autofree char *ext = dot != NULL && (slash == NULL || dot > slash)
                          ? g_ascii_strdown (dot + 1, -1) : g_strdup ("");
+  gboolean png = g_str_equal (ext, "png");
   cairo_surface_t *surface;
-  gboolean ok;
 
-  if (g_str_equal (ext, "png"))
+  if (png)
     {
       int pw = (int) ceil (width * scale), ph = (int) ceil (height * scale);
       if (pw > 32767 || ph > 32767)
         {
           g_set_error (error, PS_ERROR, PS_ERROR_PARAM,
-                       "PNG of %d x %d pixels is too large", pw, ph);
+                       "%s: a PNG of %d x %d pixels is too large", path, pw, ph);
           return FALSE;
         }
       surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, pw, ph);
-      if (!check_cairo (cairo_surface_status (surface), path, error))
-        {
-          cairo_surface_destroy (surface);
-          return FALSE;
-        }
-      cairo_t *cr = cairo_create (surface);
-      cairo_scale (cr, scale, scale);
-      ps_figure_render (fig, cr, width, height);
-      cairo_destroy (cr);
-      ok = check_cairo (cairo_surface_write_to_png (surface, path), path, error);
-      cairo_surface_destroy (surface);
-      return ok;
     }
-
-  if (g_str_equal (ext, "svg"))
+  else if (g_str_equal (ext, "svg"))
     {
       surface = cairo_svg_surface_create (path, width, height);
       if (cairo_surface_status (surface) == CAIRO_STATUS_SUCCESS)
@@ -383,26 +370,43 @@ ps_figure_export (PsFigure *fig, const char *path, double width, double height,
   else
     {
       g_set_error (error, PS_ERROR, PS_ERROR_UNSUPPORTED,
-                   "Cannot export a figure as “%s”: use .png, .svg or .pdf",
+                   "Cannot write the %s as “%s”: use .png, .svg or .pdf", what,
                    *ext != '\0' ? ext : path);
       return FALSE;
     }
-
-  if (!check_cairo (cairo_surface_status (surface), path, error))
+  if (!check_cairo (cairo_surface_status (surface), path, what, error))
     {
       cairo_surface_destroy (surface);
       return FALSE;
     }
+
   cairo_t *cr = cairo_create (surface);
-  ps_figure_render (fig, cr, width, height);
+  if (png)
+    cairo_scale (cr, scale, scale);
+  draw (cr, width, height, user_data);
   cairo_status_t st = cairo_status (cr);
   cairo_destroy (cr);
+  if (st == CAIRO_STATUS_SUCCESS && png)
+    st = cairo_surface_write_to_png (surface, path);
   cairo_surface_finish (surface);
   if (st == CAIRO_STATUS_SUCCESS)
     st = cairo_surface_status (surface);
-  ok = check_cairo (st, path, error);
   cairo_surface_destroy (surface);
-  return ok;
+  return check_cairo (st, path, what, error);
+}
+
+static void
+draw_figure_page (cairo_t *cr, double width, double height, gpointer fig)
+{
+  ps_figure_render (fig, cr, width, height);
+}
+
+gboolean
+ps_figure_export (PsFigure *fig, const char *path, double width, double height,
+                  double scale, GError **error)
+{
+  g_return_val_if_fail (fig != NULL && path != NULL, FALSE);
+  return ps_plot_write_page (path, "figure", width, height, scale, draw_figure_page, fig, error);
 }
 
 gboolean

@@ -307,6 +307,17 @@ void ps_figure_render_parts (PsFigure *fig, cairo_t *cr, double width, double he
 gboolean ps_figure_export (PsFigure *fig, const char *path, double width, double height,
                            double scale, GError **error);
 
+/* Draws one page of width x height (points) into `path` with `draw`: a
+ * .png of width*scale x height*scale pixels (scale <= 0 means 1), or a
+ * .svg or .pdf.  `what` names the page in errors ("figure", "sheet").  An
+ * unknown extension is PS_ERROR_UNSUPPORTED, a size out of 1..20000
+ * PS_ERROR_PARAM, a failed write PS_ERROR_IO naming the path.  Every
+ * export of a figure, sheet or composite view goes through here. */
+typedef void (*PsPageDrawFunc) (cairo_t *cr, double width, double height, gpointer user_data);
+gboolean ps_plot_write_page (const char *path, const char *what, double width, double height,
+                             double scale, PsPageDrawFunc draw, gpointer user_data,
+                             GError **error);
+
 /* Writes points as CSV: header "x,y[,label][,score]" then one row per point. */
 gboolean ps_points_write_csv (const char *path, const float *x, const float *y,
                               const gint32 *labels, const float *scores, gsize n,

@@ -4,8 +4,6 @@
 #include <math.h>
 #include <string.h>
 
-#include <cairo-pdf.h>
-#include <cairo-svg.h>
 
 #include "ps-base.h"
 #include "ps-explain-sheet.h"
@@ -486,6 +484,21 @@ page_layout (PsProtoGallery *g, cairo_t *cr, double width, const char *title)
   return y + PAGE_MARGIN;
 }
 
+typedef struct
+{
+  PsProtoGallery *g;
+  const char *title;
+} GalleryPage;
+
+static void
+draw_gallery_page (cairo_t *cr, double width, double height, gpointer data)
+{
+  GalleryPage *p = data;
+  cairo_set_source_rgb (cr, 1, 1, 1);
+  cairo_paint (cr);
+  page_layout (p->g, cr, width, p->title);
+}
+
 gboolean
 ps_proto_gallery_write (PsProtoGallery *g, const char *path, const char *title, double scale,
                         GError **error)
@@ -504,47 +517,8 @@ ps_proto_gallery_write (PsProtoGallery *g, const char *path, const char *title, 
       }
   const double width = MIN (1000, 2 * PAGE_MARGIN + PAGE_LABEL + most * (PS_PROTO_CARD_WIDTH + PAGE_GAP));
   double height = page_layout (g, NULL, width, title);
-  g_autofree char *lower = g_ascii_strdown (path, -1);
-  gboolean png = g_str_has_suffix (lower, ".png");
-  cairo_surface_t *surface;
+  GalleryPage page = { g, title };
   if (!(scale > 0 && scale <= 16))
     scale = 2;
-  if (png)
-    surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, (int) ceil (width * scale),
-                                          (int) ceil (height * scale));
-  else if (g_str_has_suffix (lower, ".svg"))
-    surface = cairo_svg_surface_create (path, width, height);
-  else if (g_str_has_suffix (lower, ".pdf"))
-    surface = cairo_pdf_surface_create (path, width, height);
-  else
-    {
-      g_set_error (error, PS_ERROR, PS_ERROR_PARAM, "%s: the gallery is written as .png, .svg or .pdf", path);
-      return FALSE;
-    }
-  cairo_t *cr = cairo_create (surface);
-  if (png)
-    cairo_scale (cr, scale, scale);
-  cairo_set_source_rgb (cr, 1, 1, 1);
-  cairo_paint (cr);
-  page_layout (g, cr, width, title);
-  cairo_status_t st = cairo_status (cr);
-  cairo_destroy (cr);
-  if (st == CAIRO_STATUS_SUCCESS)
-    {
-      if (png)
-        st = cairo_surface_write_to_png (surface, path);
-      else
-        {
-          cairo_surface_finish (surface);
-          st = cairo_surface_status (surface);
-        }
-    }
-  cairo_surface_destroy (surface);
-  if (st != CAIRO_STATUS_SUCCESS)
-    {
-      g_set_error (error, PS_ERROR, PS_ERROR_IO, "%s: cannot write the gallery: %s", path,
-                   cairo_status_to_string (st));
-      return FALSE;
-    }
-  return TRUE;
+  return ps_plot_write_page (path, "gallery", width, height, scale, draw_gallery_page, &page, error);
 }

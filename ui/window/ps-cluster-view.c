@@ -19,8 +19,6 @@
 
 #include "ps-cluster-view.h"
 
-#include <cairo-pdf.h>
-#include <cairo-svg.h>
 #include <math.h>
 #include <string.h>
 
@@ -820,38 +818,30 @@ ps_cluster_view_get_accuracy (PsClusterView *self, double *all, double *old_acc,
 
 /* ---- Export -------------------------------------------------------------------- */
 
-/* A surface for `path` by its extension (PNG: an image surface to write
- * at the end; SVG, PDF: vector files). */
-static cairo_surface_t *
-export_surface_new (const char *path, double width, double height, double scale, gboolean *png,
-                    GError **error)
+typedef struct
 {
-  const char *dot = strrchr (path, '.');
-  g_autofree char *ext = dot ? g_ascii_strdown (dot + 1, -1) : g_strdup ("");
-  cairo_surface_t *surface;
+  PsClusterView *self;
+  PsFigure *fig, *kfig;
+  double h1;
+} ClusterPage;
 
-  *png = g_str_equal (ext, "png");
-  if (*png)
-    surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, (int) ceil (width * scale),
-                                          (int) ceil (height * scale));
-  else if (g_str_equal (ext, "svg"))
-    surface = cairo_svg_surface_create (path, width, height);
-  else if (g_str_equal (ext, "pdf"))
-    surface = cairo_pdf_surface_create (path, width, height);
-  else
+static void
+draw_cluster_page (cairo_t *cr, double w, double h, gpointer data)
+{
+  ClusterPage *p = data;
+  gboolean dark = ps_style_is_dark ();
+  PsPlotView view;
+
+  ps_figure_render (p->fig, cr, w, p->h1);
+  ps_figure_get_view (p->fig, w, p->h1, &view);
+  draw_cluster_marks (p->self, cr, &view, dark);
+  if (p->kfig)
     {
-      g_set_error (error, PS_ERROR, PS_ERROR_UNSUPPORTED,
-                   "%s: cannot export the clusters as “%s”: use .png, .svg or .pdf", path, ext);
-      return NULL;
+      cairo_translate (cr, 0, p->h1);
+      ps_figure_render (p->kfig, cr, w, h - p->h1);
+      ps_figure_get_view (p->kfig, w, h - p->h1, &view);
+      draw_k_labels (p->self, cr, &view, dark);
     }
-  if (cairo_surface_status (surface) != CAIRO_STATUS_SUCCESS)
-    {
-      g_set_error (error, PS_ERROR, PS_ERROR_IO, "%s: %s", path,
-                   cairo_status_to_string (cairo_surface_status (surface)));
-      cairo_surface_destroy (surface);
-      return NULL;
-    }
-  return surface;
 }
 
 gboolean
@@ -871,40 +861,10 @@ ps_cluster_view_export (PsClusterView *self, const char *path, double scale, GEr
       return FALSE;
     }
   g_autoptr (PsFigure) kfig = k_figure (self);
-  double w = EXPORT_WIDTH, h1 = EXPORT_SCATTER_HEIGHT, h2 = kfig ? EXPORT_K_HEIGHT : 0;
-  gboolean png, dark = ps_style_is_dark ();
-  PsPlotView view;
-
-  if (!(scale > 0))
-    scale = 1;
-  cairo_surface_t *surface = export_surface_new (path, w, h1 + h2, scale, &png, error);
-  if (surface == NULL)
-    return FALSE;
-  cairo_t *cr = cairo_create (surface);
-  if (png)
-    cairo_scale (cr, scale, scale);
-  ps_figure_render (fig, cr, w, h1);
-  ps_figure_get_view (fig, w, h1, &view);
-  draw_cluster_marks (self, cr, &view, dark);
-  if (kfig)
-    {
-      cairo_translate (cr, 0, h1);
-      ps_figure_render (kfig, cr, w, h2);
-      ps_figure_get_view (kfig, w, h2, &view);
-      draw_k_labels (self, cr, &view, dark);
-    }
-  cairo_destroy (cr);
-  cairo_status_t st = png ? cairo_surface_write_to_png (surface, path) : CAIRO_STATUS_SUCCESS;
-  cairo_surface_finish (surface);
-  if (st == CAIRO_STATUS_SUCCESS)
-    st = cairo_surface_status (surface);
-  cairo_surface_destroy (surface);
-  if (st != CAIRO_STATUS_SUCCESS)
-    {
-      g_set_error (error, PS_ERROR, PS_ERROR_IO, "%s: %s", path, cairo_status_to_string (st));
-      return FALSE;
-    }
-  return TRUE;
+  ClusterPage page = { self, fig, kfig, EXPORT_SCATTER_HEIGHT };
+  return ps_plot_write_page (path, "clusters", EXPORT_WIDTH,
+                             EXPORT_SCATTER_HEIGHT + (kfig ? EXPORT_K_HEIGHT : 0), scale,
+                             draw_cluster_page, &page, error);
 }
 
 /* ---- GObject ------------------------------------------------------------------- */

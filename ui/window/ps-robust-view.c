@@ -13,8 +13,6 @@
 
 #include "ps-robust-view.h"
 
-#include <cairo-pdf.h>
-#include <cairo-svg.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -479,6 +477,29 @@ ps_robust_view_get_n_misclassified (PsRobustView *self)
 
 /* ---- Export ------------------------------------------------------------------------ */
 
+typedef struct
+{
+  PsRobustView *self;
+  PsFigure *fig, *curve;
+} RobustPage;
+
+static void
+draw_robust_page (cairo_t *cr, double w, double h, gpointer data)
+{
+  RobustPage *p = data;
+  double w1 = EXPORT_SCATTER_WIDTH, w2 = w - EXPORT_SCATTER_WIDTH;
+  gboolean dark = ps_style_is_dark ();
+  PsPlotView view;
+
+  ps_figure_render (p->fig, cr, w1, h);
+  ps_figure_get_view (p->fig, w1, h, &view);
+  draw_wrong_marks (p->self, cr, &view, dark);
+  cairo_translate (cr, w1, 0);
+  ps_figure_render (p->curve, cr, w2, h);
+  ps_figure_get_view (p->curve, w2, h, &view);
+  draw_curve_key (p->self, cr, &view, dark);
+}
+
 gboolean
 ps_robust_view_export (PsRobustView *self, const char *path, double scale, GError **error)
 {
@@ -494,56 +515,9 @@ ps_robust_view_export (PsRobustView *self, const char *path, double scale, GErro
       g_set_error (error, PS_ERROR, PS_ERROR_NOT_FOUND, "%s: no certified radii to export", path);
       return FALSE;
     }
-  const char *dot = strrchr (path, '.');
-  g_autofree char *ext = dot ? g_ascii_strdown (dot + 1, -1) : g_strdup ("");
-  double w1 = EXPORT_SCATTER_WIDTH, w2 = EXPORT_CURVE_WIDTH, h = EXPORT_HEIGHT;
-  gboolean png = g_str_equal (ext, "png");
-  cairo_surface_t *surface;
-  PsPlotView view;
-
-  if (!(scale > 0))
-    scale = 1;
-  if (png)
-    surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, (int) ceil ((w1 + w2) * scale),
-                                          (int) ceil (h * scale));
-  else if (g_str_equal (ext, "svg"))
-    surface = cairo_svg_surface_create (path, w1 + w2, h);
-  else if (g_str_equal (ext, "pdf"))
-    surface = cairo_pdf_surface_create (path, w1 + w2, h);
-  else
-    {
-      g_set_error (error, PS_ERROR, PS_ERROR_UNSUPPORTED,
-                   "%s: cannot export the robustness view as “%s”: use .png, .svg or .pdf", path,
-                   ext);
-      return FALSE;
-    }
-  cairo_status_t st = cairo_surface_status (surface);
-  if (st == CAIRO_STATUS_SUCCESS)
-    {
-      cairo_t *cr = cairo_create (surface);
-      if (png)
-        cairo_scale (cr, scale, scale);
-      ps_figure_render (fig, cr, w1, h);
-      ps_figure_get_view (fig, w1, h, &view);
-      draw_wrong_marks (self, cr, &view, ps_style_is_dark ());
-      cairo_translate (cr, w1, 0);
-      ps_figure_render (curve, cr, w2, h);
-      ps_figure_get_view (curve, w2, h, &view);
-      draw_curve_key (self, cr, &view, ps_style_is_dark ());
-      cairo_destroy (cr);
-      if (png)
-        st = cairo_surface_write_to_png (surface, path);
-      cairo_surface_finish (surface);
-      if (st == CAIRO_STATUS_SUCCESS)
-        st = cairo_surface_status (surface);
-    }
-  cairo_surface_destroy (surface);
-  if (st != CAIRO_STATUS_SUCCESS)
-    {
-      g_set_error (error, PS_ERROR, PS_ERROR_IO, "%s: %s", path, cairo_status_to_string (st));
-      return FALSE;
-    }
-  return TRUE;
+  RobustPage page = { self, fig, curve };
+  return ps_plot_write_page (path, "robustness view", EXPORT_SCATTER_WIDTH + EXPORT_CURVE_WIDTH,
+                             EXPORT_HEIGHT, scale, draw_robust_page, &page, error);
 }
 
 /* ---- GObject ----------------------------------------------------------------------- */
