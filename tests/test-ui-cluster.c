@@ -7,41 +7,11 @@
 #include <math.h>
 #include <string.h>
 
+#include "ui-test-util.h"
 #include "ps-application.h"
 #include "ps-cluster-view.h"
 #include "ps-dataset.h"
 #include "ps-method.h"
-
-static gboolean
-wake_cb (gpointer data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-static void
-painted_cb (GdkFrameClock *clock, guint *count)
-{
-  (*count)++;
-}
-
-/* Queues a redraw of `widget` and waits (at most 20 s) until a frame has
- * been painted. */
-static void
-wait_frame (GtkWidget *widget)
-{
-  GdkFrameClock *clock = gtk_widget_get_frame_clock (widget);
-  guint count = 0;
-  gulong id = g_signal_connect (clock, "after-paint", G_CALLBACK (painted_cb), &count);
-  guint wake = g_timeout_add (20, wake_cb, NULL);
-  gint64 end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
-
-  gtk_widget_queue_draw (widget);
-  while (count == 0 && g_get_monotonic_time () < end)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (wake);
-  g_signal_handler_disconnect (clock, id);
-  g_assert_cmpuint (count, >, 0);
-}
 
 /* The colour chooser, found in the widget tree. */
 static GtkDropDown *
@@ -149,17 +119,17 @@ test_gpc (void)
   g_assert_cmpfloat (a, >, 0.8);
 
   gtk_window_present (GTK_WINDOW (window));
-  wait_frame (view);
+  wait_painted (view);
   /* A newer snapshot of the same run keeps working (live updates). */
   g_assert_true (ps_cluster_view_set_snapshot (cv, NULL, 1, snap));
-  wait_frame (view);
+  wait_painted (view);
   /* Each colour mode redraws the same points and ellipses. */
   GtkDropDown *colors = find_dropdown (view);
   g_assert_nonnull (colors);
   for (guint mode = 1; mode <= 3; mode++)
     {
       gtk_drop_down_set_selected (colors, mode % 3);
-      wait_frame (view);
+      wait_painted (view);
       g_assert_cmpuint (ps_cluster_view_get_n_ellipses (cv), ==, (guint) k_est);
     }
 
@@ -244,14 +214,8 @@ test_mlp_refused (void)
 int
 main (int argc, char **argv)
 {
-  if (g_getenv ("DISPLAY") == NULL && g_getenv ("WAYLAND_DISPLAY") == NULL)
-    {
-      g_print ("1..0 # SKIP no display\n");
-      return 0;
-    }
-  g_setenv ("GSK_RENDERER", "cairo", TRUE);
-  gtk_test_init (&argc, &argv, NULL);
-  ps_style_init (gdk_display_get_default ());
+  if (!ui_test_init (&argc, &argv))
+    return 0;
 
   g_test_add_func ("/ui/cluster/gpc", test_gpc);
   g_test_add_func ("/ui/cluster/gcd", test_gcd);

@@ -14,32 +14,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "ui-test-util.h"
 #include "ps-base.h"
 #include "ps-dataset.h"
 #include "ps-diffusion.h"
 #include "ps-diffusion-view.h"
 #include "ps-method.h"
 #include "ps-store.h"
-
-static gboolean
-wake_cb (gpointer data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-/* Iterates the main loop until `done` holds or `seconds` pass. */
-static gboolean
-wait_for (gboolean (*done) (gpointer), gpointer data, double seconds)
-{
-  gint64 end = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
-  guint wake = g_timeout_add (20, wake_cb, NULL);
-  gboolean ok;
-
-  while (!(ok = done (data)) && g_get_monotonic_time () < end)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (wake);
-  return ok;
-}
 
 typedef struct
 {

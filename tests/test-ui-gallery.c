@@ -7,62 +7,11 @@
 #include <math.h>
 #include <string.h>
 
+#include "ui-test-util.h"
 #include "ps-application.h"
 #include "ps-explain-sheet.h"
 #include "ps-gallery-view.h"
 #include "ps-window.h"
-
-static gboolean
-wake_cb (gpointer data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-/* Iterates the main loop until `done` holds or `seconds` pass. */
-static gboolean
-wait_for (gboolean (*done) (gpointer), gpointer data, double seconds)
-{
-  gint64 end = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
-  guint wake = g_timeout_add (20, wake_cb, NULL);
-  gboolean ok;
-
-  while (!(ok = done (data)) && g_get_monotonic_time () < end)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (wake);
-  return ok;
-}
-
-static void
-drain (void)
-{
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
-
-static void
-painted_cb (GdkFrameClock *clock, guint *count)
-{
-  (*count)++;
-}
-
-static gboolean
-painted_once (gpointer data)
-{
-  return *(guint *) data > 0;
-}
-
-/* Queues a redraw of `widget` and waits until a frame has been painted. */
-static void
-wait_painted (GtkWidget *widget)
-{
-  GdkFrameClock *clock = gtk_widget_get_frame_clock (widget);
-  guint count = 0;
-  gulong id = g_signal_connect (clock, "after-paint", G_CALLBACK (painted_cb), &count);
-
-  gtk_widget_queue_draw (widget);
-  g_assert_true (wait_for (painted_once, &count, 20));
-  g_signal_handler_disconnect (clock, id);
-}
 
 /* The widget as it paints now, as a texture (NULL when it has no size). */
 static GdkTexture *
@@ -662,14 +611,8 @@ test_window (Fixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  if (g_getenv ("DISPLAY") == NULL && g_getenv ("WAYLAND_DISPLAY") == NULL)
-    {
-      g_print ("1..0 # SKIP no display\n");
-      return 0;
-    }
-  g_setenv ("GSK_RENDERER", "cairo", TRUE);
-  gtk_test_init (&argc, &argv, NULL);
-  ps_style_init (gdk_display_get_default ());
+  if (!ui_test_init (&argc, &argv))
+    return 0;
   if (g_getenv ("PS_SCREENSHOT_DIR"))
     g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE, NULL);
 

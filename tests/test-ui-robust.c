@@ -8,41 +8,11 @@
 #include <math.h>
 #include <string.h>
 
+#include "ui-test-util.h"
 #include "ps-application.h"
 #include "ps-dataset.h"
 #include "ps-method.h"
 #include "ps-robust-view.h"
-
-static gboolean
-wake_cb (gpointer data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-static void
-painted_cb (GdkFrameClock *clock, guint *count)
-{
-  (*count)++;
-}
-
-/* Queues a redraw of `widget` and waits (at most 20 s) until a frame has
- * been painted. */
-static void
-wait_frame (GtkWidget *widget)
-{
-  GdkFrameClock *clock = gtk_widget_get_frame_clock (widget);
-  guint count = 0;
-  gulong id = g_signal_connect (clock, "after-paint", G_CALLBACK (painted_cb), &count);
-  guint wake = g_timeout_add (20, wake_cb, NULL);
-  gint64 end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
-
-  gtk_widget_queue_draw (widget);
-  while (count == 0 && g_get_monotonic_time () < end)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (wake);
-  g_signal_handler_disconnect (clock, id);
-  g_assert_cmpuint (count, >, 0);
-}
 
 /* Trains method `id` on `ds` with the "name=value" settings and returns its
  * snapshot and (through metrics) its evaluation. */
@@ -171,9 +141,9 @@ test_cbc (void)
   g_assert_cmpuint (ps_robust_view_get_n_misclassified (rv), ==, wrong);
 
   gtk_window_present (GTK_WINDOW (window));
-  wait_frame (view);
+  wait_painted (view);
   g_assert_true (ps_robust_view_set_snapshot (rv, NULL, 1, snap));
-  wait_frame (view);
+  wait_painted (view);
 
   /* A snapshot from before certified_radius existed (only `scores` named
    * certified_radius, the prediction's radius) gives the same curve. */
@@ -195,7 +165,7 @@ test_cbc (void)
   g_assert_cmpuint (n_old, ==, n);
   g_assert_cmpmem (r_old, n * sizeof (double), r_new, n * sizeof (double));
   g_assert_cmpmem (acc_old, n * sizeof (double), acc_new, n * sizeof (double));
-  wait_frame (view);
+  wait_painted (view);
 
   g_autofree char *dir = g_dir_make_tmp ("ps-robust-XXXXXX", NULL);
   g_autofree char *png = g_build_filename (dir, "r.png", NULL);
@@ -255,14 +225,8 @@ test_mlp_refused (void)
 int
 main (int argc, char **argv)
 {
-  if (g_getenv ("DISPLAY") == NULL && g_getenv ("WAYLAND_DISPLAY") == NULL)
-    {
-      g_print ("1..0 # SKIP no display\n");
-      return 0;
-    }
-  g_setenv ("GSK_RENDERER", "cairo", TRUE);
-  gtk_test_init (&argc, &argv, NULL);
-  ps_style_init (gdk_display_get_default ());
+  if (!ui_test_init (&argc, &argv))
+    return 0;
 
   g_test_add_func ("/ui/robust/cbc", test_cbc);
   g_test_add_func ("/ui/robust/mlp-refused", test_mlp_refused);

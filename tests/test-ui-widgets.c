@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ui-test-util.h"
 #include "ps-application.h"
 #include "ps-compare-view.h"
 #include "ps-diffusion-view.h"
@@ -16,58 +17,6 @@
 #include "ps-run-list.h"
 #include "ps-scatter-view.h"
 #include "ps-window.h"
-
-/* Iterates the main loop until `done` (polled) or `seconds` pass. */
-static gboolean
-wake_cb (gpointer data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-wait_for (gboolean (*done) (gpointer), gpointer data, double seconds)
-{
-  gint64 end = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
-  guint wake = g_timeout_add (20, wake_cb, NULL);
-  gboolean ok;
-
-  while (!(ok = done (data)) && g_get_monotonic_time () < end)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (wake);
-  return ok;
-}
-
-static void
-drain (void)
-{
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
-
-static void
-painted_cb (GdkFrameClock *clock, guint *count)
-{
-  (*count)++;
-}
-
-static gboolean
-painted_once (gpointer data)
-{
-  return *(guint *) data > 0;
-}
-
-/* Queues a redraw of `widget` and waits until a frame has been painted. */
-static void
-wait_frame (GtkWidget *widget)
-{
-  GdkFrameClock *clock = gtk_widget_get_frame_clock (widget);
-  guint count = 0;
-  gulong id = g_signal_connect (clock, "after-paint", G_CALLBACK (painted_cb), &count);
-
-  gtk_widget_queue_draw (widget);
-  g_assert_true (wait_for (painted_once, &count, 20));
-  g_signal_handler_disconnect (clock, id);
-}
 
 static PsRunInfo
 fake_info (gint64 id, const char *name, PsRunStatus status)
@@ -252,13 +201,13 @@ test_scatter_view (void)
 
   /* The selection dims the other points: one rebuild.  A redraw without
    * a data or view change (a hover) reuses the texture; a zoom rebuilds. */
-  wait_frame (scatter);
+  wait_painted (scatter);
   guint after_select = ps_scatter_view_get_texture_builds (PS_SCATTER_VIEW (scatter));
   g_assert_cmpuint (after_select, ==, builds + 1);
-  wait_frame (scatter);
+  wait_painted (scatter);
   g_assert_cmpuint (ps_scatter_view_get_texture_builds (PS_SCATTER_VIEW (scatter)), ==, after_select);
   ps_scatter_view_zoom (PS_SCATTER_VIEW (scatter), 2.0);
-  wait_frame (scatter);
+  wait_painted (scatter);
   g_assert_cmpuint (ps_scatter_view_get_texture_builds (PS_SCATTER_VIEW (scatter)), ==, after_select + 1);
 
   /* A pan shifts the cached points at once (no new rasterisation, the
@@ -268,7 +217,7 @@ test_scatter_view (void)
   double bx, by, ax, ay;
   g_assert_true (ps_scatter_view_point_to_widget (PS_SCATTER_VIEW (scatter), 10, &bx, &by));
   ps_scatter_view_pan (PS_SCATTER_VIEW (scatter), 12, 0);
-  wait_frame (scatter);
+  wait_painted (scatter);
   g_assert_cmpuint (ps_scatter_view_get_texture_builds (PS_SCATTER_VIEW (scatter)), ==, after_zoom);
   g_assert_true (ps_scatter_view_point_to_widget (PS_SCATTER_VIEW (scatter), 10, &ax, &ay));
   g_assert_cmpfloat (fabs (ax - bx - 12), <, 0.5);
@@ -365,7 +314,7 @@ test_scatter_prototype_lines (void)
   /* The top of the first moon, (0, 1). */
   guint32 sel = 200;
   ps_scatter_view_select (PS_SCATTER_VIEW (scatter), &sel, 1);
-  wait_frame (scatter);
+  wait_painted (scatter);
   float w[3];
   gboolean approx = TRUE;
   g_assert_cmpuint (ps_scatter_view_get_prototype_lines (PS_SCATTER_VIEW (scatter), w, &approx), ==, 2);
@@ -538,7 +487,7 @@ test_embedding_tsne (void)
   ps_embedding_view_set_projection (ev, PS_PROJECTION_TSNE);
   g_assert_true (wait_for (tsne_finished, view, 120));
   g_assert_cmpuint (ps_embedding_view_get_tsne_iteration (ev), ==, 300);
-  wait_frame (view);
+  wait_painted (view);
 
   /* A run whose embedding is 2-D is shown as is: no source to re-project. */
   g_autoptr (GPtrArray) flat = moons_like_snapshot (50, FALSE, 2);
@@ -783,14 +732,8 @@ test_window (void)
 int
 main (int argc, char **argv)
 {
-  if (g_getenv ("DISPLAY") == NULL && g_getenv ("WAYLAND_DISPLAY") == NULL)
-    {
-      g_print ("1..0 # SKIP no display\n");
-      return 0;
-    }
-  g_setenv ("GSK_RENDERER", "cairo", TRUE);
-  gtk_test_init (&argc, &argv, NULL);
-  ps_style_init (gdk_display_get_default ());
+  if (!ui_test_init (&argc, &argv))
+    return 0;
 
   g_test_add_func ("/ui/widgets/run-item", test_run_item);
   g_test_add_func ("/ui/widgets/run-list", test_run_list);

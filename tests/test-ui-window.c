@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ui-test-util.h"
 #include "ps-application.h"
 #include "ps-window.h"
 #include "ps-window-private.h"
@@ -16,26 +17,6 @@ typedef struct
   char *store;
   PsWindow *window;
 } Fixture;
-
-static gboolean
-wake_cb (gpointer data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-/* Iterates the main loop until `done` holds or `seconds` pass. */
-static gboolean
-wait_for (gboolean (*done) (gpointer), gpointer data, double seconds)
-{
-  gint64 end = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
-  guint wake = g_timeout_add (20, wake_cb, NULL);
-  gboolean ok;
-
-  while (!(ok = done (data)) && g_get_monotonic_time () < end)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (wake);
-  return ok;
-}
 
 static void
 fixture_setup (Fixture *f, gconstpointer data)
@@ -444,31 +425,6 @@ test_delete_undo (Fixture *f, gconstpointer data)
   g_assert_null (ps_run_list_find (list, run, NULL));
   g_assert_true (ps_window_open_store (f->window, f->store));
   g_assert_null (ps_run_list_find (list, run, NULL));
-}
-
-static void
-painted_cb (GdkFrameClock *clock, guint *count)
-{
-  (*count)++;
-}
-
-static gboolean
-painted_once (gpointer data)
-{
-  return *(guint *) data > 0;
-}
-
-/* Queues a redraw of `widget` and waits until a frame has been painted. */
-static void
-wait_painted (GtkWidget *widget)
-{
-  GdkFrameClock *clock = gtk_widget_get_frame_clock (widget);
-  guint count = 0;
-  gulong id = g_signal_connect (clock, "after-paint", G_CALLBACK (painted_cb), &count);
-
-  gtk_widget_queue_draw (widget);
-  g_assert_true (wait_for (painted_once, &count, 20));
-  g_signal_handler_disconnect (clock, id);
 }
 
 /* With PS_SCREENSHOT_DIR set, saves the window as it is painted to
@@ -964,14 +920,8 @@ test_diffusion_view (Fixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  if (g_getenv ("DISPLAY") == NULL && g_getenv ("WAYLAND_DISPLAY") == NULL)
-    {
-      g_print ("1..0 # SKIP no display\n");
-      return 0;
-    }
-  g_setenv ("GSK_RENDERER", "cairo", TRUE);
-  gtk_test_init (&argc, &argv, NULL);
-  ps_style_init (gdk_display_get_default ());
+  if (!ui_test_init (&argc, &argv))
+    return 0;
   /* Screenshots catch no stack transition half way. */
   if (g_getenv ("PS_SCREENSHOT_DIR"))
     g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE, NULL);
