@@ -294,3 +294,12 @@ bce_obj (gpointer p)
   LossCtx *c = p;
   return ps_bce_logits_loss (NULL, c->logits, c->target, c->n);
 }
+
+float
+max_abs (const float *a, gsize n)
+{
+  float m = 0.f;
+  for (gsize i = 0; i < n; i++)
+    m = MAX (m, fabsf (a[i]));
+  return m;
+}

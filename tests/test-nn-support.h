@@ -30,6 +30,9 @@ void check_grad (const char *what, Objective f, gpointer ctx, float *x, const fl
 
 double max_abs_diff (const float *a, const float *b, gsize n);
 
+/* The largest |a[i]|. */
+float max_abs (const float *a, gsize n);
+
 /* twice[i] == 2 * once[i] up to the rounding of a different summation
  * order (a kernel may add row by row into the gradient).  An overwriting
  * backward gives once[i] and fails. */
