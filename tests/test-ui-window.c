@@ -95,15 +95,16 @@ run_finished (gpointer data)
   return g_strcmp0 (text, "Finished") == 0;
 }
 
-/* Fills the dialog as a person would and presses Start; returns the run. */
+/* Fills the dialog as a person would and presses Start; returns the run.
+ * A generated set has `n` points. */
 static gint64
-start_run_on (Fixture *f, const char *dataset, const char *epochs, RunWatch *watch)
+start_run_sized (Fixture *f, const char *dataset, guint n, const char *epochs, RunWatch *watch)
 {
   PsNewRunDialog *dialog = ps_window_show_new_run_dialog (f->window);
 
   g_assert_true (ps_new_run_dialog_set_method (dialog, "mlp"));
   g_assert_true (ps_new_run_dialog_set_dataset (dialog, dataset));
-  ps_new_run_dialog_set_generator (dialog, 400, 0.15);
+  ps_new_run_dialog_set_generator (dialog, n, 0.15);
   g_assert_true (ps_new_run_dialog_set_param (dialog, "epochs", epochs));
   ps_new_run_dialog_set_seed (dialog, 1, 1);
   ps_new_run_dialog_set_run_name (dialog, "ui-test");
@@ -133,6 +134,12 @@ start_run_on (Fixture *f, const char *dataset, const char *epochs, RunWatch *wat
       g_signal_connect (item, "notify::status", G_CALLBACK (status_notify_cb), watch);
     }
   return run;
+}
+
+static gint64
+start_run_on (Fixture *f, const char *dataset, const char *epochs, RunWatch *watch)
+{
+  return start_run_sized (f, dataset, 400, epochs, watch);
 }
 
 static gint64
@@ -382,8 +389,11 @@ test_run_list_resorts (Fixture *f, gconstpointer data)
   ps_run_item_set_key_metric (ps_run_list_find (list, done, NULL), 1e9);
   ps_run_list_sort_by (list, "metric", GTK_SORT_ASCENDING);
 
+  /* Long enough (20k points, 1000 epochs: minutes) that the first live
+   * evaluation is shown long before it ends, however fast the machine;
+   * the window cancels it when the fixture closes. */
   RunWatch w = { f->window, 0, FALSE, g_array_new (FALSE, FALSE, sizeof (PsRunStatus)) };
-  gint64 run = start_run_through_dialog (f, "5000", &w);
+  gint64 run = start_run_sized (f, "moons", 20000, "1000", &w);
   PsRunItem *item = ps_run_list_find (list, run, NULL);
   g_assert_cmpint (ps_run_list_get_id_at (list, 0), ==, done);
   g_assert_cmpint (ps_run_list_get_id_at (list, 1), ==, run);
