@@ -28,62 +28,10 @@ find_dropdown (GtkWidget *widget)
   return NULL;
 }
 
-/* Trains method `id` on `ds` with the "name=value" settings and returns its
- * snapshot and (through metrics) its evaluation. */
-static GPtrArray *
-train_snapshot (const char *id, PsDataset *ds, const char *const *sets, PsMetrics **metrics)
-{
-  const PsMethod *m = ps_method_find (id);
-  g_autoptr (PsParams) p = ps_method_default_params (m);
-  g_autoptr (GError) error = NULL;
-
-  for (const char *const *s = sets; s && *s; s++)
-    g_assert_true (ps_params_set_string (p, *s, &error));
-  gpointer model = m->create (m, p, ds, 1, &error);
-  g_assert_no_error (error);
-  guint64 total = m->total_steps (model);
-  for (guint64 s = 0; s < total; s++)
-    {
-      PsStepInfo info = { .step = s, .total_steps = total };
-      g_assert_true (m->step (model, &info, &error));
-      if (info.done)
-        break;
-    }
-  if (metrics)
-    *metrics = m->evaluate (model);
-  GPtrArray *snap = m->snapshot (model);
-  m->free (model);
-  return snap;
-}
-
-static PsDataset *
-blobs (void)
-{
-  g_autoptr (GError) error = NULL;
-  PsDataset *ds = ps_dataset_generate_2d ("blobs", 600, -1, 3, &error);
-  g_assert_no_error (error);
-  ps_dataset_assign_split (ds, 0.1, 0.2, 0);
-  return ds;
-}
-
-/* Checks the file starts with `magic` and is not tiny. */
-static void
-check_file (const char *path, const char *magic, gsize min_size)
-{
-  g_autofree char *contents = NULL;
-  gsize len = 0;
-  g_autoptr (GError) error = NULL;
-
-  g_assert_true (g_file_get_contents (path, &contents, &len, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (len, >, min_size);
-  g_assert_true (len >= strlen (magic) && memcmp (contents, magic, strlen (magic)) == 0);
-}
-
 static void
 test_gpc (void)
 {
-  g_autoptr (PsDataset) ds = blobs ();
+  g_autoptr (PsDataset) ds = generated_600 ("blobs");
   const char *sets[] = { "k_init=7", "iterations=15", NULL };
   g_autoptr (PsMetrics) mt = NULL;
   g_autoptr (GPtrArray) snap = train_snapshot ("gpc", ds, sets, &mt);
@@ -171,7 +119,7 @@ test_gpc (void)
 static void
 test_gcd (void)
 {
-  g_autoptr (PsDataset) ds = blobs ();
+  g_autoptr (PsDataset) ds = generated_600 ("blobs");
   const char *sets[] = { "epochs=3", "embed_dim=8", NULL };
   g_autoptr (GPtrArray) snap = train_snapshot ("gcd", ds, sets, NULL);
   GtkWidget *view = g_object_ref_sink (ps_cluster_view_new ());
@@ -191,7 +139,7 @@ test_gcd (void)
 static void
 test_mlp_refused (void)
 {
-  g_autoptr (PsDataset) ds = blobs ();
+  g_autoptr (PsDataset) ds = generated_600 ("blobs");
   const char *gsets[] = { "k_init=4", "iterations=3", NULL };
   const char *msets[] = { "epochs=1", NULL };
   g_autoptr (GPtrArray) gpc = train_snapshot ("gpc", ds, gsets, NULL);

@@ -14,62 +14,10 @@
 #include "ps-method.h"
 #include "ps-robust-view.h"
 
-/* Trains method `id` on `ds` with the "name=value" settings and returns its
- * snapshot and (through metrics) its evaluation. */
-static GPtrArray *
-train_snapshot (const char *id, PsDataset *ds, const char *const *sets, PsMetrics **metrics)
-{
-  const PsMethod *m = ps_method_find (id);
-  g_autoptr (PsParams) p = ps_method_default_params (m);
-  g_autoptr (GError) error = NULL;
-
-  for (const char *const *s = sets; s && *s; s++)
-    g_assert_true (ps_params_set_string (p, *s, &error));
-  gpointer model = m->create (m, p, ds, 1, &error);
-  g_assert_no_error (error);
-  guint64 total = m->total_steps (model);
-  for (guint64 s = 0; s < total; s++)
-    {
-      PsStepInfo info = { .step = s, .total_steps = total };
-      g_assert_true (m->step (model, &info, &error));
-      if (info.done)
-        break;
-    }
-  if (metrics)
-    *metrics = m->evaluate (model);
-  GPtrArray *snap = m->snapshot (model);
-  m->free (model);
-  return snap;
-}
-
-static PsDataset *
-moons (void)
-{
-  g_autoptr (GError) error = NULL;
-  PsDataset *ds = ps_dataset_generate_2d ("moons", 600, -1, 3, &error);
-  g_assert_no_error (error);
-  ps_dataset_assign_split (ds, 0.1, 0.2, 0);
-  return ds;
-}
-
-/* Checks the file starts with `magic` and is not tiny. */
-static void
-check_file (const char *path, const char *magic, gsize min_size)
-{
-  g_autofree char *contents = NULL;
-  gsize len = 0;
-  g_autoptr (GError) error = NULL;
-
-  g_assert_true (g_file_get_contents (path, &contents, &len, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (len, >, min_size);
-  g_assert_true (len >= strlen (magic) && memcmp (contents, magic, strlen (magic)) == 0);
-}
-
 static void
 test_cbc (void)
 {
-  g_autoptr (PsDataset) ds = moons ();
+  g_autoptr (PsDataset) ds = generated_600 ("moons");
   const char *sets[] = { "epochs=5", NULL };
   g_autoptr (PsMetrics) mt = NULL;
   g_autoptr (GPtrArray) snap = train_snapshot ("cbc", ds, sets, &mt);
@@ -201,7 +149,7 @@ test_cbc (void)
 static void
 test_mlp_refused (void)
 {
-  g_autoptr (PsDataset) ds = moons ();
+  g_autoptr (PsDataset) ds = generated_600 ("moons");
   const char *csets[] = { "epochs=1", NULL };
   g_autoptr (GPtrArray) cbc = train_snapshot ("cbc", ds, csets, NULL);
   g_autoptr (GPtrArray) mlp = train_snapshot ("mlp", ds, csets, NULL);

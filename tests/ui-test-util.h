@@ -4,8 +4,11 @@
 #pragma once
 
 #include <gtk/gtk.h>
+#include <string.h>
 
 #include "ps-application.h"
+#include "ps-dataset.h"
+#include "ps-method.h"
 
 static G_GNUC_UNUSED gboolean
 wake_cb (gpointer data)
@@ -76,4 +79,58 @@ ui_test_init (int *argc, char ***argv)
   gtk_test_init (argc, argv, NULL);
   ps_style_init (gdk_display_get_default ());
   return TRUE;
+}
+
+/* Trains method `id` on `ds` with the "name=value" settings (seed 1) and
+ * returns its snapshot and, through `metrics` (may be NULL), its
+ * evaluation. */
+static G_GNUC_UNUSED GPtrArray *
+train_snapshot (const char *id, PsDataset *ds, const char *const *sets, PsMetrics **metrics)
+{
+  const PsMethod *m = ps_method_find (id);
+  g_autoptr (PsParams) p = ps_method_default_params (m);
+  g_autoptr (GError) error = NULL;
+
+  for (const char *const *s = sets; s && *s; s++)
+    g_assert_true (ps_params_set_string (p, *s, &error));
+  gpointer model = m->create (m, p, ds, 1, &error);
+  g_assert_no_error (error);
+  guint64 total = m->total_steps (model);
+  for (guint64 s = 0; s < total; s++)
+    {
+      PsStepInfo info = { .step = s, .total_steps = total };
+      g_assert_true (m->step (model, &info, &error));
+      if (info.done)
+        break;
+    }
+  if (metrics)
+    *metrics = m->evaluate (model);
+  GPtrArray *snap = m->snapshot (model);
+  m->free (model);
+  return snap;
+}
+
+/* 600 points of the 2-D generator `name` (seed 3), split 70/10/20. */
+static G_GNUC_UNUSED PsDataset *
+generated_600 (const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  PsDataset *ds = ps_dataset_generate_2d (name, 600, -1, 3, &error);
+  g_assert_no_error (error);
+  ps_dataset_assign_split (ds, 0.1, 0.2, 0);
+  return ds;
+}
+
+/* Checks the file starts with `magic` and is larger than `min_size`. */
+static G_GNUC_UNUSED void
+check_file (const char *path, const char *magic, gsize min_size)
+{
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (g_file_get_contents (path, &contents, &len, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (len, >, min_size);
+  g_assert_true (len >= strlen (magic) && memcmp (contents, magic, strlen (magic)) == 0);
 }
