@@ -12,47 +12,6 @@
 #define PPN_MAGIC 0x324e5050u     /* "PPN2": adds the pre-training head */
 #define PPN_MAGIC_V1 0x314e5050u  /* "PPN1": still read */
 
-static void
-put_optim (PsBlobWriter *w, PsOptim *opt)
-{
-  ps_blob_put_u32 (w, opt != NULL);
-  if (opt == NULL)
-    return;
-  ps_blob_put_u64 (w, (guint64) opt->t);
-  ps_blob_put_u64 (w, opt->n_state);
-  ps_blob_put (w, opt->state, opt->n_state * sizeof (float));
-}
-
-static gboolean
-get_optim (PsBlobReader *r, PsOptim **opt, gsize n, float lr, GError **error)
-{
-  guint32 present;
-  guint64 t, n_state;
-  if (!ps_blob_get_u32 (r, &present, error))
-    return FALSE;
-  if (!present)
-    {
-      g_clear_pointer (opt, ps_optim_free);
-      return TRUE;
-    }
-  if (*opt == NULL)
-    {
-      PsOptimConfig cfg;
-      ps_optim_config_init (&cfg, PS_OPTIM_ADAM, lr);
-      *opt = ps_optim_new (&cfg, n);
-    }
-  if (!ps_blob_get_u64 (r, &t, error) || !ps_blob_get_u64 (r, &n_state, error))
-    return FALSE;
-  if (n_state != (*opt)->n_state)
-    {
-      g_set_error (error, PS_ERROR, PS_ERROR_FORMAT, "%s: optimizer state of %" G_GUINT64_FORMAT
-                   " values, expected %" G_GSIZE_FORMAT, r->what, n_state, (*opt)->n_state);
-      return FALSE;
-    }
-  (*opt)->t = (gint64) t;
-  return ps_blob_get (r, (*opt)->state, n_state * sizeof (float), error);
-}
-
 /* The pre-training head: present in the blob exactly when the run has one. */
 static gboolean
 get_head (PsBlobReader *r, PsPpnModel *m, GError **error)
@@ -95,9 +54,9 @@ ps_ppn_method_save (gpointer p)
     }
   ps_blob_put (&w, m->protos, (gsize) m->K * m->D * sizeof (float));
   ps_blob_put (&w, m->last, (gsize) m->C * m->K * sizeof (float));
-  put_optim (&w, m->opt_protos);
-  put_optim (&w, m->opt_last);
-  put_optim (&w, m->opt_ft);
+  ps_blob_put_optim (&w, m->opt_protos);
+  ps_blob_put_optim (&w, m->opt_last);
+  ps_blob_put_optim (&w, m->opt_ft);
   ps_blob_put (&w, m->src_row, m->K * sizeof (int));
   ps_blob_put (&w, m->src_pos, m->K * sizeof (int));
   ps_blob_put_u32 (&w, m->push_active);
@@ -154,9 +113,9 @@ ps_ppn_method_load (gpointer p, GBytes *blob, GError **error)
       || (!v1 && !get_head (&r, m, error))
       || !ps_blob_get (&r, m->protos, (gsize) K * D * sizeof (float), error)
       || !ps_blob_get (&r, m->last, (gsize) m->C * K * sizeof (float), error)
-      || !get_optim (&r, &m->opt_protos, (gsize) K * D, 1e-3f, error)
-      || !get_optim (&r, &m->opt_last, (gsize) m->C * K, 1e-3f, error)
-      || !get_optim (&r, &m->opt_ft, (gsize) m->C * K, m->lr_last_ft, error)
+      || !ps_blob_get_optim (&r, &m->opt_protos, (gsize) K * D, 1e-3f, error)
+      || !ps_blob_get_optim (&r, &m->opt_last, (gsize) m->C * K, 1e-3f, error)
+      || !ps_blob_get_optim (&r, &m->opt_ft, (gsize) m->C * K, m->lr_last_ft, error)
       || !ps_blob_get (&r, m->src_row, K * sizeof (int), error)
       || !ps_blob_get (&r, m->src_pos, K * sizeof (int), error)
       || !ps_blob_get_u32 (&r, &flag, error))

@@ -324,3 +324,44 @@ ps_blob_get_bytes (PsBlobReader *r, GError **error)
   r->pos += n;
   return b;
 }
+
+void
+ps_blob_put_optim (PsBlobWriter *w, PsOptim *opt)
+{
+  ps_blob_put_u32 (w, opt != NULL);
+  if (opt == NULL)
+    return;
+  ps_blob_put_u64 (w, (guint64) opt->t);
+  ps_blob_put_u64 (w, opt->n_state);
+  ps_blob_put (w, opt->state, opt->n_state * sizeof (float));
+}
+
+gboolean
+ps_blob_get_optim (PsBlobReader *r, PsOptim **opt, gsize n, float lr, GError **error)
+{
+  guint32 present;
+  guint64 t, n_state;
+  if (!ps_blob_get_u32 (r, &present, error))
+    return FALSE;
+  if (!present)
+    {
+      g_clear_pointer (opt, ps_optim_free);
+      return TRUE;
+    }
+  if (*opt == NULL)
+    {
+      PsOptimConfig cfg;
+      ps_optim_config_init (&cfg, PS_OPTIM_ADAM, lr);
+      *opt = ps_optim_new (&cfg, n);
+    }
+  if (!ps_blob_get_u64 (r, &t, error) || !ps_blob_get_u64 (r, &n_state, error))
+    return FALSE;
+  if (n_state != (*opt)->n_state)
+    {
+      g_set_error (error, PS_ERROR, PS_ERROR_FORMAT, "%s: optimizer state of %" G_GUINT64_FORMAT
+                   " values, expected %" G_GSIZE_FORMAT, r->what, n_state, (*opt)->n_state);
+      return FALSE;
+    }
+  (*opt)->t = (gint64) t;
+  return ps_blob_get (r, (*opt)->state, n_state * sizeof (float), error);
+}

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "ps-method.h"
+#include "../nn/ps-optim.h"
 
 G_BEGIN_DECLS
 
@@ -76,5 +77,11 @@ gboolean ps_blob_get_u64     (PsBlobReader *r, guint64 *v, GError **error);
 gboolean ps_blob_get_f64     (PsBlobReader *r, double *v, GError **error);
 gboolean ps_blob_get_rng     (PsBlobReader *r, PsRng *rng, GError **error);
 GBytes  *ps_blob_get_bytes   (PsBlobReader *r, GError **error);
+
+/* An optional Adam optimizer of `n` parameters: a presence flag, then its
+ * step count and state.  Reading creates it (learning rate `lr`) when the
+ * blob has one and *opt is NULL, and frees *opt when the blob has none. */
+void     ps_blob_put_optim   (PsBlobWriter *w, PsOptim *opt);
+gboolean ps_blob_get_optim   (PsBlobReader *r, PsOptim **opt, gsize n, float lr, GError **error);
 
 G_END_DECLS
