@@ -435,7 +435,7 @@ test_snapshot_and_st (void)
   const char *want[] = { "embedding", "predictions", "prototypes", "prototype_labels",
                          "prototype_kind", "prototype_weight", "prototype_source",
                          "prototype_box", "prototype_images", "prototype_topk",
-                         "because_global", "prototype_purity" };
+                         "because_global", "prototype_purity", "prototype_topk_box" };
   for (guint w = 0; w < G_N_ELEMENTS (want); w++)
     {
       const PsArray *found = NULL;
@@ -456,6 +456,48 @@ test_snapshot_and_st (void)
             }
           g_assert_cmpint (n0, ==, 30);
           g_assert_cmpint (n1, ==, 30);
+        }
+      if (g_str_equal (want[w], "prototype_topk_box"))
+        {
+          /* Where each prototype matches in its nearest training images:
+           * inside the image, and, where the nearest image is the one it
+           * was pushed to, exactly its own source box (push left it at
+           * distance 0 there). */
+          const PsArray *topk = NULL, *src = NULL, *pbox = NULL;
+          for (guint i = 0; i < snap->len; i++)
+            {
+              PsArray *a = g_ptr_array_index (snap, i);
+              if (g_str_equal (a->kind, "prototype_topk"))
+                topk = a;
+              else if (g_str_equal (a->kind, "prototype_source"))
+                src = a;
+              else if (g_str_equal (a->kind, "prototype_box"))
+                pbox = a;
+            }
+          const gsize K = found->shape[0], T = found->shape[1];
+          g_assert_cmpuint (found->ndim, ==, 3);
+          g_assert_cmpuint (found->shape[2], ==, 4);
+          g_assert_cmpuint (T, ==, topk->shape[1]);
+          const gint32 *b = ps_array_data (found, NULL), *tk = ps_array_data (topk, NULL);
+          const gint32 *sr = ps_array_data (src, NULL), *pb = ps_array_data (pbox, NULL);
+          guint own = 0;
+          for (gsize i = 0; i < K * T; i++)
+            {
+              g_assert_cmpint (b[i * 4], >=, 0);
+              g_assert_cmpint (b[i * 4 + 1], >=, 0);
+              g_assert_cmpint (b[i * 4 + 2], >, b[i * 4]);
+              g_assert_cmpint (b[i * 4 + 3], >, b[i * 4 + 1]);
+              g_assert_cmpint (b[i * 4 + 2], <=, 8);
+              g_assert_cmpint (b[i * 4 + 3], <=, 8);
+            }
+          for (gsize k = 0; k < K; k++)
+            if (tk[k * T] == sr[k * 3])
+              {
+                own++;
+                g_assert_cmpmem (b + k * T * 4, 4 * sizeof (gint32), pb + k * 4, 4 * sizeof (gint32));
+              }
+          g_test_message ("%u of %" G_GSIZE_FORMAT " prototypes have their source image nearest", own, K);
+          g_assert_cmpuint (own, >, 0);
         }
       if (g_str_equal (want[w], "prototype_purity"))
         {

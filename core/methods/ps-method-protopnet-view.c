@@ -260,6 +260,40 @@ ps_ppn_pos_box (PsPpnModel *m, int pos, int box[4])
   ps_ppn_receptive_field (m->net, m->feat_layer, pos / m->fw, pos % m->fw, box);
 }
 
+/* Where prototype k matches in each of its T nearest training images
+ * (dataset rows rows[k * T + j]): the receptive field of the closest
+ * feature-map cell, boxes[(k * T + j) * 4 ..] = y0, x0, y1, x1.  One
+ * batch of T images per prototype through the scratch buffers (the
+ * snapshot runs between steps on the training thread). */
+static void
+topk_boxes (PsPpnModel *m, const int *rows, int T, gint32 *boxes)
+{
+  const int K = m->K;
+  const guint d = m->data->d;
+  gboolean was = ps_model_get_training (m->net);
+  g_autofree float *x = g_new (float, (gsize) MIN (T, PPN_CHUNK) * d);
+
+  ps_model_set_training (m->net, FALSE);
+  for (int k = 0; k < K; k++)
+    for (int s = 0; s < T; s += PPN_CHUNK)
+      {
+        int n = MIN (PPN_CHUNK, T - s);
+        for (int b = 0; b < n; b++)
+          memcpy (x + (gsize) b * d, m->data->x + (gsize) rows[k * T + s + b] * d, d * sizeof (float));
+        ps_ppn_features (m, x, n);
+        ps_ppn_forward (m->sim, m->mind, m->argmin, m->feat, m->protos, n, K, m->D, m->HW,
+                        PS_PPN_EPS);
+        for (int b = 0; b < n; b++)
+          {
+            int box[4];
+            ps_ppn_pos_box (m, m->argmin[(gsize) b * K + k], box);
+            for (int i = 0; i < 4; i++)
+              boxes[((gsize) k * T + s + b) * 4 + i] = box[i];
+          }
+      }
+  ps_model_set_training (m->net, was);
+}
+
 GPtrArray *
 ps_ppn_method_snapshot (gpointer p)
 {
@@ -344,6 +378,10 @@ ps_ppn_method_snapshot (gpointer p)
         top[i] = (int) m->train_idx[top[i]];
       gsize tshape[2] = { K, T };
       g_ptr_array_add (out, ps_array_new ("prototype_topk", PS_DTYPE_I32, 2, tshape, top));
+      g_autofree gint32 *tbox = g_new (gint32, (gsize) K * T * 4);
+      topk_boxes (m, top, T, tbox);
+      gsize bshape[3] = { K, T, 4 };
+      g_ptr_array_add (out, ps_array_new ("prototype_topk_box", PS_DTYPE_I32, 3, bshape, tbox));
       /* Purity of each prototype: the share of its top training images
        * that have its class (the mean over prototypes is the `purity`
        * metric). */
