@@ -603,6 +603,58 @@ test_bad_data (void)
   g_assert_error (error, PS_ERROR, PS_ERROR_VALUE);
 }
 
+/* pre_epochs and joint_epochs of -1 (the defaults) follow the image size:
+ * 3 + 8 epochs for 8x8 images, 6 + 3 for 28x28 ones; the step totals show
+ * it against explicit settings. */
+static guint64
+steps_with (PsDataset *ds, const char *id, const char *pre, const char *joint)
+{
+  const PsMethod *m = ps_method_find (id);
+  g_autoptr (PsParams) p = ps_method_default_params (m);
+  g_autoptr (GError) error = NULL;
+  if (pre)
+    g_assert_true (ps_params_set (p, "pre_epochs", pre, &error));
+  if (joint)
+    g_assert_true (ps_params_set (p, "joint_epochs", joint, &error));
+  gpointer model = m->create (m, p, ds, 1, &error);
+  g_assert_no_error (error);
+  guint64 total = m->total_steps (model);
+  m->free (model);
+  return total;
+}
+
+static void
+test_epochs_by_size (void)
+{
+  for (int big = 0; big < 2; big++)
+    {
+      const guint side = big ? 28 : 8, n = 40;
+      g_autoptr (PsDataset) ds = ps_dataset_new (big ? "tiny28" : "tiny8", n, side * side);
+      PsRng rng;
+      ps_rng_init (&rng, 5, 0);
+      for (guint i = 0; i < n; i++)
+        {
+          ds->y[i] = (gint32) (i % 2);
+          for (guint j = 0; j < side * side; j++)
+            ds->x[(gsize) i * side * side + j] = (float) ps_rng_uniform_d (&rng);
+        }
+      ds->img_c = 1;
+      ds->img_h = ds->img_w = side;
+      g_autoptr (GError) error = NULL;
+      g_assert_true (ps_dataset_validate (ds, "tiny", &error));
+      ps_dataset_assign_split (ds, 0.1, 0.2, 0);
+      for (guint k = 0; k < 2; k++)
+        {
+          const char *id = k ? "stprotopnet" : "protopnet";
+          guint64 dflt = steps_with (ds, id, NULL, NULL);
+          guint64 expect = steps_with (ds, id, big ? "6" : "3", big ? "3" : "8");
+          guint64 other = steps_with (ds, id, big ? "3" : "6", big ? "8" : "3");
+          g_assert_cmpuint (dflt, ==, expect);
+          g_assert_cmpuint (dflt, !=, other);
+        }
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -611,6 +663,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protopnet/st-loss-gradient", test_pair_gradient);
   g_test_add_func ("/protopnet/last-layer-upsample", test_last_layer_and_upsample);
   g_test_add_func ("/protopnet/bad-data", test_bad_data);
+  g_test_add_func ("/protopnet/epochs-by-size", test_epochs_by_size);
   g_test_add_func ("/protopnet/because", test_because);
   g_test_add_func ("/protopnet/accuracy-bar", test_accuracy_bar);
   g_test_add_func ("/protopnet/push-projects", test_push_projects);

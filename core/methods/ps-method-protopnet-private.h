@@ -12,6 +12,11 @@
 G_BEGIN_DECLS
 
 #define PPN_CHUNK 256   /* images per push / cache / inference step */
+/* Epochs when pre_epochs / joint_epochs are -1, by image size. */
+#define PPN_PRE_EPOCHS_LARGE 6
+#define PPN_PRE_EPOCHS_SMALL 3
+#define PPN_JOINT_EPOCHS_LARGE 3
+#define PPN_JOINT_EPOCHS_SMALL 8
 
 struct _PsPpnModel
 {

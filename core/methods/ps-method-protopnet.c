@@ -253,9 +253,19 @@ ps_ppn_method_create (const PsMethod *method, const PsParams *params, PsDataset 
   m->steps_per_epoch = (m->n_train + m->batch - 1) / m->batch;
   m->push_chunks = (m->n_train + PPN_CHUNK - 1) / PPN_CHUNK;
   m->cache_chunks = (m->n_train + m->test.n + PPN_CHUNK - 1) / PPN_CHUNK;
-  m->s_pre = (guint64) m->steps_per_epoch * ps_params_get_int (params, "pre_epochs");
+  /* -1: by image size.  28x28 images want a longer backbone pre-training
+   * and a shorter joint stage (docs/RESULTS.md, Fashion-MNIST run G); the
+   * 8x8 digits the reverse. */
+  gboolean large = data->img_h * data->img_w >= 16 * 16;
+  gint64 pre = ps_params_get_int (params, "pre_epochs");
+  gint64 joint = ps_params_get_int (params, "joint_epochs");
+  if (pre < 0)
+    pre = large ? PPN_PRE_EPOCHS_LARGE : PPN_PRE_EPOCHS_SMALL;
+  if (joint < 0)
+    joint = large ? PPN_JOINT_EPOCHS_LARGE : PPN_JOINT_EPOCHS_SMALL;
+  m->s_pre = (guint64) m->steps_per_epoch * pre;
   m->s_warm = m->s_pre + (guint64) m->steps_per_epoch * ps_params_get_int (params, "warm_epochs");
-  m->s_joint = m->s_warm + (guint64) m->steps_per_epoch * ps_params_get_int (params, "joint_epochs");
+  m->s_joint = m->s_warm + (guint64) m->steps_per_epoch * joint;
   m->s_push = m->s_joint + m->push_chunks;
   m->s_cache = m->s_push + m->cache_chunks;
   m->total = m->s_cache + (guint64) m->steps_per_epoch * ps_params_get_int (params, "last_epochs");
@@ -666,11 +676,13 @@ static const PsParamSpec ppn_params[] = {
     "(two 3x3 convolutions on the 7x7 map widen each cell's receptive field to 26 pixels); "
     "auto picks that for 28x28 images and 1x8x8:c16k3p1r-m2-c32k3p1r-c16k1 for the digits" },
   { "protos_per_class", PS_PARAM_INT, 3, 1, 50, NULL, "Prototypes per class" },
-  { "pre_epochs", PS_PARAM_INT, 3, 0, 1000, NULL,
+  { "pre_epochs", PS_PARAM_INT, -1, -1, 1000, NULL,
     "Pre-training epochs: the backbone learns as a plain classifier (max-pool and linear head) "
-    "before the prototypes start from its patches" },
+    "before the prototypes start from its patches; -1: 6 for images of 16x16 and larger, "
+    "else 3" },
   { "warm_epochs", PS_PARAM_INT, 2, 0, 1000, NULL, "Warm-up epochs (last layer fixed)" },
-  { "joint_epochs", PS_PARAM_INT, 8, 0, 1000, NULL, "Joint training epochs" },
+  { "joint_epochs", PS_PARAM_INT, -1, -1, 1000, NULL,
+    "Joint training epochs; -1: 3 for images of 16x16 and larger, else 8" },
   { "last_epochs", PS_PARAM_INT, 5, 0, 1000, NULL, "Last-layer fine-tuning epochs after push" },
   { "batch_size", PS_PARAM_INT, 64, 1, 4096, NULL, "Samples per step" },
   { "lr", PS_PARAM_FLOAT, 1e-3, 1e-6, 1.0, NULL, "Learning rate of the backbone and last layer", TRUE },
