@@ -103,30 +103,11 @@ gcd_create (const PsMethod *method, const PsParams *params, PsDataset *data, gui
   Gcd *m = g_new0 (Gcd, 1);
   m->data = ps_dataset_ref (data);
   m->is_old = g_new0 (guint8, C);
-  const char *spec = ps_params_get_string (params, "new_classes");
-  if (spec == NULL || spec[0] == '\0')
-    for (guint c = 0; c < C; c++)
-      m->is_old[c] = c < C / 2;
-  else
+  if (!ps_parse_new_classes (ps_params_get_string (params, "new_classes"), data, C, FALSE,
+                             m->is_old, error))
     {
-      for (guint c = 0; c < C; c++)
-        m->is_old[c] = 1;
-      g_auto (GStrv) parts = g_strsplit_set (spec, ", ", -1);
-      for (char **q = parts; *q; q++)
-        {
-          if (**q == '\0')
-            continue;
-          char *end = NULL;
-          gint64 c = g_ascii_strtoll (*q, &end, 10);
-          if (end == *q || *end != '\0' || c < 0 || c >= C)
-            {
-              g_set_error (error, PS_ERROR, PS_ERROR_PARAM, "new_classes: '%s' is not a class of %s",
-                           *q, data->name);
-              gcd_free (m);
-              return NULL;
-            }
-          m->is_old[c] = 0;
-        }
+      gcd_free (m);
+      return NULL;
     }
   m->E = (int) ps_params_get_int (params, "embed_dim");
   m->K = (int) C;

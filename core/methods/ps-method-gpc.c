@@ -458,32 +458,11 @@ gpc_create (const PsMethod *method, const PsParams *params, PsDataset *data, gui
   m->data = ps_dataset_ref (data);
   m->is_old = g_new0 (guint8, C);
   m->old_slot = g_new (int, C);
-  const char *spec = ps_params_get_string (params, "new_classes");
-  if (g_strcmp0 (spec, "all") == 0)
-    ;
-  else if (spec == NULL || spec[0] == '\0')
-    for (guint c = 0; c < C; c++)
-      m->is_old[c] = c < C / 2;
-  else
+  if (!ps_parse_new_classes (ps_params_get_string (params, "new_classes"), data, C, TRUE,
+                             m->is_old, error))
     {
-      for (guint c = 0; c < C; c++)
-        m->is_old[c] = 1;
-      g_auto (GStrv) parts = g_strsplit_set (spec, ", ", -1);
-      for (char **q = parts; *q; q++)
-        {
-          if (**q == '\0')
-            continue;
-          char *end = NULL;
-          gint64 c = g_ascii_strtoll (*q, &end, 10);
-          if (end == *q || *end != '\0' || c < 0 || c >= C)
-            {
-              g_set_error (error, PS_ERROR, PS_ERROR_PARAM, "new_classes: '%s' is not a class of %s",
-                           *q, data->name);
-              gpc_free (m);
-              return NULL;
-            }
-          m->is_old[c] = 0;
-        }
+      gpc_free (m);
+      return NULL;
     }
   for (guint c = 0; c < C; c++)
     m->old_slot[c] = m->is_old[c] ? m->n_old++ : -1;

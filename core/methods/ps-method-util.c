@@ -365,3 +365,37 @@ ps_blob_get_optim (PsBlobReader *r, PsOptim **opt, gsize n, float lr, GError **e
   (*opt)->t = (gint64) t;
   return ps_blob_get (r, (*opt)->state, n_state * sizeof (float), error);
 }
+
+gboolean
+ps_parse_new_classes (const char *spec, PsDataset *data, guint C, gboolean allow_all,
+                      guint8 *is_old, GError **error)
+{
+  if (allow_all && g_strcmp0 (spec, "all") == 0)
+    {
+      memset (is_old, 0, C);
+      return TRUE;
+    }
+  if (spec == NULL || spec[0] == '\0')
+    {
+      for (guint c = 0; c < C; c++)
+        is_old[c] = c < C / 2;
+      return TRUE;
+    }
+  memset (is_old, 1, C);
+  g_auto (GStrv) parts = g_strsplit_set (spec, ", ", -1);
+  for (char **q = parts; *q; q++)
+    {
+      if (**q == '\0')
+        continue;
+      char *end = NULL;
+      gint64 c = g_ascii_strtoll (*q, &end, 10);
+      if (end == *q || *end != '\0' || c < 0 || c >= C)
+        {
+          g_set_error (error, PS_ERROR, PS_ERROR_PARAM, "new_classes: '%s' is not a class of %s",
+                       *q, data->name);
+          return FALSE;
+        }
+      is_old[c] = 0;
+    }
+  return TRUE;
+}

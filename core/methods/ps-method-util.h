@@ -41,6 +41,13 @@ void   ps_extent_2d (const float *x, guint n, float margin, float ext[4]);
 void   ps_nearest_evidence (PsExplanation *ex, const float *q, const float *emb, guint n, int e,
                             const guint *rows, const gint32 *y, guint k);
 
+/* The `new_classes` parameter of category discovery: is_old[C] is 0 for
+ * the listed classes ("3,4" or "3 4") and 1 for the others; empty: the
+ * upper half of the classes are new; "all" (only with allow_all): every
+ * class is new.  A name that is not a class of `data` is an error. */
+gboolean ps_parse_new_classes (const char *spec, PsDataset *data, guint C, gboolean allow_all,
+                               guint8 *is_old, GError **error);
+
 /* "3" or the dataset's class name; static or owned by the dataset. */
 const char *ps_class_name (PsDataset *ds, int c);
 
