@@ -31,6 +31,7 @@ struct _DenMlp
   int max_w;        /* widest layer output */
   /* Shared-timestep evaluation. */
   float *w0t;       /* [in_size, cout[0]]: the first weight, transposed */
+  float **wt;       /* [n][cin[i], cout[i]]: each weight transposed (refreshed per call) */
   float *c0;        /* [cout[0]]: bias plus the embedding's contribution */
   int rows;         /* rows of h[] */
   float *h[4];      /* [rows, max_w]: two blocks per thread (0-1 caller, 2-3 helper) */
@@ -67,6 +68,9 @@ ps_den_mlp_free (gpointer mlp)
   for (int i = 0; i < 4; i++)
     ps_free (p->h[i]);
   g_free (p->w0t);
+  for (int i = 0; p->wt != NULL && i < p->n; i++)
+    ps_free (p->wt[i]);
+  g_free (p->wt);
   g_free (p->c0);
   g_free (p->cin);
   g_free (p->cout);
@@ -118,6 +122,9 @@ ps_den_mlp (PsDenoiser *d)
       p->max_w = MAX (p->max_w, l->out_c);
     }
   p->w0t = g_new (float, (gsize) d->in_size * p->cout[0]);
+  p->wt = g_new0 (float *, n);
+  for (int i = 0; i < n; i++)
+    p->wt[i] = ps_alloc0 ((gsize) p->cin[i] * p->cout[i] * sizeof (float));
   p->c0 = g_new (float, p->cout[0]);
   p->rows = DEN_MLP_ROWS;
   for (int i = 0; i < 4; i++)
@@ -157,7 +164,7 @@ add_bias_rows (float *x, const float *bias, int B, int C)
 
 /* Layers 1.. of a block of R rows whose first layer's pre-activation
  * (without its bias/constant `b0`; NULL: with them and its SiLU) is in h;
- * o is a second block.  Returns
+ * o is a second block; p->wt holds the transposed weights.  Returns
  * the block holding the network's output [R, D]. */
 static float *
 den_mlp_block_rest (DenMlp *p, const float *params, const float *b0, int R, float *h, float *o)
@@ -170,13 +177,10 @@ den_mlp_block_rest (DenMlp *p, const float *params, const float *b0, int R, floa
   for (int i = 1; i < p->n; i++)
     {
       const float *w = params + p->off[i];
-      const float *bias = w + (gsize) p->cin[i] * p->cout[i];
-      ps_sgemm (FALSE, TRUE, R, p->cout[i], p->cin[i], 1.f, h, p->cin[i], w, p->cin[i], 0.f, o,
-                p->cout[i]);
-      if (p->silu[i])
-        ps_bias_silu_forward (o, NULL, NULL, o, bias, R, p->cout[i]);
-      else
-        add_bias_rows (o, bias, R, p->cout[i]);
+      const PsGemmEpilogue epi = { .bias = w + (gsize) p->cin[i] * p->cout[i],
+                                   .silu = p->silu[i] };
+      ps_gemm_fused (R, p->cout[i], p->cin[i], h, p->cin[i], 1, p->wt[i], p->cout[i], o,
+                     p->cout[i], &epi);
       float *tmp = h;
       h = o;
       o = tmp;
@@ -299,6 +303,10 @@ ps_den_mlp_eval_shared_t (PsDenoiser *d, DenMlp *p, float *out, const float *x, 
     if (k < D || k >= D + E)
       for (int j = 0; j < H0; j++)
         p->w0t[(gsize) k * H0 + j] = w0[(gsize) j * W + k];
+  /* The other layers' weights as [in, out] for ps_gemm_fused (a 128 x 128
+   * transpose costs microseconds against milliseconds of rows). */
+  for (int i = 1; i < p->n; i++)
+    ps_transpose (p->wt[i], params + p->off[i], p->cout[i], p->cin[i]);
 
   DenMlpRange all = { d, p, out, x, cls, 0, n, 0 };
   const int blas_threads = ps_blas_get_threads ();
@@ -366,14 +374,15 @@ ps_den_mlp_forward_train (PsDenoiser *d, DenMlp *p, const float *in, int n)
   for (int i = 0; i < p->n; i++)
     {
       const float *w = params + p->off[i];
-      const float *bias = w + (gsize) p->cin[i] * p->cout[i];
-      ps_sgemm (FALSE, TRUE, n, p->cout[i], p->cin[i], 1.f, src, p->cin[i], w, p->cin[i], 0.f,
-                p->pre[i], p->cout[i]);
-      if (p->silu[i])
-        ps_bias_silu_forward (p->act[i], p->pre[i], p->sig[i], p->pre[i], bias, n,
-                              p->cout[i]);
-      else
-        add_bias_rows (p->pre[i], bias, n, p->cout[i]);
+      ps_transpose (p->wt[i], w, p->cout[i], p->cin[i]);
+      /* act = silu(pre) with pre and its sigmoid kept for backward; without
+       * SiLU act is pre. */
+      const PsGemmEpilogue epi = { .bias = w + (gsize) p->cin[i] * p->cout[i],
+                                   .silu = p->silu[i],
+                                   .pre = p->silu[i] ? p->pre[i] : NULL,
+                                   .sig = p->sig[i] };
+      ps_gemm_fused (n, p->cout[i], p->cin[i], src, p->cin[i], 1, p->wt[i], p->cout[i],
+                     p->act[i], p->cout[i], &epi);
       src = p->act[i];
     }
   return p->act[p->n - 1];
@@ -405,7 +414,8 @@ ps_den_mlp_backward_params (PsDenoiser *d, DenMlp *p, const float *in, const flo
       const float *src = i == 0 ? in : p->act[i - 1];
       const float *w = params + p->off[i];
       float *dw = grads + p->off[i];
-      ps_sgemm (TRUE, FALSE, OC, C, n, 1.f, g, OC, src, C, 0.f, dw, C);
+      /* dW[OC, C] = g^T src: g read transposed in place. */
+      ps_gemm_fused (OC, C, n, g, 1, OC, src, C, dw, C, NULL);
       if (i == p->n - 1)
         col_sums (dw + (gsize) C * OC, g, n, OC);
       if (i == 0)
@@ -413,15 +423,12 @@ ps_den_mlp_backward_params (PsDenoiser *d, DenMlp *p, const float *in, const flo
       /* The gradient at layer i's input, then through layer i-1's SiLU
        * with layer i-1's bias gradient in the same pass. */
       float *dh = p->g[buf];
-      ps_sgemm (FALSE, FALSE, n, C, OC, 1.f, g, OC, w, C, 0.f, dh, C);
       float *db = grads + p->off[i - 1] + (gsize) p->cin[i - 1] * C;
-      if (p->silu[i - 1])
-        {
-          memset (db, 0, C * sizeof (float));
-          ps_silu_backward_bias (dh, db, dh, p->pre[i - 1], p->sig[i - 1], n, C);
-        }
-      else
-        col_sums (db, dh, n, C);
+      memset (db, 0, C * sizeof (float));
+      const PsGemmEpilogue epi = { .dsilu_pre = p->silu[i - 1] ? p->pre[i - 1] : NULL,
+                                   .dsilu_sig = p->sig[i - 1],
+                                   .colsum = db };
+      ps_gemm_fused (n, C, OC, g, OC, 1, w, C, dh, C, &epi);
       g = dh;
       buf ^= 1;
     }

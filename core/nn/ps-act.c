@@ -207,14 +207,11 @@ sigmoid_block (float *s, const float *x, gsize n)
  * selects are needed.  Results differ from the generic path by rounding
  * only (FMA); saturation is the same (sigmoid exactly 0 and 1 far out).
  * __builtin_cpu_supports picks the path once, at the first call. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define PS_HAVE_AVX512_PATH 1
-#include <immintrin.h>
+#include "ps-simd-private.h"
 
-#define PS_AVX512 __attribute__ ((target ("avx512f")))
-
-static gboolean
-use_avx512 (void)
+#ifdef PS_HAVE_AVX512_PATH
+gboolean
+ps_use_avx512 (void)
 {
   static int have = -1;
   if (G_UNLIKELY (have < 0))
@@ -227,50 +224,14 @@ use_avx512 (void)
   return have == 1;
 }
 
-/* e^y for 16 lanes; y beyond [-150, 100] is clamped first so the
- * reduction stays finite (the result there is 0 or +inf either way).
- * max/min take y as the second operand so a NaN passes through. */
-static inline PS_AVX512 __m512
-exp16 (__m512 y)
-{
-  y = _mm512_max_ps (_mm512_set1_ps (-150.f), y);
-  y = _mm512_min_ps (_mm512_set1_ps (100.f), y);
-  __m512 k = _mm512_roundscale_ps (_mm512_mul_ps (y, _mm512_set1_ps (1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps (k, _mm512_set1_ps (0.693145751953125f), y);
-  r = _mm512_fnmadd_ps (k, _mm512_set1_ps (1.428606765330187045e-06f), r);
-  __m512 p = _mm512_set1_ps (1.f / 720.f);
-  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.f / 120.f));
-  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.f / 24.f));
-  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.f / 6.f));
-  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (0.5f));
-  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.f));
-  p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.f));
-  return _mm512_scalef_ps (p, k);
-}
-
-/* 1 / (1 + e^-x): e^-x = +inf gives exactly 0, e^-x = 0 exactly 1. */
-static inline PS_AVX512 __m512
-sigmoid16 (__m512 x)
-{
-  __m512 e = exp16 (_mm512_sub_ps (_mm512_setzero_ps (), x));
-  return _mm512_div_ps (_mm512_set1_ps (1.f), _mm512_add_ps (_mm512_set1_ps (1.f), e));
-}
-
-static inline __mmask16
-tail_mask (gsize left)
-{
-  return left >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << left) - 1u);
-}
-
 static PS_AVX512 void
 silu_forward_avx512 (float *out, const float *inp, gsize n)
 {
   for (gsize i = 0; i < n; i += 16)
     {
-      __mmask16 m = tail_mask (n - i);
+      __mmask16 m = ps_tail_mask (n - i);
       __m512 x = _mm512_maskz_loadu_ps (m, inp + i);
-      _mm512_mask_storeu_ps (out + i, m, _mm512_mul_ps (x, sigmoid16 (x)));
+      _mm512_mask_storeu_ps (out + i, m, _mm512_mul_ps (x, ps_sigmoid16 (x)));
     }
 }
 
@@ -279,8 +240,8 @@ sigmoid_forward_avx512 (float *out, const float *inp, gsize n)
 {
   for (gsize i = 0; i < n; i += 16)
     {
-      __mmask16 m = tail_mask (n - i);
-      _mm512_mask_storeu_ps (out + i, m, sigmoid16 (_mm512_maskz_loadu_ps (m, inp + i)));
+      __mmask16 m = ps_tail_mask (n - i);
+      _mm512_mask_storeu_ps (out + i, m, ps_sigmoid16 (_mm512_maskz_loadu_ps (m, inp + i)));
     }
 }
 
@@ -293,9 +254,9 @@ silu_backward_avx512 (float *dinp, const float *dout, const float *inp, const fl
   const __m512 one = _mm512_set1_ps (1.f);
   for (gsize i = 0; i < n; i += 16)
     {
-      __mmask16 m = tail_mask (n - i);
+      __mmask16 m = ps_tail_mask (n - i);
       __m512 x = _mm512_maskz_loadu_ps (m, inp + i);
-      __m512 s = sig != NULL ? _mm512_maskz_loadu_ps (m, sig + i) : sigmoid16 (x);
+      __m512 s = sig != NULL ? _mm512_maskz_loadu_ps (m, sig + i) : ps_sigmoid16 (x);
       __m512 g = _mm512_mul_ps (s, _mm512_fmadd_ps (x, _mm512_sub_ps (one, s), one));
       g = _mm512_mul_ps (_mm512_maskz_loadu_ps (m, dout + i), g);
       if (add)
@@ -311,13 +272,13 @@ bias_silu_row_avx512 (float *out, float *pre, float *sig, const float *inp, cons
 {
   for (int c = 0; c < C; c += 16)
     {
-      __mmask16 m = tail_mask ((gsize) (C - c));
+      __mmask16 m = ps_tail_mask ((gsize) (C - c));
       __m512 x = _mm512_maskz_loadu_ps (m, inp + c);
       if (bias != NULL)
         x = _mm512_add_ps (x, _mm512_maskz_loadu_ps (m, bias + c));
       if (pre != NULL)
         _mm512_mask_storeu_ps (pre + c, m, x);
-      __m512 s = sigmoid16 (x);
+      __m512 s = ps_sigmoid16 (x);
       if (sig != NULL)
         _mm512_mask_storeu_ps (sig + c, m, s);
       _mm512_mask_storeu_ps (out + c, m, _mm512_mul_ps (x, s));
@@ -334,13 +295,13 @@ small_dense_silu_avx512 (float *out, const float *x, const float *wt, const floa
       float *ob = out + (gsize) b * C;
       for (int j = 0; j < C; j += 16)
         {
-          __mmask16 m = tail_mask ((gsize) (C - j));
+          __mmask16 m = ps_tail_mask ((gsize) (C - j));
           __m512 acc = _mm512_maskz_loadu_ps (m, c + j);
           for (int k = 0; k < K; k++)
             acc = _mm512_fmadd_ps (_mm512_set1_ps (xb[k]),
                                    _mm512_maskz_loadu_ps (m, wt + (gsize) k * C + j), acc);
           if (silu)
-            acc = _mm512_mul_ps (acc, sigmoid16 (acc));
+            acc = _mm512_mul_ps (acc, ps_sigmoid16 (acc));
           _mm512_mask_storeu_ps (ob + j, m, acc);
         }
     }
@@ -370,7 +331,7 @@ void
 ps_silu_forward (float *out, const float *inp, gsize n)
 {
 #ifdef PS_HAVE_AVX512_PATH
-  if (use_avx512 ())
+  if (ps_use_avx512 ())
     {
       silu_forward_avx512 (out, inp, n);
       return;
@@ -417,7 +378,7 @@ static void
 silu_backward_any (float *dinp, const float *dout, const float *inp, gsize n, gboolean add)
 {
 #ifdef PS_HAVE_AVX512_PATH
-  if (use_avx512 ())
+  if (ps_use_avx512 ())
     {
       silu_backward_avx512 (dinp, dout, inp, NULL, n, add);
       return;
@@ -450,7 +411,7 @@ ps_bias_silu_forward (float *out, float *pre, float *sig, const float *inp, cons
     {
       gsize o = (gsize) b * C;
 #ifdef PS_HAVE_AVX512_PATH
-      if (use_avx512 ())
+      if (ps_use_avx512 ())
         {
           bias_silu_row_avx512 (out + o, pre != NULL ? pre + o : NULL,
                                 sig != NULL ? sig + o : NULL, inp + o, bias, C);
@@ -479,7 +440,7 @@ ps_small_dense_silu_forward (float *out, const float *x, const float *wt, const 
 {
   g_return_if_fail (B >= 0 && K >= 0 && C >= 0);
 #ifdef PS_HAVE_AVX512_PATH
-  if (use_avx512 ())
+  if (ps_use_avx512 ())
     {
       small_dense_silu_avx512 (out, x, wt, c, B, K, C, silu);
       return;
@@ -510,7 +471,7 @@ ps_silu_backward_bias (float *dpre, float *dbias, const float *dout, const float
     {
       gsize o = (gsize) b * C;
 #ifdef PS_HAVE_AVX512_PATH
-      if (use_avx512 ())
+      if (ps_use_avx512 ())
         silu_backward_avx512 (dpre + o, dout + o, pre + o, sig != NULL ? sig + o : NULL, C,
                               FALSE);
       else
@@ -557,7 +518,7 @@ void
 ps_sigmoid_forward (float *out, const float *inp, gsize n)
 {
 #ifdef PS_HAVE_AVX512_PATH
-  if (use_avx512 ())
+  if (ps_use_avx512 ())
     {
       sigmoid_forward_avx512 (out, inp, n);
       return;

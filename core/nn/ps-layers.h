@@ -136,6 +136,37 @@ void ps_silu_backward_bias (float *dpre, float *dbias, const float *dout, const 
  * transposed.  For small K; a large K wants a GEMM. */
 void ps_small_dense_silu_forward (float *out, const float *x, const float *wt, const float *c,
                                   int B, int K, int C, gboolean silu);
+/* ---- A matrix product with its epilogue (ps-dense.c) -------------------- */
+
+/* What ps_gemm_fused does to each element x of the product A B before
+ * storing it, in this order (every array [M, ldc] at C's positions):
+ *   x += bias[j]                       (bias not NULL)
+ *   pre = x                            (pre not NULL)
+ *   x = x sigmoid(x), sig = sigmoid(x) (silu; sig not NULL only with silu)
+ *   x *= silu'(dsilu_pre)              (dsilu_pre not NULL; dsilu_sig is
+ *                                       the saved sigmoid or NULL)
+ *   colsum[j] += x                     (colsum not NULL; ADDS)
+ * A zeroed struct is the plain product. */
+typedef struct
+{
+  const float *bias;
+  gboolean silu;
+  float *pre, *sig;
+  const float *dsilu_pre, *dsilu_sig;
+  float *colsum;
+} PsGemmEpilogue;
+
+/* C[M, N] (row stride ldc) = A B with epi (NULL: none) applied, where
+ * A[i, k] = A[i a_rs + k a_cs] (a_rs or a_cs must be 1: A or its
+ * transpose, read in place) and B[k, j] = B[k ldb + j].  C is overwritten.
+ * For the small products of MLP layers (K up to a few hundred); each
+ * element's sum runs over k in order.  With AVX-512 a register-tiled
+ * kernel, else ps_sgemm and loops. */
+void ps_gemm_fused (int M, int N, int K, const float *A, gsize a_rs, gsize a_cs,
+                    const float *B, gsize ldb, float *C, gsize ldc, const PsGemmEpilogue *epi);
+/* dst[cols, rows] = src[rows, cols] transposed. */
+void ps_transpose  (float *dst, const float *src, int rows, int cols);
+
 void ps_tanh_forward       (float *out, const float *inp, gsize n);
 void ps_tanh_backward      (float *dinp, const float *dout, const float *out, gsize n);
 void ps_sigmoid_forward    (float *out, const float *inp, gsize n);
