@@ -591,6 +591,59 @@ test_resume_push (void)
   resume_at (0.5, "push");
 }
 
+/* A mid push projects the prototypes inside joint training, and they stay
+ * on those patches for the rest of it while the backbone keeps learning;
+ * fails if the prototypes move after the mid push or if it does not
+ * project. */
+static void
+test_mid_push (void)
+{
+  const PsMethod *m = ps_method_find ("protopnet");
+  const char *sets[] = { "pre_epochs=0", "warm_epochs=1", "joint_epochs=2", "mid_push=1",
+                         "last_epochs=1", "max_train=600", NULL };
+  g_autoptr (PsParams) p = params_for (m, sets);
+  g_autoptr (GError) error = NULL;
+  gpointer a = m->create (m, p, digits (), 5, &error);
+  g_assert_no_error (error);
+  PsPpnModel *pm = a;
+  guint64 total = m->total_steps (a), mid_end = 0, joint_end = 0;
+  for (guint64 s = 1; s < total; s++)
+    {
+      const char *prev = ps_ppn_model_stage (a, s - 1), *cur = ps_ppn_model_stage (a, s);
+      if (mid_end == 0 && g_str_equal (prev, "push") && g_str_equal (cur, "joint"))
+        mid_end = s;
+      if (g_str_equal (prev, "joint") && g_str_equal (cur, "push"))
+        joint_end = s;
+    }
+  g_assert_cmpuint (mid_end, >, 0);
+  g_assert_cmpuint (joint_end, >, mid_end);
+  run_steps (m, a, mid_end);
+  const int Kp = ps_ppn_model_n_protos (pm), Dp = ps_ppn_model_depth (pm);
+  int fh, fw;
+  ps_ppn_model_map_size (pm, &fh, &fw);
+  const int HWp = fh * fw;
+  g_autofree float *after_mid = g_memdup2 (ps_ppn_model_protos (pm), (gsize) Kp * Dp * sizeof (float));
+  g_autofree float *feat = g_new (float, (gsize) Dp * HWp);
+  PsDataset *ds = digits ();
+  for (int k = 0; k < Kp; k++)
+    {
+      const int row = ps_ppn_model_push_row (pm)[k], pos = ps_ppn_model_push_pos (pm)[k];
+      g_assert_cmpint (row, >=, 0);
+      ps_ppn_model_infer (pm, ds->x + (gsize) row * ds->d, 1, feat, NULL, NULL);
+      for (int d = 0; d < Dp; d++)
+        g_assert_cmpfloat (after_mid[(gsize) k * Dp + d], ==, feat[(gsize) d * HWp + pos]);
+    }
+  /* The backbone learns on; the prototypes do not move. */
+  g_autoptr (GBytes) before = m->save (a);
+  run_steps (m, a, joint_end - mid_end);   /* run_steps counts steps from here */
+  g_autoptr (GBytes) after = m->save (a);
+  g_assert_false (g_bytes_equal (before, after));
+  g_assert_cmpmem (ps_ppn_model_protos (pm), (gsize) Kp * Dp * sizeof (float), after_mid,
+                   (gsize) Kp * Dp * sizeof (float));
+  run_steps (m, a, total);
+  m->free (a);
+}
+
 static void
 test_bad_data (void)
 {
@@ -667,6 +720,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protopnet/because", test_because);
   g_test_add_func ("/protopnet/accuracy-bar", test_accuracy_bar);
   g_test_add_func ("/protopnet/push-projects", test_push_projects);
+  g_test_add_func ("/protopnet/mid-push", test_mid_push);
   g_test_add_func ("/protopnet/explain", test_explain);
   g_test_add_func ("/protopnet/because-stability", test_because_stability);
   g_test_add_func ("/protopnet/st-snapshot", test_snapshot_and_st);

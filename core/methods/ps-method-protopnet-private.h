@@ -37,6 +37,10 @@ struct _PsPpnModel
   guint *perm;
   guint steps_per_epoch, push_chunks, cache_chunks;
   guint64 step, total, s_pre, s_warm, s_joint, s_push, s_cache;
+  /* Mid push (param mid_push): push chunks in [s_mid, s_mid_end) inside
+   * joint training; the prototypes stay fixed after it (s_mid = s_mid_end
+   * = s_joint without one). */
+  guint64 s_mid, s_mid_end;
   int batch, cap;          /* batch size; scratch capacity in images */
   float w_clst, w_sep, l1, w_st, lr_last_ft;
   /* scratch */

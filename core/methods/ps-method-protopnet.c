@@ -45,6 +45,8 @@ ps_ppn_model_stage (PsPpnModel *m, guint64 step)
     return "pretrain";
   if (step < m->s_warm)
     return "warmup";
+  if (step >= m->s_mid && step < m->s_mid_end)
+    return "push";
   if (step < m->s_joint)
     return "joint";
   if (step < m->s_cache)
@@ -265,7 +267,12 @@ ps_ppn_method_create (const PsMethod *method, const PsParams *params, PsDataset 
     joint = large ? PPN_JOINT_EPOCHS_LARGE : PPN_JOINT_EPOCHS_SMALL;
   m->s_pre = (guint64) m->steps_per_epoch * pre;
   m->s_warm = m->s_pre + (guint64) m->steps_per_epoch * ps_params_get_int (params, "warm_epochs");
-  m->s_joint = m->s_warm + (guint64) m->steps_per_epoch * joint;
+  /* A mid push sits `mid` epochs before the end of joint training. */
+  gint64 mid = MIN (ps_params_get_int (params, "mid_push"), joint);
+  m->s_mid = m->s_warm + (guint64) m->steps_per_epoch * (joint - mid);
+  m->s_mid_end = m->s_mid + (mid > 0 ? m->push_chunks : 0);
+  m->s_joint = m->s_mid_end + (guint64) m->steps_per_epoch * mid;
+  const guint64 mid_chunks = m->s_mid_end - m->s_mid;
   m->s_push = m->s_joint + m->push_chunks;
   m->s_cache = m->s_push + m->cache_chunks;
   m->total = m->s_cache + (guint64) m->steps_per_epoch * ps_params_get_int (params, "last_epochs");
@@ -280,7 +287,7 @@ ps_ppn_method_create (const PsMethod *method, const PsParams *params, PsDataset 
   const float lr_p = (float) ps_params_get_float (params, "lr_protos");
   PsOptimConfig cfg;
   ps_optim_config_init (&cfg, PS_OPTIM_ADAM, lr);
-  cosine (&cfg, m->s_joint);
+  cosine (&cfg, m->s_joint - mid_chunks);
   ps_model_set_optimizer (m->net, &cfg);
   if (m->s_pre > 0)
     {
@@ -300,10 +307,10 @@ ps_ppn_method_create (const PsMethod *method, const PsParams *params, PsDataset 
       ps_model_set_optimizer (m->head, &cfg);
     }
   ps_optim_config_init (&cfg, PS_OPTIM_ADAM, lr_p);
-  cosine (&cfg, m->s_joint - m->s_pre);
+  cosine (&cfg, m->s_mid - m->s_pre);
   m->opt_protos = ps_optim_new (&cfg, (gsize) m->K * m->D);
   ps_optim_config_init (&cfg, PS_OPTIM_ADAM, lr);
-  cosine (&cfg, m->s_joint - m->s_warm);
+  cosine (&cfg, m->s_joint - m->s_warm - mid_chunks);
   m->opt_last = ps_optim_new (&cfg, (gsize) m->C * m->K);
   (void) method;
   return m;
@@ -479,7 +486,8 @@ static float
 train_step (PsPpnModel *m, gboolean joint, PsStepInfo *info)
 {
   int B;
-  gather_batch (m, m->step, &B);
+  /* Epochs count training steps only (not a mid push's chunks). */
+  gather_batch (m, m->step >= m->s_mid_end ? m->step - (m->s_mid_end - m->s_mid) : m->step, &B);
   ps_model_set_training (m->net, TRUE);
   ps_ppn_features (m, m->xb, B);
   const int K = m->K, C = m->C;
@@ -523,7 +531,9 @@ train_step (PsPpnModel *m, gboolean joint, PsStepInfo *info)
   if (!isfinite (loss))
     return loss;
   ps_model_step (m->net);
-  ps_optim_step (m->opt_protos, m->protos, m->dprotos);
+  /* After a mid push the prototypes stay where it put them. */
+  if (m->step < m->s_mid)
+    ps_optim_step (m->opt_protos, m->protos, m->dprotos);
   if (joint)
     ps_optim_step (m->opt_last, m->last, m->dlast);
   if (info->metrics)
@@ -642,6 +652,8 @@ ps_ppn_method_step (gpointer p, PsStepInfo *info, GError **error)
     }
   if (m->step < m->s_pre)
     loss = pretrain_step (m);
+  else if (m->step >= m->s_mid && m->step < m->s_mid_end)
+    push_step (m, (guint) (m->step - m->s_mid));
   else if (m->step < m->s_joint)
     {
       if (m->step == m->s_pre && m->s_pre > 0)
@@ -683,6 +695,9 @@ static const PsParamSpec ppn_params[] = {
   { "warm_epochs", PS_PARAM_INT, 2, 0, 1000, NULL, "Warm-up epochs (last layer fixed)" },
   { "joint_epochs", PS_PARAM_INT, -1, -1, 1000, NULL,
     "Joint training epochs; -1: 3 for images of 16x16 and larger, else 8" },
+  { "mid_push", PS_PARAM_INT, 0, 0, 1000, NULL,
+    "Also push this many joint epochs before the end, then train the backbone and last layer "
+    "with the prototypes fixed (0: push at the end only)" },
   { "last_epochs", PS_PARAM_INT, 5, 0, 1000, NULL, "Last-layer fine-tuning epochs after push" },
   { "batch_size", PS_PARAM_INT, 64, 1, 4096, NULL, "Samples per step" },
   { "lr", PS_PARAM_FLOAT, 1e-3, 1e-6, 1.0, NULL, "Learning rate of the backbone and last layer", TRUE },

@@ -28,6 +28,9 @@ static const PsParamSpec st_params[] = {
   { "warm_epochs", PS_PARAM_INT, 2, 0, 1000, NULL, "Warm-up epochs (last layer fixed)" },
   { "joint_epochs", PS_PARAM_INT, -1, -1, 1000, NULL,
     "Joint training epochs; -1: 3 for images of 16x16 and larger, else 8" },
+  { "mid_push", PS_PARAM_INT, 0, 0, 1000, NULL,
+    "Also push this many joint epochs before the end, then train the backbone and last layer "
+    "with the prototypes fixed (0: push at the end only)" },
   { "last_epochs", PS_PARAM_INT, 5, 0, 1000, NULL, "Last-layer fine-tuning epochs after push" },
   { "batch_size", PS_PARAM_INT, 64, 1, 4096, NULL, "Samples per step" },
   { "lr", PS_PARAM_FLOAT, 1e-3, 1e-6, 1.0, NULL, "Learning rate of the backbone and last layer", TRUE },
