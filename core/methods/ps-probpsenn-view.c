@@ -120,6 +120,38 @@ because_sims (gpointer user, const float *x, int n, float *sims)
 
 /* ---- Snapshot -------------------------------------------------------------- */
 
+/* Where prototype k matches in each of its T nearest training images
+ * rows[k, T] (the gallery boxes them): the map position most similar to
+ * the prototype's mean, as its receptive-field box. */
+static void
+topk_boxes (PsPpsModel *m, const int *rows, int T, gint32 *boxes)
+{
+  const int K = m->K, D = m->D, HW = m->fh * m->fw;
+  const guint d = m->data->d;
+  g_autofree float *x = g_new (float, (gsize) T * d);
+  g_autofree float *feat = g_new (float, (gsize) T * D * HW);
+  g_autofree float *map = g_new (float, HW);
+  for (int k = 0; k < K; k++)
+    {
+      for (int b = 0; b < T; b++)
+        memcpy (x + (gsize) b * d, m->data->x + (gsize) rows[k * T + b] * d, d * sizeof (float));
+      pps_features (m, x, T, feat);
+      for (int b = 0; b < T; b++)
+        {
+          ps_ppn_similarity_map (map, feat + (gsize) b * D * HW, m->mu + (gsize) k * D, D, HW,
+                                 PS_PPN_EPS);
+          int best = 0;
+          for (int s = 1; s < HW; s++)
+            if (map[s] > map[best])
+              best = s;
+          int box[4];
+          pps_pos_box (m, best, box);
+          for (int i = 0; i < 4; i++)
+            boxes[((gsize) k * T + b) * 4 + i] = box[i];
+        }
+    }
+}
+
 GPtrArray *
 pps_snapshot (gpointer p)
 {
@@ -202,6 +234,10 @@ pps_snapshot (gpointer p)
         top[i] = (int) m->train_idx[topi[i]];
       gsize tshape[2] = { K, T };
       g_ptr_array_add (out, ps_array_new ("prototype_topk", PS_DTYPE_I32, 2, tshape, top));
+      g_autofree gint32 *tbox = g_new (gint32, (gsize) K * T * 4);
+      topk_boxes (m, top, T, tbox);
+      gsize bshape[3] = { K, T, 4 };
+      g_ptr_array_add (out, ps_array_new ("prototype_topk_box", PS_DTYPE_I32, 3, bshape, tbox));
       if (ds->img_c <= 1)
         {
           g_autofree float *topw = g_new (float, (gsize) K * T);
