@@ -90,10 +90,11 @@ gemm_fused_generic (int M, int N, int K, const float *A, gsize a_rs, gsize a_cs,
 #define NV 4
 
 /* One tile: rows [0, mr) x vectors [0, nv) of C (mr, nv compile-time
- * constants after inlining), masks[nv - 1] for a partial last vector. */
+ * constants after inlining), masks[nv - 1] for a partial last vector;
+ * `padded`: B's rows are readable to the full vector (a packed panel). */
 static inline __attribute__ ((always_inline)) PS_AVX512_FMA void
-tile (const int mr, const int nv, int K, const float *A, gsize a_rs, gsize a_cs,
-      const float *B, gsize ldb, float *C, gsize ldc, const __mmask16 *masks,
+tile (const int mr, const int nv, const gboolean padded, int K, const float *A, gsize a_rs,
+      gsize a_cs, const float *B, gsize ldb, float *C, gsize ldc, const __mmask16 *masks,
       const PsGemmEpilogue *e, gsize e_off, int j0)
 {
   __m512 c[MR][NV];
@@ -109,8 +110,8 @@ tile (const int mr, const int nv, int K, const float *A, gsize a_rs, gsize a_cs,
       __m512 b[NV];
 #pragma GCC unroll 4
       for (int v = 0; v < nv; v++)
-        b[v] = v == nv - 1 ? _mm512_maskz_loadu_ps (masks[v], bk + 16 * v)
-                           : _mm512_loadu_ps (bk + 16 * v);
+        b[v] = v == nv - 1 && !padded ? _mm512_maskz_loadu_ps (masks[v], bk + 16 * v)
+                                      : _mm512_loadu_ps (bk + 16 * v);
 #pragma GCC unroll 6
       for (int i = 0; i < mr; i++)
         {
@@ -172,7 +173,7 @@ tile (const int mr, const int nv, int K, const float *A, gsize a_rs, gsize a_cs,
 
 #define TILE_CASE(mr_, nv_)                                                                  \
   case (mr_) * 8 + (nv_):                                                                    \
-    tile ((mr_), (nv_), K, A, a_rs, a_cs, B, ldb, C, ldc, masks, e, e_off, j0);             \
+    tile ((mr_), (nv_), FALSE, K, A, a_rs, a_cs, B, ldb, C, ldc, masks, e, e_off, j0);      \
     break
 
 #define TILE_ROW(mr_) TILE_CASE (mr_, 1); TILE_CASE (mr_, 2); TILE_CASE (mr_, 3); TILE_CASE (mr_, 4)
@@ -232,10 +233,19 @@ gemm_small_n_avx512 (int M, int N, int K, const float *A, gsize a_rs, const floa
     epilogue_generic (C, ldc, M, N, e);
 }
 
+/* B's 64-column panels are copied contiguous ([K][64], 256-byte rows)
+ * when enough row tiles reuse them: read in place at a row stride of 512
+ * bytes (a 128-wide B), a panel's lines fall into half of L1's sets and
+ * evict each other (perf: the B loads were the kernel's hottest lines). */
+#define PACK_MAX_K 256
+#define PACK_MIN_M (4 * MR)
+
 static PS_AVX512_FMA void
 gemm_fused_avx512 (int M, int N, int K, const float *A, gsize a_rs, gsize a_cs,
                    const float *B, gsize ldb, float *C, gsize ldc, const PsGemmEpilogue *e)
 {
+  float panel[PACK_MAX_K * 16 * NV] __attribute__ ((aligned (64)));
+  const gboolean pack = K <= PACK_MAX_K && M >= PACK_MIN_M;
   for (int j0 = 0; j0 < N; j0 += 16 * NV)
     {
       const int w = MIN (16 * NV, N - j0);
@@ -244,9 +254,17 @@ gemm_fused_avx512 (int M, int N, int K, const float *A, gsize a_rs, gsize a_cs,
       for (int v = 0; v < NV; v++)
         masks[v] = v < nv ? ps_tail_mask ((gsize) (w - 16 * v)) : 0;
       int i0 = 0;
-      if (nv == NV)
+      if (pack && nv == NV)
+        {
+          for (int k = 0; k < K; k++)
+            memcpy (panel + (gsize) k * 16 * NV, B + (gsize) k * ldb + j0, 16 * NV * sizeof (float));
+          for (; i0 + MR <= M; i0 += MR)
+            tile (MR, NV, TRUE, K, A + (gsize) i0 * a_rs, a_rs, a_cs, panel, 16 * NV,
+                  C + (gsize) i0 * ldc + j0, ldc, masks, e, (gsize) i0 * ldc, j0);
+        }
+      else if (nv == NV)
         for (; i0 + MR <= M; i0 += MR)
-          tile (MR, NV, K, A + (gsize) i0 * a_rs, a_rs, a_cs, B + j0, ldb,
+          tile (MR, NV, FALSE, K, A + (gsize) i0 * a_rs, a_rs, a_cs, B + j0, ldb,
                 C + (gsize) i0 * ldc + j0, ldc, masks, e, (gsize) i0 * ldc, j0);
       for (; i0 < M; i0 += MR)
         tile_any (MIN (MR, M - i0), nv, K, A + (gsize) i0 * a_rs, a_rs, a_cs, B + j0, ldb,

@@ -20,13 +20,18 @@
 /* TRUE when the CPU has AVX-512F and PS_NO_AVX512 is unset (ps-act.c). */
 gboolean ps_use_avx512 (void);
 
-/* e^y for 16 lanes; y beyond [-150, 100] is clamped first so the
- * reduction stays finite (the result there is 0 or +inf either way).
- * max/min take y as the second operand so a NaN passes through. */
+/* e^y for 16 lanes; y above 100 is clamped first so the reduction stays
+ * finite (the result there is +inf either way), and, as the generic
+ * path's ps_expf_fast, the result is exactly 0 below -87.3, where it
+ * would be a denormal: a denormal operand costs a microcode assist per
+ * instruction (an untrained network's large activations made 1 + e^-x
+ * hit it on most lanes: DDIM sampling ran at half speed).  max/min take
+ * y as the second operand so a NaN passes through. */
 static inline PS_AVX512 __m512
 ps_exp16 (__m512 y)
 {
-  y = _mm512_max_ps (_mm512_set1_ps (-150.f), y);
+  const __mmask16 normal = _mm512_cmp_ps_mask (y, _mm512_set1_ps (-87.3f), _CMP_NLT_UQ);
+  y = _mm512_max_ps (_mm512_set1_ps (-87.3f), y);
   y = _mm512_min_ps (_mm512_set1_ps (100.f), y);
   __m512 k = _mm512_roundscale_ps (_mm512_mul_ps (y, _mm512_set1_ps (1.44269504088896341f)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -39,7 +44,7 @@ ps_exp16 (__m512 y)
   p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (0.5f));
   p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.f));
   p = _mm512_fmadd_ps (p, r, _mm512_set1_ps (1.f));
-  return _mm512_scalef_ps (p, k);
+  return _mm512_maskz_mov_ps (normal, _mm512_scalef_ps (p, k));
 }
 
 /* 1 / (1 + e^-x): e^-x = +inf gives exactly 0, e^-x = 0 exactly 1. */
