@@ -644,6 +644,92 @@ test_mid_push (void)
   m->free (a);
 }
 
+static const PsArray *
+snap_find (GPtrArray *snap, const char *kind)
+{
+  for (guint i = 0; i < snap->len; i++)
+    if (g_str_equal (((PsArray *) g_ptr_array_index (snap, i))->kind, kind))
+      return g_ptr_array_index (snap, i);
+  g_error ("snapshot has no array '%s'", kind);
+  return NULL;
+}
+
+/* Pruning drops exactly the prototypes with fewer than prune_min of their
+ * class among their prune_k nearest training images (each class keeping
+ * one), zeroes their last-layer weights through fine-tuning, survives a
+ * checkpoint, and the purity of the kept prototypes is not below that of
+ * all.  Fails if pruning is skipped, prunes the wrong prototypes or lets
+ * fine-tuning revive them. */
+static void
+test_prune (void)
+{
+  const PsMethod *m = ps_method_find ("protopnet");
+  /* A strict bar (5 of 6) so that some prototypes fall on the digits. */
+  const char *sets[] = { "prune_k=6", "prune_min=5", "last_epochs=2", NULL };
+  g_autoptr (PsParams) p = params_for (m, sets);
+  g_autoptr (GError) error = NULL;
+  gpointer a = m->create (m, p, digits (), 7, &error);
+  g_assert_no_error (error);
+  run_steps (m, a, m->total_steps (a));
+  PsPpnModel *pm = a;
+  g_autoptr (PsMetrics) mt = m->evaluate (a);
+  const int n_pruned = (int) metric (mt, "n_pruned");
+  g_test_message ("pruned %d; purity kept %.3f, all %.3f; test acc %.3f", n_pruned,
+                  metric (mt, "purity"), metric (mt, "purity_all"), metric (mt, "test_acc"));
+  g_assert_cmpint (n_pruned, >, 0);
+  g_assert_cmpfloat (metric (mt, "purity"), >=, metric (mt, "purity_all"));
+  g_assert_cmpfloat (metric (mt, "test_acc"), >=, 0.8);
+
+  g_autoptr (GPtrArray) snap = m->snapshot (a);
+  const PsArray *pr = snap_find (snap, "prototype_pruned"), *tk = snap_find (snap, "prototype_topk");
+  const gint32 *pruned = ps_array_data (pr, NULL), *top = ps_array_data (tk, NULL);
+  const int K = ps_ppn_model_n_protos (pm), T = (int) tk->shape[1], C = 10;
+  const int *pc = ps_ppn_model_proto_class (pm);
+  const float *last = ps_ppn_model_last (pm);
+  PsDataset *ds = digits ();
+  int seen = 0, kept_per_class[10] = { 0 };
+  g_assert_cmpint (T, >=, 6);
+  for (int k = 0; k < K; k++)
+    {
+      int hits = 0;
+      for (int t = 0; t < 6; t++)
+        hits += ds->y[top[k * T + t]] == pc[k];
+      if (pruned[k])
+        {
+          seen++;
+          g_assert_cmpint (hits, <, 5);
+          for (int c = 0; c < C; c++)
+            g_assert_cmpfloat (last[c * K + k], ==, 0.0f);
+        }
+      else
+        kept_per_class[pc[k]]++;
+    }
+  g_assert_cmpint (seen, ==, n_pruned);
+  for (int c = 0; c < C; c++)
+    g_assert_cmpint (kept_per_class[c], >, 0);
+  /* A kept prototype below the bar must be its class's purest. */
+  for (int k = 0; k < K; k++)
+    {
+      int hits = 0;
+      for (int t = 0; t < 6; t++)
+        hits += ds->y[top[k * T + t]] == pc[k];
+      if (!pruned[k] && hits < 5)
+        g_assert_cmpint (kept_per_class[pc[k]], ==, 1);
+    }
+
+  /* The flags survive a checkpoint. */
+  g_autoptr (GBytes) ck = m->save (a);
+  gpointer b = m->create (m, p, digits (), 99, &error);
+  g_assert_no_error (error);
+  g_assert_true (m->load (b, ck, &error));
+  g_assert_no_error (error);
+  g_autoptr (PsMetrics) mb = m->evaluate (b);
+  g_assert_cmpfloat (metric (mb, "n_pruned"), ==, n_pruned);
+  g_assert_cmpfloat (metric (mb, "test_acc"), ==, metric (mt, "test_acc"));
+  m->free (a);
+  m->free (b);
+}
+
 static void
 test_bad_data (void)
 {
@@ -721,6 +807,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protopnet/accuracy-bar", test_accuracy_bar);
   g_test_add_func ("/protopnet/push-projects", test_push_projects);
   g_test_add_func ("/protopnet/mid-push", test_mid_push);
+  g_test_add_func ("/protopnet/prune", test_prune);
   g_test_add_func ("/protopnet/explain", test_explain);
   g_test_add_func ("/protopnet/because-stability", test_because_stability);
   g_test_add_func ("/protopnet/st-snapshot", test_snapshot_and_st);

@@ -9,7 +9,8 @@
 
 /* ---- Checkpoints ------------------------------------------------------------ */
 
-#define PPN_MAGIC 0x324e5050u     /* "PPN2": adds the pre-training head */
+#define PPN_MAGIC 0x334e5050u     /* "PPN3": adds the pruned flags at the end */
+#define PPN_MAGIC_V2 0x324e5050u  /* "PPN2": adds the pre-training head; still read */
 #define PPN_MAGIC_V1 0x314e5050u  /* "PPN1": still read */
 
 /* The pre-training head: present in the blob exactly when the run has one. */
@@ -78,6 +79,7 @@ ps_ppn_method_save (gpointer p)
   ps_blob_put_f64 (&w, m->acc_joint);
   ps_blob_put_f64 (&w, m->acc_push);
   ps_blob_put_f64 (&w, m->acc_final);
+  ps_blob_put (&w, m->pruned, m->K * sizeof (int));
   return ps_blob_writer_finish (&w);
 }
 
@@ -86,12 +88,16 @@ ps_ppn_method_load (gpointer p, GBytes *blob, GError **error)
 {
   PsPpnModel *m = p;
   PsBlobReader r;
-  gboolean v1 = FALSE;
+  gboolean v1 = FALSE, v2 = FALSE;
   if (!ps_blob_reader_init (&r, blob, PPN_MAGIC, "protopnet checkpoint", NULL))
     {
-      v1 = TRUE;
-      if (!ps_blob_reader_init (&r, blob, PPN_MAGIC_V1, "protopnet checkpoint", error))
-        return FALSE;
+      v2 = TRUE;
+      if (!ps_blob_reader_init (&r, blob, PPN_MAGIC_V2, "protopnet checkpoint", NULL))
+        {
+          v1 = TRUE;
+          if (!ps_blob_reader_init (&r, blob, PPN_MAGIC_V1, "protopnet checkpoint", error))
+            return FALSE;
+        }
     }
   guint64 step;
   guint32 n_train, K, D, flag;
@@ -148,6 +154,10 @@ ps_ppn_method_load (gpointer p, GBytes *blob, GError **error)
   if (!v1 && !ps_blob_get_f64 (&r, &m->acc_pre, error))
     return FALSE;
   if (!ps_blob_get_f64 (&r, &m->acc_joint, error) || !ps_blob_get_f64 (&r, &m->acc_push, error) || !ps_blob_get_f64 (&r, &m->acc_final, error))
+    return FALSE;
+  /* Older checkpoints predate pruning: nothing pruned. */
+  memset (m->pruned, 0, m->K * sizeof (int));
+  if (!v2 && !ps_blob_get (&r, m->pruned, m->K * sizeof (int), error))
     return FALSE;
   m->step = step;
   m->rng = rng;

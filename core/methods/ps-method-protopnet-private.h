@@ -49,6 +49,12 @@ struct _PsPpnModel
   PsPpnPush push;
   gboolean push_active;
   int *src_row, *src_pos;  /* [K] push record, -1 before push */
+  /* Pruning (params prune_k, prune_min): after the cache pass, a
+   * prototype with fewer than prune_min of its class among its prune_k
+   * nearest training images is pruned: its similarity column and
+   * last-layer weights are zero from then on. */
+  int prune_k, prune_min;
+  int *pruned;             /* [K] 0/1 */
   PsEvalSet test;
   float *cache_sim, *cache_mind;  /* [(n_train + test.n), K] after push, else NULL */
   double acc_pre, acc_joint, acc_push, acc_final;
@@ -61,6 +67,9 @@ void   ps_ppn_features (PsPpnModel *m, const float *x, int B);
 int    ps_ppn_argmax (const float *v, int n);
 /* Accuracy of the current last layer on the evaluation set. */
 double ps_ppn_test_acc (PsPpnModel *m);
+/* Zeroes the pruned prototypes' last-layer weights and cached similarities. */
+void   ps_ppn_apply_pruning (PsPpnModel *m);
+int    ps_ppn_n_pruned (PsPpnModel *m);
 /* Receptive-field box of map position pos (-1: all -1). */
 void   ps_ppn_pos_box (PsPpnModel *m, int pos, int box[4]);
 

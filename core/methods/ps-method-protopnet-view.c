@@ -188,6 +188,39 @@ ps_ppn_because_stability (PsPpnModel *m, int topk, double *per_proto, double *sh
   return st;
 }
 
+/* The purity of every prototype: the share of its 10 nearest training
+ * images (minimum patch distance, from the cache) that have its class. */
+static void
+proto_purity (PsPpnModel *m, float *pur)
+{
+  const int K = m->K, T = (int) MIN (m->n_train, 10u);
+  g_autofree int *top = g_new (int, (gsize) K * MAX (T, 1));
+  ps_ppn_topk_rows (top, m->cache_mind, (int) m->n_train, K, T);
+  for (int k = 0; k < K; k++)
+    {
+      int hit = 0;
+      for (int t = 0; t < T; t++)
+        hit += m->data->y[m->train_idx[top[(gsize) k * T + t]]] == m->pclass[k];
+      pur[k] = T > 0 ? (float) hit / T : NAN;
+    }
+}
+
+/* The mean of pur over prototypes [k0, k1), the pruned ones left out
+ * when kept_only. */
+static double
+mean_purity (PsPpnModel *m, const float *pur, int k0, int k1, gboolean kept_only)
+{
+  double acc = 0.0;
+  int n = 0;
+  for (int k = k0; k < k1; k++)
+    if (!kept_only || !m->pruned[k])
+      {
+        acc += pur[k];
+        n++;
+      }
+  return n > 0 ? acc / n : NAN;
+}
+
 PsMetrics *
 ps_ppn_method_evaluate (gpointer p)
 {
@@ -205,25 +238,19 @@ ps_ppn_method_evaluate (gpointer p)
     ps_metrics_set (out, "test_acc_last", m->acc_final);
   if (m->cache_mind != NULL && m->step >= m->s_cache)
     {
-      g_autofree int *ytr = g_new (int, m->n_train);
-      for (guint i = 0; i < m->n_train; i++)
-        ytr[i] = m->data->y[m->train_idx[i]];
-      ps_metrics_set (out, "purity", ps_ppn_purity (m->cache_mind, ytr, m->pclass, m->n_train,
-                                                    m->K, 10));
+      /* purity: the mean over the prototypes the model keeps (all of
+       * them without pruning); purity_all: over every prototype. */
+      g_autofree float *pur = g_new (float, m->K);
+      proto_purity (m, pur);
+      ps_metrics_set (out, "purity", mean_purity (m, pur, 0, m->K, TRUE));
+      ps_metrics_set (out, "purity_all", mean_purity (m, pur, 0, m->K, FALSE));
+      ps_metrics_set (out, "n_pruned", ps_ppn_n_pruned (m));
       if (m->support > 0)
         {
-          /* Purity of each bank on its own columns. */
-          for (int bank = 0; bank < 2; bank++)
-            {
-              int k0 = bank == 0 ? 0 : m->C * m->per_class;
-              int kb = bank == 0 ? m->C * m->per_class : m->C * m->support;
-              g_autofree float *sub = g_new (float, (gsize) m->n_train * kb);
-              for (guint i = 0; i < m->n_train; i++)
-                memcpy (sub + (gsize) i * kb, m->cache_mind + (gsize) i * m->K + k0,
-                        kb * sizeof (float));
-              ps_metrics_set (out, bank == 0 ? "purity_trivial" : "purity_support",
-                              ps_ppn_purity (sub, ytr, m->pclass + k0, m->n_train, kb, 10));
-            }
+          /* Purity of each bank on its own prototypes. */
+          const int n0 = m->C * m->per_class;
+          ps_metrics_set (out, "purity_trivial", mean_purity (m, pur, 0, n0, TRUE));
+          ps_metrics_set (out, "purity_support", mean_purity (m, pur, n0, m->K, TRUE));
         }
     }
   if (m->step >= m->total)
@@ -383,8 +410,8 @@ ps_ppn_method_snapshot (gpointer p)
       gsize bshape[3] = { K, T, 4 };
       g_ptr_array_add (out, ps_array_new ("prototype_topk_box", PS_DTYPE_I32, 3, bshape, tbox));
       /* Purity of each prototype: the share of its top training images
-       * that have its class (the mean over prototypes is the `purity`
-       * metric). */
+       * that have its class (the mean over the kept prototypes is the
+       * `purity` metric); which were pruned. */
       g_autofree float *pur = g_new (float, K);
       for (int k = 0; k < K; k++)
         {
@@ -394,6 +421,7 @@ ps_ppn_method_snapshot (gpointer p)
           pur[k] = T > 0 ? (float) hit / T : NAN;
         }
       g_ptr_array_add (out, ps_array_new ("prototype_purity", PS_DTYPE_F32, 1, kshape, pur));
+      g_ptr_array_add (out, ps_array_new_i32 ("prototype_pruned", m->pruned, K));
       if (ds->img_c <= 1)
         {
           /* Global "because" importances over each prototype's top

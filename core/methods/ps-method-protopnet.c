@@ -89,6 +89,7 @@ ps_ppn_method_free (gpointer p)
   ps_dataset_unref (m->data);
   g_free (m->protos);
   g_free (m->pclass);
+  g_free (m->pruned);
   g_free (m->pkind);
   g_free (m->last);
   g_free (m->dprotos);
@@ -202,6 +203,9 @@ ps_ppn_method_create (const PsMethod *method, const PsParams *params, PsDataset 
 
   m->protos = g_new (float, (gsize) m->K * m->D);
   m->pclass = g_new (int, m->K);
+  m->pruned = g_new0 (int, m->K);
+  m->prune_k = (int) ps_params_get_int (params, "prune_k");
+  m->prune_min = (int) ps_params_get_int (params, "prune_min");
   m->pkind = g_new (int, m->K);
   /* Prototypes are laid out class-major within each bank: the plain (or
    * trivial) bank first, then the support bank. */
@@ -576,6 +580,68 @@ push_step (PsPpnModel *m, guint c)
     }
 }
 
+/* ProtoPNet's pruning: a prototype whose prune_k nearest training images
+ * (by minimum patch distance, from the cache) hold fewer than prune_min
+ * of its class is dropped: its similarity column (training and test
+ * rows) and its last-layer weights become zero, so last-layer
+ * fine-tuning works without it and it adds no points to any logit.  A
+ * class keeps at least its purest prototype. */
+static void
+prune (PsPpnModel *m)
+{
+  const int K = m->K, T = MIN (m->prune_k, (int) m->n_train);
+  if (T <= 0 || m->prune_min <= 0)
+    return;
+  g_autofree int *top = g_new (int, (gsize) K * T);
+  g_autofree int *hits = g_new (int, K);
+  ps_ppn_topk_rows (top, m->cache_mind, (int) m->n_train, K, T);
+  for (int k = 0; k < K; k++)
+    {
+      hits[k] = 0;
+      for (int t = 0; t < T; t++)
+        hits[k] += m->data->y[m->train_idx[top[(gsize) k * T + t]]] == m->pclass[k];
+      m->pruned[k] = hits[k] < m->prune_min;
+    }
+  for (int c = 0; c < m->C; c++)
+    {
+      int best = -1, kept = 0;
+      for (int k = 0; k < K; k++)
+        if (m->pclass[k] == c)
+          {
+            kept += !m->pruned[k];
+            if (best < 0 || hits[k] > hits[best])
+              best = k;
+          }
+      if (kept == 0 && best >= 0)
+        m->pruned[best] = 0;
+    }
+  ps_ppn_apply_pruning (m);
+}
+
+void
+ps_ppn_apply_pruning (PsPpnModel *m)
+{
+  const int K = m->K;
+  const gsize rows = m->cache_sim != NULL ? (gsize) m->n_train + m->test.n : 0;
+  for (int k = 0; k < K; k++)
+    if (m->pruned[k])
+      {
+        for (int c = 0; c < m->C; c++)
+          m->last[(gsize) c * K + k] = 0.0f;
+        for (gsize i = 0; i < rows; i++)
+          m->cache_sim[i * K + k] = 0.0f;
+      }
+}
+
+int
+ps_ppn_n_pruned (PsPpnModel *m)
+{
+  int n = 0;
+  for (int k = 0; k < m->K; k++)
+    n += m->pruned[k];
+  return n;
+}
+
 /* Cache pass: similarities and min distances of training then test rows
  * with the pushed prototypes (the network is frozen from here on). */
 static void
@@ -602,7 +668,10 @@ cache_step (PsPpnModel *m, guint c)
   ps_ppn_forward (m->cache_sim + (gsize) start * m->K, m->cache_mind + (gsize) start * m->K,
                   m->argmin, m->feat, m->protos, B, m->K, m->D, m->HW, PS_PPN_EPS);
   if (c + 1 == m->cache_chunks)
-    m->acc_push = ps_ppn_test_acc (m);
+    {
+      m->acc_push = ps_ppn_test_acc (m);
+      prune (m);
+    }
 }
 
 /* Last-layer fine-tuning on cached similarities. */
@@ -635,7 +704,15 @@ last_step (PsPpnModel *m)
   ps_ppn_last_backward (NULL, m->dlast, m->dlogits, m->sim, m->last, B, K, C);
   loss += ps_ppn_last_l1 (m->dlast, m->last, m->pclass, K, C, m->l1);
   if (isfinite (loss))
-    ps_optim_step (m->opt_ft, m->last, m->dlast);
+    {
+      ps_optim_step (m->opt_ft, m->last, m->dlast);
+      /* Pruned prototypes have zero similarity, so their columns get no
+       * gradient but the L1 term's; keep them exactly zero. */
+      for (int k = 0; k < K; k++)
+        if (m->pruned[k])
+          for (int c = 0; c < C; c++)
+            m->last[(gsize) c * K + k] = 0.0f;
+    }
   return loss;
 }
 
@@ -699,6 +776,10 @@ static const PsParamSpec ppn_params[] = {
     "Also push this many joint epochs before the end, then train the backbone and last layer "
     "with the prototypes fixed (0: push at the end only)" },
   { "last_epochs", PS_PARAM_INT, 5, 0, 1000, NULL, "Last-layer fine-tuning epochs after push" },
+  { "prune_k", PS_PARAM_INT, 0, 0, 100, NULL,
+    "Pruning after push: nearest training images to look at (0: no pruning; the paper: 6)" },
+  { "prune_min", PS_PARAM_INT, 3, 0, 100, NULL,
+    "Pruning: a prototype with fewer of its class among its prune_k nearest images is dropped" },
   { "batch_size", PS_PARAM_INT, 64, 1, 4096, NULL, "Samples per step" },
   { "lr", PS_PARAM_FLOAT, 1e-3, 1e-6, 1.0, NULL, "Learning rate of the backbone and last layer", TRUE },
   { "lr_protos", PS_PARAM_FLOAT, 3e-3, 1e-6, 1.0, NULL, "Learning rate of the prototypes", TRUE },

@@ -32,6 +32,10 @@ static const PsParamSpec st_params[] = {
     "Also push this many joint epochs before the end, then train the backbone and last layer "
     "with the prototypes fixed (0: push at the end only)" },
   { "last_epochs", PS_PARAM_INT, 5, 0, 1000, NULL, "Last-layer fine-tuning epochs after push" },
+  { "prune_k", PS_PARAM_INT, 0, 0, 100, NULL,
+    "Pruning after push: nearest training images to look at (0: no pruning; the paper: 6)" },
+  { "prune_min", PS_PARAM_INT, 3, 0, 100, NULL,
+    "Pruning: a prototype with fewer of its class among its prune_k nearest images is dropped" },
   { "batch_size", PS_PARAM_INT, 64, 1, 4096, NULL, "Samples per step" },
   { "lr", PS_PARAM_FLOAT, 1e-3, 1e-6, 1.0, NULL, "Learning rate of the backbone and last layer", TRUE },
   { "lr_protos", PS_PARAM_FLOAT, 3e-3, 1e-6, 1.0, NULL, "Learning rate of the prototypes", TRUE },

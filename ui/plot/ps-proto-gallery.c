@@ -16,7 +16,7 @@ struct _PsProtoGallery
   GPtrArray *arrays;           /* PsArray refs */
   PsDataset *data;             /* or NULL */
   int K, H, W, C, topk_n;
-  const gint32 *pclass, *pkind, *psrc, *pbox, *topk, *topk_box;
+  const gint32 *pclass, *pkind, *psrc, *pbox, *topk, *topk_box, *pruned;
   const float *pweight, *pimages, *purity, *sigma;
   const PsArray *because;
   cairo_surface_t **surf;      /* [K] */
@@ -76,6 +76,8 @@ ps_proto_gallery_new (GPtrArray *arrays)
     g->pweight = ps_array_data (a, NULL);
   if ((a = find_array (arrays, "prototype_purity", PS_DTYPE_F32)) && ps_array_n_elements (a) == K)
     g->purity = ps_array_data (a, NULL);
+  if ((a = find_array (arrays, "prototype_pruned", PS_DTYPE_I32)) && ps_array_n_elements (a) == K)
+    g->pruned = ps_array_data (a, NULL);
   if ((a = find_array (arrays, "prototype_sigma", PS_DTYPE_F32)) && ps_array_n_elements (a) == K)
     g->sigma = ps_array_data (a, NULL);
   if ((a = find_array (arrays, "prototype_topk", PS_DTYPE_I32)) && a->ndim == 2 && a->shape[0] == K
@@ -333,7 +335,9 @@ ps_proto_gallery_draw_card (PsProtoGallery *g, cairo_t *cr, int k, double w, dou
   cairo_set_source_rgba (cr, fg[0], fg[1], fg[2], 0.9);
   g_snprintf (buf, sizeof buf, "#%d", k);
   text (cr, x0, 7 + CARD_IMG + 13, 10, TRUE, CARD_IMG, buf);
-  if (g->pweight)
+  if (g->pruned && g->pruned[k])
+    text (cr, x0 + 34, 7 + CARD_IMG + 13, 10, FALSE, CARD_IMG - 34, "pruned");
+  else if (g->pweight)
     {
       g_snprintf (buf, sizeof buf, "w %.2f", g->pweight[k]);
       text (cr, x0 + 34, 7 + CARD_IMG + 13, 10, FALSE, CARD_IMG - 34, buf);
@@ -346,6 +350,16 @@ ps_proto_gallery_draw_card (PsProtoGallery *g, cairo_t *cr, int k, double w, dou
     }
   for (int j = 0; g->topk && j < MIN (g->topk_n, 10); j++)
     neighbour (g, cr, k, j, x0 + (j % 5) * (ts + 1.5), ty + (j / 5) * (ts + 1.5), ts);
+  if (g->pruned && g->pruned[k])
+    {
+      /* A pruned prototype adds nothing to any class: its card is struck
+       * through. */
+      cairo_set_source_rgba (cr, 0.85, 0.2, 0.2, 0.8);
+      cairo_set_line_width (cr, 2);
+      cairo_move_to (cr, x0, 7 + CARD_IMG);
+      cairo_line_to (cr, x0 + CARD_IMG, 7);
+      cairo_stroke (cr);
+    }
   cairo_restore (cr);
 }
 
@@ -366,7 +380,9 @@ ps_proto_gallery_draw_detail (PsProtoGallery *g, cairo_t *cr, int k, double w, d
   cairo_set_source_rgb (cr, fg[0], fg[1], fg[2]);
   text (cr, x, 22, 13, TRUE, tw, buf);
   g_autoptr (GString) w_txt = g_string_new (NULL);
-  if (g->pweight)
+  if (g->pruned && g->pruned[k])
+    g_string_append (w_txt, "pruned (too few of its class among its nearest images) \xc2\xb7 ");
+  else if (g->pweight)
     g_string_append_printf (w_txt, "weight %.2f \xc2\xb7 ", g->pweight[k]);
   if (g->purity)
     g_string_append_printf (w_txt, "purity %.2f \xc2\xb7 ", g->purity[k]);

@@ -6,7 +6,7 @@
  * (required), and when present `prototype_kind`, `prototype_source`,
  * `prototype_box`, `prototype_weight`, `prototype_topk` (with
  * `prototype_topk_box` i32 [K, T, 4], where each neighbour matches),
- * `prototype_purity`, `prototype_sigma` (Prob-PSENN) and `because_global`.  Images become Cairo surfaces once: the prototypes'
+ * `prototype_purity`, `prototype_pruned` (struck through), `prototype_sigma` (Prob-PSENN) and `because_global`.  Images become Cairo surfaces once: the prototypes'
  * when the gallery is made, a training image the first time it is drawn.
  * The window's Prototypes page draws its cards with this.
  */
