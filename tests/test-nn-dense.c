@@ -148,7 +148,8 @@ test_shapes (void)
   PsRng rng;
   ps_rng_init (&rng, 11, 0);
   static const int Ms[] = { 1, 5, 6, 7, 13, 64 };
-  static const int Ns[] = { 1, 2, 15, 16, 17, 64, 100, 128 };
+  /* 50: one panel of 49..63 columns (packed with zero padding). */
+  static const int Ns[] = { 1, 2, 15, 16, 17, 50, 64, 100, 128 };
   static const int Ks[] = { 0, 1, 3, 34, 128 };
   for (guint m = 0; m < G_N_ELEMENTS (Ms); m++)
     for (guint nn = 0; nn < G_N_ELEMENTS (Ns); nn++)

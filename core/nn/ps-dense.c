@@ -256,8 +256,13 @@ gemm_fused_avx512 (int M, int N, int K, const float *A, gsize a_rs, gsize a_cs,
       int i0 = 0;
       if (pack && nv == NV)
         {
+          /* w may be 49..63: the padding columns are zero. */
           for (int k = 0; k < K; k++)
-            memcpy (panel + (gsize) k * 16 * NV, B + (gsize) k * ldb + j0, 16 * NV * sizeof (float));
+            {
+              float *row = panel + (gsize) k * 16 * NV;
+              memcpy (row, B + (gsize) k * ldb + j0, w * sizeof (float));
+              memset (row + w, 0, (16 * NV - w) * sizeof (float));
+            }
           for (; i0 + MR <= M; i0 += MR)
             tile (MR, NV, TRUE, K, A + (gsize) i0 * a_rs, a_rs, a_cs, panel, 16 * NV,
                   C + (gsize) i0 * ldc + j0, ldc, masks, e, (gsize) i0 * ldc, j0);
