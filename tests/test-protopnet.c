@@ -746,7 +746,8 @@ test_bad_data (void)
  * 3 + 8 epochs for 8x8 images, 6 + 3 for 28x28 ones; the step totals show
  * it against explicit settings. */
 static guint64
-steps_with (PsDataset *ds, const char *id, const char *pre, const char *joint)
+steps_with_mid (PsDataset *ds, const char *id, const char *pre, const char *joint,
+                const char *mid)
 {
   const PsMethod *m = ps_method_find (id);
   g_autoptr (PsParams) p = ps_method_default_params (m);
@@ -755,11 +756,19 @@ steps_with (PsDataset *ds, const char *id, const char *pre, const char *joint)
     g_assert_true (ps_params_set (p, "pre_epochs", pre, &error));
   if (joint)
     g_assert_true (ps_params_set (p, "joint_epochs", joint, &error));
+  if (mid)
+    g_assert_true (ps_params_set (p, "mid_push", mid, &error));
   gpointer model = m->create (m, p, ds, 1, &error);
   g_assert_no_error (error);
   guint64 total = m->total_steps (model);
   m->free (model);
   return total;
+}
+
+static guint64
+steps_with (PsDataset *ds, const char *id, const char *pre, const char *joint)
+{
+  return steps_with_mid (ds, id, pre, joint, NULL);
 }
 
 static void
@@ -786,10 +795,15 @@ test_epochs_by_size (void)
         {
           const char *id = k ? "stprotopnet" : "protopnet";
           guint64 dflt = steps_with (ds, id, NULL, NULL);
-          guint64 expect = steps_with (ds, id, big ? "6" : "3", big ? "3" : "8");
-          guint64 other = steps_with (ds, id, big ? "3" : "6", big ? "8" : "3");
+          /* Fashion-MNIST run H for 28x28: 10 + 5 epochs with a mid push
+           * two epochs before the end; the digits 3 + 8 without one. */
+          guint64 expect = steps_with_mid (ds, id, big ? "10" : "3", big ? "5" : "8",
+                                           big ? "2" : "0");
+          guint64 other = steps_with (ds, id, big ? "3" : "10", big ? "8" : "5");
+          guint64 other_mid = steps_with_mid (ds, id, NULL, NULL, big ? "0" : "2");
           g_assert_cmpuint (dflt, ==, expect);
           g_assert_cmpuint (dflt, !=, other);
+          g_assert_cmpuint (dflt, !=, other_mid);
         }
     }
 }

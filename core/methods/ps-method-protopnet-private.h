@@ -13,10 +13,13 @@ G_BEGIN_DECLS
 
 #define PPN_CHUNK 256   /* images per push / cache / inference step */
 /* Epochs when pre_epochs / joint_epochs are -1, by image size. */
-#define PPN_PRE_EPOCHS_LARGE 6
+#define PPN_PRE_EPOCHS_LARGE 10
 #define PPN_PRE_EPOCHS_SMALL 3
-#define PPN_JOINT_EPOCHS_LARGE 3
+#define PPN_JOINT_EPOCHS_LARGE 5
 #define PPN_JOINT_EPOCHS_SMALL 8
+/* Joint epochs after a mid push when mid_push is -1, by image size. */
+#define PPN_MID_PUSH_LARGE 2
+#define PPN_MID_PUSH_SMALL 0
 
 struct _PsPpnModel
 {

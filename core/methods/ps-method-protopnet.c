@@ -260,8 +260,9 @@ ps_ppn_method_create (const PsMethod *method, const PsParams *params, PsDataset 
   m->push_chunks = (m->n_train + PPN_CHUNK - 1) / PPN_CHUNK;
   m->cache_chunks = (m->n_train + m->test.n + PPN_CHUNK - 1) / PPN_CHUNK;
   /* -1: by image size.  28x28 images want a longer backbone pre-training
-   * and a shorter joint stage (docs/RESULTS.md, Fashion-MNIST run G); the
-   * 8x8 digits the reverse. */
+   * and a shorter joint stage ending in two epochs after a mid push
+   * (docs/RESULTS.md, Fashion-MNIST run H); the 8x8 digits a short
+   * pre-training, a longer joint stage and no mid push. */
   gboolean large = data->img_h * data->img_w >= 16 * 16;
   gint64 pre = ps_params_get_int (params, "pre_epochs");
   gint64 joint = ps_params_get_int (params, "joint_epochs");
@@ -272,7 +273,10 @@ ps_ppn_method_create (const PsMethod *method, const PsParams *params, PsDataset 
   m->s_pre = (guint64) m->steps_per_epoch * pre;
   m->s_warm = m->s_pre + (guint64) m->steps_per_epoch * ps_params_get_int (params, "warm_epochs");
   /* A mid push sits `mid` epochs before the end of joint training. */
-  gint64 mid = MIN (ps_params_get_int (params, "mid_push"), joint);
+  gint64 mid = ps_params_get_int (params, "mid_push");
+  if (mid < 0)
+    mid = large ? PPN_MID_PUSH_LARGE : PPN_MID_PUSH_SMALL;
+  mid = MIN (mid, joint);
   m->s_mid = m->s_warm + (guint64) m->steps_per_epoch * (joint - mid);
   m->s_mid_end = m->s_mid + (mid > 0 ? m->push_chunks : 0);
   m->s_joint = m->s_mid_end + (guint64) m->steps_per_epoch * mid;
@@ -767,17 +771,18 @@ static const PsParamSpec ppn_params[] = {
   { "protos_per_class", PS_PARAM_INT, 3, 1, 50, NULL, "Prototypes per class" },
   { "pre_epochs", PS_PARAM_INT, -1, -1, 1000, NULL,
     "Pre-training epochs: the backbone learns as a plain classifier (max-pool and linear head) "
-    "before the prototypes start from its patches; -1: 6 for images of 16x16 and larger, "
+    "before the prototypes start from its patches; -1: 10 for images of 16x16 and larger, "
     "else 3" },
   { "warm_epochs", PS_PARAM_INT, 2, 0, 1000, NULL, "Warm-up epochs (last layer fixed)" },
   { "joint_epochs", PS_PARAM_INT, -1, -1, 1000, NULL,
-    "Joint training epochs; -1: 3 for images of 16x16 and larger, else 8" },
-  { "mid_push", PS_PARAM_INT, 0, 0, 1000, NULL,
+    "Joint training epochs; -1: 5 for images of 16x16 and larger, else 8" },
+  { "mid_push", PS_PARAM_INT, -1, -1, 1000, NULL,
     "Also push this many joint epochs before the end, then train the backbone and last layer "
-    "with the prototypes fixed (0: push at the end only)" },
+    "with the prototypes fixed (0: push at the end only; -1: 2 for images of 16x16 and "
+    "larger, else 0)" },
   { "last_epochs", PS_PARAM_INT, 5, 0, 1000, NULL, "Last-layer fine-tuning epochs after push" },
-  { "prune_k", PS_PARAM_INT, 0, 0, 100, NULL,
-    "Pruning after push: nearest training images to look at (0: no pruning; the paper: 6)" },
+  { "prune_k", PS_PARAM_INT, 6, 0, 100, NULL,
+    "Pruning after push: nearest training images to look at (0: no pruning)" },
   { "prune_min", PS_PARAM_INT, 3, 0, 100, NULL,
     "Pruning: a prototype with fewer of its class among its prune_k nearest images is dropped" },
   { "batch_size", PS_PARAM_INT, 64, 1, 4096, NULL, "Samples per step" },

@@ -23,17 +23,18 @@ static const PsParamSpec st_params[] = {
   { "protos_per_class", PS_PARAM_INT, 3, 1, 50, NULL, "Trivial prototypes per class" },
   { "support_per_class", PS_PARAM_INT, 3, 1, 50, NULL, "Support prototypes per class" },
   { "pre_epochs", PS_PARAM_INT, -1, -1, 1000, NULL,
-    "Pre-training epochs of the backbone as a plain classifier; -1: 6 for images of 16x16 "
+    "Pre-training epochs of the backbone as a plain classifier; -1: 10 for images of 16x16 "
     "and larger, else 3" },
   { "warm_epochs", PS_PARAM_INT, 2, 0, 1000, NULL, "Warm-up epochs (last layer fixed)" },
   { "joint_epochs", PS_PARAM_INT, -1, -1, 1000, NULL,
-    "Joint training epochs; -1: 3 for images of 16x16 and larger, else 8" },
-  { "mid_push", PS_PARAM_INT, 0, 0, 1000, NULL,
+    "Joint training epochs; -1: 5 for images of 16x16 and larger, else 8" },
+  { "mid_push", PS_PARAM_INT, -1, -1, 1000, NULL,
     "Also push this many joint epochs before the end, then train the backbone and last layer "
-    "with the prototypes fixed (0: push at the end only)" },
+    "with the prototypes fixed (0: push at the end only; -1: 2 for images of 16x16 and "
+    "larger, else 0)" },
   { "last_epochs", PS_PARAM_INT, 5, 0, 1000, NULL, "Last-layer fine-tuning epochs after push" },
-  { "prune_k", PS_PARAM_INT, 0, 0, 100, NULL,
-    "Pruning after push: nearest training images to look at (0: no pruning; the paper: 6)" },
+  { "prune_k", PS_PARAM_INT, 6, 0, 100, NULL,
+    "Pruning after push: nearest training images to look at (0: no pruning)" },
   { "prune_min", PS_PARAM_INT, 3, 0, 100, NULL,
     "Pruning: a prototype with fewer of its class among its prune_k nearest images is dropped" },
   { "batch_size", PS_PARAM_INT, 64, 1, 4096, NULL, "Samples per step" },
