@@ -313,8 +313,24 @@ test_accuracy_bar (void)
   g_assert_cmpfloat (a0, <, 0.5);
   g_assert_cmpfloat (a1, >=, 0.85);
   g_assert_cmpfloat (metric (after, "purity"), >=, 0.7);
-  /* The real heatmaps must destroy the evidence faster than random pixels. */
-  g_assert_cmpfloat (metric (after, "deletion_auc"), <, metric (after, "deletion_auc_random"));
+  /* The real heatmaps must destroy the evidence faster than random pixels,
+   * on average over three seeds: on the 8x8 digits a 4x4 map upsampled is
+   * a coarse attribution, and one seed alone beats random in about 7 of
+   * 12 runs (docs/RESULTS.md, digits table), so one seed is a coin toss
+   * with a bias, not a check. */
+  double real = metric (after, "deletion_auc"), rnd = metric (after, "deletion_auc_random");
+  for (guint64 seed = 8; seed <= 9; seed++)
+    {
+      gpointer other = m->create (m, p, digits (), seed, &error);
+      g_assert_no_error (error);
+      run_steps (m, other, m->total_steps (other));
+      g_autoptr (PsMetrics) mo = m->evaluate (other);
+      real += metric (mo, "deletion_auc");
+      rnd += metric (mo, "deletion_auc_random");
+      m->free (other);
+    }
+  g_test_message ("deletion AUC over seeds 7-9: heatmap %.3f, random %.3f", real / 3, rnd / 3);
+  g_assert_cmpfloat (real, <, rnd);
 }
 
 static void

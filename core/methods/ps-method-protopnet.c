@@ -133,6 +133,8 @@ cosine (PsOptimConfig *cfg, guint64 steps)
   cfg->sched.min_lr = 0.05f * cfg->sched.lr;
 }
 
+static PsOptim *new_opt_ft (PsPpnModel *m);
+
 static char *
 auto_backbone (PsDataset *ds)
 {
@@ -286,6 +288,8 @@ ps_ppn_method_create (const PsMethod *method, const PsParams *params, PsDataset 
   m->total = m->s_cache + (guint64) m->steps_per_epoch * ps_params_get_int (params, "last_epochs");
   m->perm = g_new (guint, m->n_train);
   ps_ppn_grow (m, MAX (m->batch, PPN_CHUNK));
+  /* Made now, so that a checkpoint restores it with its schedule. */
+  m->opt_ft = new_opt_ft (m);
 
   /* Every rate of the training stages follows a cosine from its base rate
    * down to 5 % of it at the end of joint training, counted in the steps
@@ -678,16 +682,24 @@ cache_step (PsPpnModel *m, guint c)
     }
 }
 
+/* The last layer's fine-tuning optimizer: Adam at lr_last with a cosine
+ * to 5% over the stage, like every other stage's rates, so that the
+ * final weights are not one noisy minibatch step at the full rate. */
+static PsOptim *
+new_opt_ft (PsPpnModel *m)
+{
+  PsOptimConfig cfg;
+  ps_optim_config_init (&cfg, PS_OPTIM_ADAM, m->lr_last_ft);
+  cosine (&cfg, m->total - m->s_cache);
+  return ps_optim_new (&cfg, (gsize) m->C * m->K);
+}
+
 /* Last-layer fine-tuning on cached similarities. */
 static float
 last_step (PsPpnModel *m)
 {
   if (m->opt_ft == NULL)
-    {
-      PsOptimConfig cfg;
-      ps_optim_config_init (&cfg, PS_OPTIM_ADAM, m->lr_last_ft);
-      m->opt_ft = ps_optim_new (&cfg, (gsize) m->C * m->K);
-    }
+    m->opt_ft = new_opt_ft (m);   /* a checkpoint from before the last stage */
   guint64 local = m->step - m->s_cache;
   guint pos = (guint) (local % m->steps_per_epoch);
   if (pos == 0)
