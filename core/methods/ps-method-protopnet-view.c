@@ -143,7 +143,7 @@ ps_ppn_because_stability (PsPpnModel *m, int topk, double *per_proto, double *sh
         for (int j = 0; j < topk; j++)
           {
             guint pos = 2 * (guint) top[k * topk + j] + h;
-            topw[k * topk + j] = m->cache_sim[(gsize) pos * K + k];
+            topw[k * topk + j] = ps_ppn_log_sim (m->cache_mind[(gsize) pos * K + k], PS_PPN_EPS);
             top[k * topk + j] = (int) m->train_idx[pos];
           }
       ps_because_global (imp + (gsize) h * K * N, because_sims, m, ds->x, top, topw, topk,
@@ -431,7 +431,7 @@ ps_ppn_method_snapshot (gpointer p)
           ps_ppn_topk_rows (topi, m->cache_mind, (int) m->n_train, K, T);
           for (int k = 0; k < K; k++)
             for (int j = 0; j < T; j++)
-              topw[k * T + j] = m->cache_sim[(gsize) topi[k * T + j] * K + k];
+              topw[k * T + j] = ps_ppn_log_sim (m->cache_mind[(gsize) topi[k * T + j] * K + k], PS_PPN_EPS);
           g_autofree float *imp = g_new (float, (gsize) K * PS_BECAUSE_N_KINDS);
           ps_because_global (imp, because_sims, m, ds->x, top, topw, T, (int) H, (int) W, K, 0);
           gsize gshape[2] = { K, PS_BECAUSE_N_KINDS };

@@ -223,6 +223,11 @@ ps_proto_gallery_summary (PsProtoGallery *g, const char *method_title)
   if (n_support > 0)
     g_string_append_printf (s, " (%d trivial, %d support)", g->K - n_support, n_support);
   g_string_append_printf (s, " for %d classes", g->C);
+  int n_pruned = 0;
+  for (int k = 0; g->pruned != NULL && k < g->K; k++)
+    n_pruned += g->pruned[k] != 0;
+  if (n_pruned > 0)
+    g_string_append_printf (s, " \xc2\xb7 %d pruned (struck through)", n_pruned);
   if (n_pushed < g->K)
     g_string_append (s, " \xc2\xb7 not pushed yet");
   return g_string_free (s, FALSE);
