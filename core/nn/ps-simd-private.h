@@ -27,7 +27,7 @@ gboolean ps_use_avx512 (void);
  * instruction (an untrained network's large activations made 1 + e^-x
  * hit it on most lanes: DDIM sampling ran at half speed).  max/min take
  * y as the second operand so a NaN passes through. */
-static inline PS_AVX512 __m512
+static inline __attribute__ ((always_inline)) PS_AVX512 __m512
 ps_exp16 (__m512 y)
 {
   const __mmask16 normal = _mm512_cmp_ps_mask (y, _mm512_set1_ps (-87.3f), _CMP_NLT_UQ);
@@ -48,7 +48,7 @@ ps_exp16 (__m512 y)
 }
 
 /* 1 / (1 + e^-x): e^-x = +inf gives exactly 0, e^-x = 0 exactly 1. */
-static inline PS_AVX512 __m512
+static inline __attribute__ ((always_inline)) PS_AVX512 __m512
 ps_sigmoid16 (__m512 x)
 {
   __m512 e = ps_exp16 (_mm512_sub_ps (_mm512_setzero_ps (), x));
