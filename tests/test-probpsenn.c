@@ -16,6 +16,7 @@
 #include "ps-probpsenn.h"
 #include "ps-gradcheck.h"
 #include "ps-eval.h"
+#include "proto-test-util.h"
 
 /* ---- Gradients -------------------------------------------------------- */
 
@@ -467,37 +468,8 @@ test_snapshot (void)
   const PsArray *sg = find_array (snap, "prototype_sigma");
   g_assert_cmpuint (sg->shape[0], ==, 30);
 
-  /* Where each prototype's mean matches in its nearest training images:
-   * inside the 8x8 image, and exactly its own source box wherever the
-   * nearest image is the one its mean was pushed to. */
-  const PsArray *tb = find_array (snap, "prototype_topk_box");
-  const PsArray *tk = find_array (snap, "prototype_topk");
-  const PsArray *src = find_array (snap, "prototype_source");
-  const PsArray *pbox = find_array (snap, "prototype_box");
-  const gsize K = tb->shape[0], T = tb->shape[1];
-  g_assert_cmpuint (tb->ndim, ==, 3);
-  g_assert_cmpuint (tb->shape[2], ==, 4);
-  g_assert_cmpuint (T, ==, tk->shape[1]);
-  const gint32 *b = ps_array_data (tb, NULL), *top = ps_array_data (tk, NULL);
-  const gint32 *sr = ps_array_data (src, NULL), *pb = ps_array_data (pbox, NULL);
-  for (gsize i = 0; i < K * T; i++)
-    {
-      g_assert_cmpint (b[i * 4], >=, 0);
-      g_assert_cmpint (b[i * 4 + 1], >=, 0);
-      g_assert_cmpint (b[i * 4 + 2], >, b[i * 4]);
-      g_assert_cmpint (b[i * 4 + 3], >, b[i * 4 + 1]);
-      g_assert_cmpint (b[i * 4 + 2], <=, 8);
-      g_assert_cmpint (b[i * 4 + 3], <=, 8);
-    }
-  guint own = 0;
-  for (gsize k = 0; k < K; k++)
-    if (top[k * T] == sr[k * 3])
-      {
-        own++;
-        g_assert_cmpmem (b + k * T * 4, 4 * sizeof (gint32), pb + k * 4, 4 * sizeof (gint32));
-      }
-  g_test_message ("%u of %" G_GSIZE_FORMAT " prototypes have their source image nearest", own, K);
-  g_assert_cmpuint (own, >, 0);
+  /* Where each prototype's mean matches in its nearest training images. */
+  proto_check_topk_boxes (snap, 8);
 }
 
 /* A checkpoint at `frac` into `stage` resumes to the same final state. */

@@ -14,6 +14,7 @@
 #include "ps-method.h"
 #include "ps-protopnet.h"
 #include "ps-because.h"
+#include "proto-test-util.h"
 
 /* ---- Finite differences ------------------------------------------------ */
 
@@ -474,47 +475,7 @@ test_snapshot_and_st (void)
           g_assert_cmpint (n1, ==, 30);
         }
       if (g_str_equal (want[w], "prototype_topk_box"))
-        {
-          /* Where each prototype matches in its nearest training images:
-           * inside the image, and, where the nearest image is the one it
-           * was pushed to, exactly its own source box (push left it at
-           * distance 0 there). */
-          const PsArray *topk = NULL, *src = NULL, *pbox = NULL;
-          for (guint i = 0; i < snap->len; i++)
-            {
-              PsArray *a = g_ptr_array_index (snap, i);
-              if (g_str_equal (a->kind, "prototype_topk"))
-                topk = a;
-              else if (g_str_equal (a->kind, "prototype_source"))
-                src = a;
-              else if (g_str_equal (a->kind, "prototype_box"))
-                pbox = a;
-            }
-          const gsize K = found->shape[0], T = found->shape[1];
-          g_assert_cmpuint (found->ndim, ==, 3);
-          g_assert_cmpuint (found->shape[2], ==, 4);
-          g_assert_cmpuint (T, ==, topk->shape[1]);
-          const gint32 *b = ps_array_data (found, NULL), *tk = ps_array_data (topk, NULL);
-          const gint32 *sr = ps_array_data (src, NULL), *pb = ps_array_data (pbox, NULL);
-          guint own = 0;
-          for (gsize i = 0; i < K * T; i++)
-            {
-              g_assert_cmpint (b[i * 4], >=, 0);
-              g_assert_cmpint (b[i * 4 + 1], >=, 0);
-              g_assert_cmpint (b[i * 4 + 2], >, b[i * 4]);
-              g_assert_cmpint (b[i * 4 + 3], >, b[i * 4 + 1]);
-              g_assert_cmpint (b[i * 4 + 2], <=, 8);
-              g_assert_cmpint (b[i * 4 + 3], <=, 8);
-            }
-          for (gsize k = 0; k < K; k++)
-            if (tk[k * T] == sr[k * 3])
-              {
-                own++;
-                g_assert_cmpmem (b + k * T * 4, 4 * sizeof (gint32), pb + k * 4, 4 * sizeof (gint32));
-              }
-          g_test_message ("%u of %" G_GSIZE_FORMAT " prototypes have their source image nearest", own, K);
-          g_assert_cmpuint (own, >, 0);
-        }
+        proto_check_topk_boxes (snap, 8);
       if (g_str_equal (want[w], "prototype_purity"))
         {
           /* Its mean is the purity metric. */
@@ -660,16 +621,6 @@ test_mid_push (void)
   m->free (a);
 }
 
-static const PsArray *
-snap_find (GPtrArray *snap, const char *kind)
-{
-  for (guint i = 0; i < snap->len; i++)
-    if (g_str_equal (((PsArray *) g_ptr_array_index (snap, i))->kind, kind))
-      return g_ptr_array_index (snap, i);
-  g_error ("snapshot has no array '%s'", kind);
-  return NULL;
-}
-
 /* Pruning drops exactly the prototypes with fewer than prune_min of their
  * class among their prune_k nearest training images (each class keeping
  * one), zeroes their last-layer weights through fine-tuning, survives a
@@ -697,7 +648,7 @@ test_prune (void)
   g_assert_cmpfloat (metric (mt, "test_acc"), >=, 0.8);
 
   g_autoptr (GPtrArray) snap = m->snapshot (a);
-  const PsArray *pr = snap_find (snap, "prototype_pruned"), *tk = snap_find (snap, "prototype_topk");
+  const PsArray *pr = proto_snap_find (snap, "prototype_pruned"), *tk = proto_snap_find (snap, "prototype_topk");
   const gint32 *pruned = ps_array_data (pr, NULL), *top = ps_array_data (tk, NULL);
   const int K = ps_ppn_model_n_protos (pm), T = (int) tk->shape[1], C = 10;
   const int *pc = ps_ppn_model_proto_class (pm);
