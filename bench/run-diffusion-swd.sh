@@ -15,21 +15,8 @@
 # run-diffusion.sh's INIT=own); INIT=torch or INIT=ours makes them equal.
 set -euo pipefail
 
-SRC="$(cd "$(dirname "$0")/.." && pwd)"
-BUILD="${BUILD:-$SRC/build-bench}"
-STEPS="${STEPS:-10000}"
 SEEDS="${SEEDS:-$(seq 1 14)}"
-INIT="${INIT:-own}"
-PY=/usr/bin/python3
-
-case "$INIT" in
-  own) init_ours=ours; init_torch=torch ;;
-  torch|ours) init_ours=$INIT; init_torch=$INIT ;;
-  *) echo "INIT must be own, torch or ours, not '$INIT'" >&2; exit 2 ;;
-esac
-if [ ! -d "$BUILD" ]; then
-  meson setup "$BUILD" -Dui=false --buildtype=release >/dev/null
-fi
+. "$(dirname "$0")/diffusion-common.sh"
 ninja -C "$BUILD" bench/bench-diffusion >/dev/null
 export OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1
 

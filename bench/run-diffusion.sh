@@ -26,23 +26,9 @@
 # sides the same).
 set -euo pipefail
 
-SRC="$(cd "$(dirname "$0")/.." && pwd)"
-BUILD="${BUILD:-$SRC/build-bench}"
-STEPS="${STEPS:-10000}"
 THREADS="${THREADS:-1 2}"
 REPEAT="${REPEAT:-3}"
-INIT="${INIT:-own}"
-PY=/usr/bin/python3
-
-case "$INIT" in
-  own) init_ours=ours; init_torch=torch ;;
-  torch|ours) init_ours=$INIT; init_torch=$INIT ;;
-  *) echo "INIT must be own, torch or ours, not '$INIT'" >&2; exit 2 ;;
-esac
-
-if [ ! -d "$BUILD" ]; then
-  meson setup "$BUILD" -Dui=false --buildtype=release >/dev/null
-fi
+. "$(dirname "$0")/diffusion-common.sh"
 ninja -C "$BUILD" bench/bench-diffusion bench/bench-gemm >/dev/null
 export OMP_WAIT_POLICY=PASSIVE
 

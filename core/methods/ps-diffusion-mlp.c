@@ -47,12 +47,10 @@ struct _DenMlp
  * the next; 512 measured 2% faster than 256 and 1024, 8% faster than 128. */
 #define DEN_MLP_ROWS 512
 
-void
-ps_den_mlp_free (gpointer mlp)
+/* The per-layer training buffers (the pointer arrays stay). */
+static void
+free_train_layers (DenMlp *p)
 {
-  DenMlp *p = mlp;
-  if (p == NULL)
-    return;
   for (int i = 0; p->pre != NULL && i < p->n; i++)
     {
       if (p->act[i] != p->pre[i])
@@ -60,6 +58,15 @@ ps_den_mlp_free (gpointer mlp)
       ps_free (p->pre[i]);
       ps_free (p->sig[i]);
     }
+}
+
+void
+ps_den_mlp_free (gpointer mlp)
+{
+  DenMlp *p = mlp;
+  if (p == NULL)
+    return;
+  free_train_layers (p);
   g_free (p->pre);
   g_free (p->act);
   g_free (p->sig);
@@ -336,13 +343,7 @@ den_mlp_reserve_train (DenMlp *p, int n)
 {
   if (n <= p->tcap)
     return;
-  for (int i = 0; p->pre != NULL && i < p->n; i++)
-    {
-      if (p->act[i] != p->pre[i])
-        ps_free (p->act[i]);
-      ps_free (p->pre[i]);
-      ps_free (p->sig[i]);
-    }
+  free_train_layers (p);
   ps_free (p->g[0]);
   ps_free (p->g[1]);
   p->tcap = MAX (n, 2 * p->tcap);

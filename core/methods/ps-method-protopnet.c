@@ -781,26 +781,7 @@ static const PsParamSpec ppn_params[] = {
     "(two 3x3 convolutions on the 7x7 map widen each cell's receptive field to 26 pixels); "
     "auto picks that for 28x28 images and 1x8x8:c16k3p1r-m2-c32k3p1r-c16k1 for the digits" },
   { "protos_per_class", PS_PARAM_INT, 3, 1, 50, NULL, "Prototypes per class" },
-  { "pre_epochs", PS_PARAM_INT, -1, -1, 1000, NULL,
-    "Pre-training epochs: the backbone learns as a plain classifier (max-pool and linear head) "
-    "before the prototypes start from its patches; -1: 10 for images of 16x16 and larger, "
-    "else 3" },
-  { "warm_epochs", PS_PARAM_INT, 2, 0, 1000, NULL, "Warm-up epochs (last layer fixed)" },
-  { "joint_epochs", PS_PARAM_INT, -1, -1, 1000, NULL,
-    "Joint training epochs; -1: 5 for images of 16x16 and larger, else 8" },
-  { "mid_push", PS_PARAM_INT, -1, -1, 1000, NULL,
-    "Also push this many joint epochs before the end, then train the backbone and last layer "
-    "with the prototypes fixed (0: push at the end only; -1: 2 for images of 16x16 and "
-    "larger, else 0)" },
-  { "last_epochs", PS_PARAM_INT, 5, 0, 1000, NULL, "Last-layer fine-tuning epochs after push" },
-  { "prune_k", PS_PARAM_INT, 6, 0, 100, NULL,
-    "Pruning after push: nearest training images to look at (0: no pruning)" },
-  { "prune_min", PS_PARAM_INT, 3, 0, 100, NULL,
-    "Pruning: a prototype with fewer of its class among its prune_k nearest images is dropped" },
-  { "batch_size", PS_PARAM_INT, 64, 1, 4096, NULL, "Samples per step" },
-  { "lr", PS_PARAM_FLOAT, 1e-3, 1e-6, 1.0, NULL, "Learning rate of the backbone and last layer", TRUE },
-  { "lr_protos", PS_PARAM_FLOAT, 3e-3, 1e-6, 1.0, NULL, "Learning rate of the prototypes", TRUE },
-  { "lr_last", PS_PARAM_FLOAT, 1e-2, 1e-6, 1.0, NULL, "Learning rate of last-layer fine-tuning", TRUE },
+  PS_PPN_STAGE_PARAMS,
   { "cluster", PS_PARAM_FLOAT, 0.8, 0, 10, NULL, "Weight of the cluster cost" },
   { "separation", PS_PARAM_FLOAT, 0.08, 0, 10, NULL, "Weight of the separation cost" },
   { "l1", PS_PARAM_FLOAT, 1e-4, 0, 1, NULL, "L1 on wrong-class last-layer weights (fine-tuning)" },

@@ -147,6 +147,34 @@ double ps_ppn_deletion_auc (PsPpnClassify classify, gpointer user, const float *
 /* Sorts pixel indices by score, largest first: order[P]. */
 void ps_ppn_order_desc (int *order, const float *score, int P);
 
+/* The stage and optimiser parameters protopnet and stprotopnet share, in
+ * the order their forms show them (one list, so that a default such as
+ * the Fashion-MNIST run H epochs cannot differ between the two). */
+#define PS_PPN_STAGE_PARAMS                                                                   \
+  { "pre_epochs", PS_PARAM_INT, -1, -1, 1000, NULL,                                         \
+    "Pre-training epochs: the backbone learns as a plain classifier (max-pool and linear "  \
+    "head) before the prototypes start from its patches; -1: 10 for images of 16x16 and "   \
+    "larger, else 3" },                                                                      \
+  { "warm_epochs", PS_PARAM_INT, 2, 0, 1000, NULL, "Warm-up epochs (last layer fixed)" },   \
+  { "joint_epochs", PS_PARAM_INT, -1, -1, 1000, NULL,                                       \
+    "Joint training epochs; -1: 5 for images of 16x16 and larger, else 8" },                \
+  { "mid_push", PS_PARAM_INT, -1, -1, 1000, NULL,                                           \
+    "Also push this many joint epochs before the end, then train the backbone and last "    \
+    "layer with the prototypes fixed (0: push at the end only; -1: 2 for images of 16x16 "  \
+    "and larger, else 0)" },                                                                 \
+  { "last_epochs", PS_PARAM_INT, 5, 0, 1000, NULL, "Last-layer fine-tuning epochs after push" }, \
+  { "prune_k", PS_PARAM_INT, 6, 0, 100, NULL,                                               \
+    "Pruning after push: nearest training images to look at (0: no pruning)" },             \
+  { "prune_min", PS_PARAM_INT, 3, 0, 100, NULL,                                             \
+    "Pruning: a prototype with fewer of its class among its prune_k nearest images is "     \
+    "dropped" },                                                                             \
+  { "batch_size", PS_PARAM_INT, 64, 1, 4096, NULL, "Samples per step" },                    \
+  { "lr", PS_PARAM_FLOAT, 1e-3, 1e-6, 1.0, NULL, "Learning rate of the backbone and last layer", \
+    TRUE },                                                                                  \
+  { "lr_protos", PS_PARAM_FLOAT, 3e-3, 1e-6, 1.0, NULL, "Learning rate of the prototypes", TRUE }, \
+  { "lr_last", PS_PARAM_FLOAT, 1e-2, 1e-6, 1.0, NULL, "Learning rate of last-layer fine-tuning", \
+    TRUE }
+
 G_END_DECLS
 
 /* ---- The method implementation shared by protopnet and stprotopnet ----
