@@ -68,7 +68,9 @@ for net in $NETS; do
   best_ours="" best_torch=""
   for t in $(for r in $(seq "$REPEAT"); do echo $THREADS; done); do
     ours=$("$BUILD/bench/bench-nn" --net "$net" --epochs "$EPOCHS" --threads "$t" | tee -a "$LOG" | summarise)
-    torch=$($PY "$SRC/bench/bench_nn_torch.py" --net "$net" --epochs "$EPOCHS" --threads "$t" | tee -a "$LOG" | summarise)
+    # torch.set_num_threads does not reach the OpenBLAS under PyTorch's
+    # matrix products; its own variable does (as in run-diffusion.sh).
+    torch=$(OPENBLAS_NUM_THREADS="$t" $PY "$SRC/bench/bench_nn_torch.py" --net "$net" --epochs "$EPOCHS" --threads "$t" | tee -a "$LOG" | summarise)
     if [ -z "$best_ours" ] || awk -v a="${ours%% *}" -v b="${best_ours%% *}" 'BEGIN { exit !(a < b) }'; then
       best_ours="$ours"; ours_t=$t
     fi
