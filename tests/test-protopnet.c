@@ -489,6 +489,62 @@ test_snapshot_and_st (void)
     }
 }
 
+/* ST-ProtoPNet's alternating schedule: the first joint batch trains the
+ * trivial bank alone (its prototypes and last-layer columns move, the
+ * support bank's do not); without alternation both move.  Trained on the
+ * default schedule, each bank classifies by its own points. */
+static void
+test_st_alternate (void)
+{
+  const PsMethod *m = ps_method_find ("stprotopnet");
+  for (int alt = 0; alt < 2; alt++)
+    {
+      const char *sets[] = { "pre_epochs=0", "warm_epochs=0", "max_train=300",
+                             alt ? "alternate=true" : "alternate=false", NULL };
+      g_autoptr (PsParams) p = params_for (m, sets);
+      g_autoptr (GError) error = NULL;
+      gpointer a = m->create (m, p, digits (), 4, &error);
+      g_assert_no_error (error);
+      const int K = ps_ppn_model_n_protos (a), D = ps_ppn_model_depth (a), C = 10;
+      const int *kind = ps_ppn_model_proto_kind (a);
+      g_autofree float *p0 = g_memdup2 (ps_ppn_model_protos (a), (gsize) K * D * sizeof (float));
+      g_autofree float *l0 = g_memdup2 (ps_ppn_model_last (a), (gsize) C * K * sizeof (float));
+      run_steps (m, a, 1);
+      const float *p1 = ps_ppn_model_protos (a), *l1 = ps_ppn_model_last (a);
+      int moved[2] = { 0, 0 }, moved_last[2] = { 0, 0 };
+      for (int k = 0; k < K; k++)
+        {
+          for (int d = 0; d < D; d++)
+            moved[kind[k]] += p1[(gsize) k * D + d] != p0[(gsize) k * D + d];
+          for (int c = 0; c < C; c++)
+            moved_last[kind[k]] += l1[(gsize) c * K + k] != l0[(gsize) c * K + k];
+        }
+      g_test_message ("alternate=%d: changed prototype entries trivial %d support %d, "
+                      "last-layer entries %d / %d", alt, moved[0], moved[1], moved_last[0],
+                      moved_last[1]);
+      g_assert_cmpint (moved[0], >, K * D / 4);
+      g_assert_cmpint (moved_last[0], >, 0);
+      if (alt)
+        {
+          g_assert_cmpint (moved[1], ==, 0);
+          g_assert_cmpint (moved_last[1], ==, 0);
+        }
+      else
+        {
+          g_assert_cmpint (moved[1], >, K * D / 4);
+          g_assert_cmpint (moved_last[1], >, 0);
+        }
+      m->free (a);
+    }
+  Trained *t = trained ("stprotopnet");
+  g_autoptr (PsMetrics) mt = t->m->evaluate (t->model);
+  g_test_message ("digits ST, each bank alone: trivial %.3f support %.3f (both %.3f)",
+                  metric (mt, "test_acc_trivial"), metric (mt, "test_acc_support"),
+                  metric (mt, "test_acc"));
+  g_assert_cmpfloat (metric (mt, "test_acc_trivial"), >=, 0.8);
+  g_assert_cmpfloat (metric (mt, "test_acc_support"), >=, 0.8);
+}
+
 /* "This looks like that, because": global importances from two disjoint
  * halves of the training set agree (Spearman), well above the chance level
  * of pairing each prototype with another one. */
@@ -792,6 +848,7 @@ main (int argc, char **argv)
   g_test_add_func ("/protopnet/explain", test_explain);
   g_test_add_func ("/protopnet/because-stability", test_because_stability);
   g_test_add_func ("/protopnet/st-snapshot", test_snapshot_and_st);
+  g_test_add_func ("/protopnet/st-alternate", test_st_alternate);
   g_test_add_func ("/protopnet/resume-joint", test_resume_joint);
   g_test_add_func ("/protopnet/resume-push", test_resume_push);
   return g_test_run ();

@@ -46,6 +46,7 @@ struct _PsPpnModel
   guint64 s_mid, s_mid_end;
   int batch, cap;          /* batch size; scratch capacity in images */
   float w_clst, w_sep, l1, w_st, lr_last_ft;
+  gboolean alternate;      /* ST: one bank per batch (param alternate) */
   /* scratch */
   float *xb, *feat, *dfeat, *sim, *mind, *logits, *dlogits, *dsim, *dmind, *probs;
   int *yb, *argmin;
@@ -70,6 +71,8 @@ void   ps_ppn_features (PsPpnModel *m, const float *x, int B);
 int    ps_ppn_argmax (const float *v, int n);
 /* Accuracy of the current last layer on the evaluation set. */
 double ps_ppn_test_acc (PsPpnModel *m);
+/* The same from one bank's points alone (kind: PS_PPN_KIND_*; -1 all). */
+double ps_ppn_test_acc_bank (PsPpnModel *m, int kind);
 /* Zeroes the pruned prototypes' last-layer weights and cached similarities. */
 void   ps_ppn_apply_pruning (PsPpnModel *m);
 int    ps_ppn_n_pruned (PsPpnModel *m);

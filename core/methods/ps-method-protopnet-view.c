@@ -228,6 +228,12 @@ ps_ppn_method_evaluate (gpointer p)
   PsMetrics *out = ps_metrics_new ();
   if (m->test.n > 0)
     ps_metrics_set (out, m->test.split == PS_SPLIT_TEST ? "test_acc" : "val_acc", ps_ppn_test_acc (m));
+  if (m->test.n > 0 && m->support > 0)
+    {
+      /* How well each bank classifies by its own points. */
+      ps_metrics_set (out, "test_acc_trivial", ps_ppn_test_acc_bank (m, PS_PPN_KIND_PLAIN));
+      ps_metrics_set (out, "test_acc_support", ps_ppn_test_acc_bank (m, PS_PPN_KIND_SUPPORT));
+    }
   if (!isnan (m->acc_pre))
     ps_metrics_set (out, "test_acc_pretrain", m->acc_pre);
   if (!isnan (m->acc_joint))

@@ -35,6 +35,7 @@ void ps_ppn_model_map_size (PsPpnModel *m, int *h, int *w) { *h = m->fh; *w = m-
 float *ps_ppn_model_protos (PsPpnModel *m) { return m->protos; }
 const int *ps_ppn_model_proto_class (PsPpnModel *m) { return m->pclass; }
 const float *ps_ppn_model_last (PsPpnModel *m) { return m->last; }
+const int *ps_ppn_model_proto_kind (PsPpnModel *m) { return m->pkind; }
 const int *ps_ppn_model_push_row (PsPpnModel *m) { return m->src_row; }
 const int *ps_ppn_model_push_pos (PsPpnModel *m) { return m->src_pos; }
 
@@ -195,6 +196,7 @@ ps_ppn_method_create (const PsMethod *method, const PsParams *params, PsDataset 
   m->w_sep = (float) ps_params_get_float (params, "separation");
   m->l1 = (float) ps_params_get_float (params, "l1");
   m->w_st = st ? (float) ps_params_get_float (params, "st_weight") : 0.0f;
+  m->alternate = st && ps_params_get_bool (params, "alternate");
   m->lr_last_ft = (float) ps_params_get_float (params, "lr_last");
   m->acc_pre = m->acc_joint = m->acc_push = m->acc_final = NAN;
 
@@ -379,20 +381,33 @@ ps_ppn_argmax (const float *v, int n)
 /* Accuracy of the current last layer on cached or freshly computed
  * similarities of the evaluation set. */
 double
-ps_ppn_test_acc (PsPpnModel *m)
+ps_ppn_test_acc_bank (PsPpnModel *m, int kind)
 {
   if (m->test.n == 0)
     return NAN;
+  const int K = m->K;
   g_autofree float *logits = g_new (float, (gsize) m->test.n * m->C);
+  g_autofree float *sim = g_new (float, (gsize) m->test.n * K);
   if (m->cache_sim != NULL)
-    ps_ppn_last_forward (logits, m->cache_sim + (gsize) m->n_train * m->K, m->last, m->test.n,
-                         m->K, m->C);
+    memcpy (sim, m->cache_sim + (gsize) m->n_train * K, (gsize) m->test.n * K * sizeof (float));
   else
-    ps_ppn_model_infer (m, m->test.x, m->test.n, NULL, NULL, logits);
+    ps_ppn_model_infer (m, m->test.x, m->test.n, NULL, sim, NULL);
+  if (kind >= 0)
+    for (guint i = 0; i < m->test.n; i++)
+      for (int k = 0; k < K; k++)
+        if (m->pkind[k] != kind)
+          sim[(gsize) i * K + k] = 0.0f;
+  ps_ppn_last_forward (logits, sim, m->last, m->test.n, K, m->C);
   guint ok = 0;
   for (guint i = 0; i < m->test.n; i++)
     ok += ps_ppn_argmax (logits + (gsize) i * m->C, m->C) == m->test.y[i];
   return (double) ok / m->test.n;
+}
+
+double
+ps_ppn_test_acc (PsPpnModel *m)
+{
+  return ps_ppn_test_acc_bank (m, -1);
 }
 
 /* ---- Training steps --------------------------------------------------- */
@@ -499,11 +514,23 @@ train_step (PsPpnModel *m, gboolean joint, PsStepInfo *info)
 {
   int B;
   /* Epochs count training steps only (not a mid push's chunks). */
-  gather_batch (m, m->step >= m->s_mid_end ? m->step - (m->s_mid_end - m->s_mid) : m->step, &B);
+  guint64 t = m->step >= m->s_mid_end ? m->step - (m->s_mid_end - m->s_mid) : m->step;
+  gather_batch (m, t, &B);
   ps_model_set_training (m->net, TRUE);
   ps_ppn_features (m, m->xb, B);
   const int K = m->K, C = m->C;
+  /* With alternating banks (ST-ProtoPNet's schedule) a batch trains one
+   * bank: the trivial bank on even batches, the support bank on odd ones;
+   * the logits are that bank's points alone, so each bank learns to
+   * classify by itself and the test logits are the sum of two
+   * classifiers on one backbone.  -1: every bank on every batch. */
+  int only = m->support > 0 && m->alternate ? (int) (t & 1) : -1;
   ps_ppn_forward (m->sim, m->mind, m->argmin, m->feat, m->protos, B, K, m->D, m->HW, PS_PPN_EPS);
+  if (only >= 0)
+    for (int b = 0; b < B; b++)
+      for (int k = 0; k < K; k++)
+        if (m->pkind[k] != only)
+          m->sim[(gsize) b * K + k] = 0.0f;
   ps_ppn_last_forward (m->logits, m->sim, m->last, B, K, C);
   memset (m->dlogits, 0, (gsize) B * C * sizeof (float));
   float loss = ps_softmax_xent (m->dlogits, m->probs, m->logits, m->yb, B, C, 0.0f);
@@ -512,11 +539,18 @@ train_step (PsPpnModel *m, gboolean joint, PsStepInfo *info)
   memset (m->dlast, 0, (gsize) C * K * sizeof (float));
   memset (m->dprotos, 0, (gsize) K * m->D * sizeof (float));
   ps_ppn_last_backward (m->dsim, joint ? m->dlast : NULL, m->dlogits, m->sim, m->last, B, K, C);
+  if (only >= 0)
+    for (int b = 0; b < B; b++)
+      for (int k = 0; k < K; k++)
+        if (m->pkind[k] != only)
+          m->dsim[(gsize) b * K + k] = 0.0f;
   ps_ppn_sim_backward (m->dmind, m->dsim, m->mind, B * K, PS_PPN_EPS);
   float clst = 0, sep = 0;
   int n_banks = m->support > 0 ? 2 : 1;
   for (int bank = 0; bank < n_banks; bank++)
     {
+      if (only >= 0 && bank != only)
+        continue;
       float c1, s1;
       ps_ppn_cluster_sep (m->dmind, &c1, &s1, m->mind, m->yb, m->pclass,
                           m->support > 0 ? m->pkind : NULL, bank, B, K, m->w_clst, m->w_sep);
@@ -526,10 +560,12 @@ train_step (PsPpnModel *m, gboolean joint, PsStepInfo *info)
   loss += m->w_clst * clst - m->w_sep * sep;
   if (m->support > 0 && m->w_st > 0)
     {
-      loss += ps_ppn_pair_cosine_loss (m->dprotos, m->protos, m->pclass, m->pkind,
-                                       PS_PPN_KIND_PLAIN, K, m->D, C, +1.0f, m->w_st);
-      loss += ps_ppn_pair_cosine_loss (m->dprotos, m->protos, m->pclass, m->pkind,
-                                       PS_PPN_KIND_SUPPORT, K, m->D, C, -1.0f, m->w_st);
+      if (only != PS_PPN_KIND_SUPPORT)
+        loss += ps_ppn_pair_cosine_loss (m->dprotos, m->protos, m->pclass, m->pkind,
+                                         PS_PPN_KIND_PLAIN, K, m->D, C, +1.0f, m->w_st);
+      if (only != PS_PPN_KIND_PLAIN)
+        loss += ps_ppn_pair_cosine_loss (m->dprotos, m->protos, m->pclass, m->pkind,
+                                         PS_PPN_KIND_SUPPORT, K, m->D, C, -1.0f, m->w_st);
     }
   memset (m->dfeat, 0, (gsize) B * m->D * m->HW * sizeof (float));
   ps_ppn_backward (m->dfeat, m->dprotos, m->dmind, m->feat, m->protos, m->argmin, B, K, m->D,

@@ -7,10 +7,13 @@
  * discrimination loss (the nearest cross-class pair of trivial prototypes
  * is pushed apart in cosine), the support bank a closeness loss (the
  * nearest cross-class pair of support prototypes is pulled together, so
- * they settle near the class boundary).  Our reading and simplifications:
- * both banks use ProtoPNet's log-similarity on L2 distances instead of the
- * paper's cosine, both are trained on every batch instead of alternating
- * batches, and there is no within-class orthogonality term.
+ * they settle near the class boundary).  As in the paper the banks take
+ * turns (param alternate): a warm-up or joint batch trains one bank, whose
+ * own points are the logits, so each bank learns to classify by itself.
+ * Our simplifications: both banks use ProtoPNet's log-similarity on L2
+ * distances instead of the paper's cosine, one last layer (fine-tuned on
+ * the summed logits) stands for the paper's two, and there is no
+ * within-class orthogonality term.
  */
 #define G_LOG_DOMAIN "ps-stprotopnet"
 
@@ -27,6 +30,9 @@ static const PsParamSpec st_params[] = {
   { "separation", PS_PARAM_FLOAT, 0.08, 0, 10, NULL, "Weight of the separation cost (each bank)" },
   { "st_weight", PS_PARAM_FLOAT, 0.1, 0, 10, NULL,
     "Weight of the trivial discrimination and support closeness losses" },
+  { "alternate", PS_PARAM_BOOL, 1, 0, 1, NULL,
+    "Train one bank per batch (trivial, then support), each classifying by its own points, as "
+    "in the paper; off: both banks on every batch with the summed logits" },
   { "l1", PS_PARAM_FLOAT, 1e-4, 0, 1, NULL, "L1 on wrong-class last-layer weights (fine-tuning)" },
   { "max_train", PS_PARAM_INT, 0, 0, 10000000, NULL, "Use at most this many training samples (0: all)" },
 };
@@ -47,9 +53,10 @@ const PsMethod ps_method_stprotopnet = {
   .summary = "ProtoPNet with two prototype banks on one backbone: trivial prototypes pushed away "
              "from other classes (discrimination loss) and support prototypes pulled toward the "
              "class boundary (closeness loss), each with cluster and separation costs; logits "
-             "are the sum of both banks. The snapshot's prototype_kind tells them apart (0 "
-             "trivial, 1 support). Simplified: L2 log-similarity instead of cosine, both banks on "
-             "every batch, no orthogonality term.",
+             "are the sum of both banks. Training alternates the banks batch by batch, each "
+             "classifying by its own points. The snapshot's prototype_kind tells them apart (0 "
+             "trivial, 1 support). Simplified: L2 log-similarity instead of cosine, no "
+             "orthogonality term.",
   .key_metric = "test_acc",
   .params = st_params,
   .n_params = G_N_ELEMENTS (st_params),

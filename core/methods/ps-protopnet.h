@@ -200,6 +200,7 @@ int          ps_ppn_model_depth    (PsPpnModel *m);   /* D */
 void         ps_ppn_model_map_size (PsPpnModel *m, int *h, int *w);
 float       *ps_ppn_model_protos   (PsPpnModel *m);   /* [K, D] */
 const int   *ps_ppn_model_proto_class (PsPpnModel *m);
+const int   *ps_ppn_model_proto_kind (PsPpnModel *m);   /* PS_PPN_KIND_* */
 const float *ps_ppn_model_last     (PsPpnModel *m);   /* [C, K] */
 /* Push record: dataset row and map position of each prototype (-1 before push). */
 const int   *ps_ppn_model_push_row (PsPpnModel *m);
