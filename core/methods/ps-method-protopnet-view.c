@@ -449,54 +449,6 @@ ps_ppn_method_snapshot (gpointer p)
 
 /* ---- Explanation ------------------------------------------------------------- */
 
-typedef struct
-{
-  int k;
-  float ev;
-} KEv;
-
-static int
-cmp_kev (gconstpointer a, gconstpointer b)
-{
-  const KEv *x = a, *y = b;
-  if (x->ev != y->ev)
-    return x->ev > y->ev ? -1 : 1;
-  return x->k - y->k;
-}
-
-/* Feature map of one image from a copy of the backbone whose last
- * convolution has fresh random weights: the model-randomisation sanity
- * check (a heatmap that survives it does not depend on what was learnt). */
-static void
-random_conv_features (PsPpnModel *m, const float *x1, guint64 seed, float *feat1)
-{
-  g_autoptr (GBytes) blob = ps_model_save (m->net);
-  g_autoptr (PsModel) copy = ps_model_load (blob, NULL);
-  if (copy == NULL)
-    {
-      memset (feat1, 0, (gsize) m->D * m->HW * sizeof (float));
-      return;
-    }
-  int li = -1;
-  for (int i = ps_model_n_layers (copy) - 1; i >= 0; i--)
-    if (ps_model_layer (copy, i)->kind == PS_LAYER_CONV)
-      {
-        li = i;
-        break;
-      }
-  if (li >= 0)
-    {
-      const PsLayerInfo *l = ps_model_layer (copy, li);
-      PsRng rng;
-      ps_rng_init (&rng, seed, 11);
-      float bound = sqrtf (6.0f / (float) (l->in_c * l->k * l->k));
-      ps_rng_fill_uniform (&rng, ps_model_params (copy) + l->param_off, l->n_weight, -bound, bound);
-    }
-  ps_model_set_training (copy, FALSE);
-  const float *o = ps_model_forward (copy, x1, 1);
-  ps_sigmoid_forward (feat1, o, (gsize) m->D * m->HW);
-}
-
 PsExplanation *
 ps_ppn_method_explain (gpointer p, guint sample, GError **error)
 {
@@ -540,13 +492,8 @@ ps_ppn_method_explain (gpointer p, guint sample, GError **error)
         acc += (double) sim1[k] * m->last[(gsize) c * K + k];
       points[c] = (float) acc;
     }
-  g_autofree KEv *order = g_new (KEv, K);
-  for (int k = 0; k < K; k++)
-    {
-      order[k].k = k;
-      order[k].ev = sim1[k] * m->last[(gsize) pred * K + k];
-    }
-  qsort (order, K, sizeof (KEv), (int (*) (const void *, const void *)) cmp_kev);
+  g_autofree PsPpnRanked *order = g_new (PsPpnRanked, K);
+  ps_ppn_rank_evidence (order, sim1, m->last + (gsize) pred * K, K);
   const int T = MIN (K, 10);
   g_autofree float *heat = g_new (float, (gsize) T * P);
   g_autofree float *heat_rc = g_new (float, (gsize) T * P);
@@ -558,7 +505,7 @@ ps_ppn_method_explain (gpointer p, guint sample, GError **error)
   g_autofree gint32 *kinds = g_new (gint32, T);
   g_autofree float *map = g_new (float, HW);
   g_autofree float *feat_rc = g_new (float, (gsize) D * HW);
-  random_conv_features (m, x1, sample, feat_rc);
+  ps_ppn_random_conv_features (m->net, x1, sample, feat_rc, (gsize) D * HW);
   PsRng rng;
   ps_rng_init (&rng, sample, 13);
   g_autofree float *noise = g_new (float, HW);
@@ -566,7 +513,7 @@ ps_ppn_method_explain (gpointer p, guint sample, GError **error)
     {
       int k = order[t].k;
       PsEvidence e = { .index = k, .cls = m->pclass[k], .similarity = sim1[k],
-                       .weight = m->last[(gsize) pred * K + k], .evidence = order[t].ev };
+                       .weight = m->last[(gsize) pred * K + k], .evidence = order[t].evidence };
       g_array_append_val (ex->evidence, e);
       idx[t] = k;
       kinds[t] = m->pkind[k];

@@ -255,50 +255,6 @@ pps_snapshot (gpointer p)
 
 /* ---- Explanation ------------------------------------------------------------- */
 
-typedef struct
-{
-  int k;
-  float ev;
-} KEv;
-
-static int
-cmp_kev (gconstpointer a, gconstpointer b)
-{
-  const KEv *x = a, *y = b;
-  if (x->ev != y->ev)
-    return x->ev > y->ev ? -1 : 1;
-  return x->k - y->k;
-}
-
-/* The feature map of one image through a copy of the backbone whose last
- * convolution has fresh random weights (the model-randomisation sanity
- * baseline for the heatmaps). */
-static void
-random_conv_features (PsPpsModel *m, const float *x1, guint64 seed, float *feat1)
-{
-  g_autoptr (GBytes) blob = ps_model_save (m->net);
-  g_autoptr (PsModel) copy = ps_model_load (blob, NULL);
-  if (copy == NULL)
-    {
-      memset (feat1, 0, (gsize) m->D * m->HW * sizeof (float));
-      return;
-    }
-  for (int i = ps_model_n_layers (copy) - 1; i >= 0; i--)
-    {
-      const PsLayerInfo *l = ps_model_layer (copy, i);
-      if (l->kind != PS_LAYER_CONV)
-        continue;
-      PsRng rng;
-      ps_rng_init (&rng, seed, 11);
-      float bound = sqrtf (6.0f / (float) (l->in_c * l->k * l->k));
-      ps_rng_fill_uniform (&rng, ps_model_params (copy) + l->param_off, l->n_weight, -bound, bound);
-      break;
-    }
-  ps_model_set_training (copy, FALSE);
-  const float *o = ps_model_forward (copy, x1, 1);
-  ps_sigmoid_forward (feat1, o, (gsize) m->D * m->HW);
-}
-
 PsExplanation *
 pps_explain (gpointer p, guint sample, GError **error)
 {
@@ -370,13 +326,8 @@ pps_explain (gpointer p, guint sample, GError **error)
           kb = k;
       wins[kb]++;
     }
-  g_autofree KEv *order = g_new (KEv, K);
-  for (int k = 0; k < K; k++)
-    {
-      order[k].k = k;
-      order[k].ev = msim[k] * m->last[(gsize) pred * K + k];
-    }
-  qsort (order, K, sizeof (KEv), (int (*) (const void *, const void *)) cmp_kev);
+  g_autofree PsPpnRanked *order = g_new (PsPpnRanked, K);
+  ps_ppn_rank_evidence (order, msim, m->last + (gsize) pred * K, K);
   const int T = MIN (K, 10);
   g_autofree float *heat = g_new (float, (gsize) T * P);
   g_autofree float *heat_rc = g_new (float, (gsize) T * P);
@@ -390,7 +341,7 @@ pps_explain (gpointer p, guint sample, GError **error)
   g_autofree float *tshare = g_new (float, T);
   g_autofree float *map = g_new (float, HW);
   g_autofree float *feat_rc = g_new (float, (gsize) D * HW);
-  random_conv_features (m, x1, sample, feat_rc);
+  ps_ppn_random_conv_features (m->net, x1, sample, feat_rc, (gsize) D * HW);
   PsRng rng;
   ps_rng_init (&rng, sample, 13);
   g_autofree float *noise = g_new (float, HW);
@@ -398,7 +349,7 @@ pps_explain (gpointer p, guint sample, GError **error)
     {
       int k = order[t].k;
       PsEvidence e = { .index = k, .cls = m->pclass[k], .similarity = msim[k],
-                       .weight = m->last[(gsize) pred * K + k], .evidence = order[t].ev };
+                       .weight = m->last[(gsize) pred * K + k], .evidence = order[t].evidence };
       g_array_append_val (ex->evidence, e);
       idx[t] = k;
       kinds[t] = m->pkind[k];

@@ -2,6 +2,7 @@
 #define G_LOG_DOMAIN "ps-protopnet"
 
 #include "ps-protopnet.h"
+#include "../nn/ps-layers.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -533,4 +534,51 @@ ps_ppn_deletion_auc (PsPpnClassify classify, gpointer user, const float *x,
       auc += acc;
     }
   return auc / (steps + 1);
+}
+
+static int
+cmp_ranked (gconstpointer a, gconstpointer b)
+{
+  const PsPpnRanked *x = a, *y = b;
+  if (x->evidence != y->evidence)
+    return x->evidence > y->evidence ? -1 : 1;
+  return x->k - y->k;
+}
+
+void
+ps_ppn_rank_evidence (PsPpnRanked *out, const float *sim, const float *w, int K)
+{
+  for (int k = 0; k < K; k++)
+    {
+      out[k].k = k;
+      out[k].evidence = sim[k] * w[k];
+    }
+  qsort (out, K, sizeof (PsPpnRanked), (int (*) (const void *, const void *)) cmp_ranked);
+}
+
+void
+ps_ppn_random_conv_features (PsModel *net, const float *x1, guint64 seed, float *feat1,
+                             gsize n_feat)
+{
+  g_autoptr (GBytes) blob = ps_model_save (net);
+  g_autoptr (PsModel) copy = ps_model_load (blob, NULL);
+  if (copy == NULL)
+    {
+      memset (feat1, 0, n_feat * sizeof (float));
+      return;
+    }
+  for (int i = ps_model_n_layers (copy) - 1; i >= 0; i--)
+    {
+      const PsLayerInfo *l = ps_model_layer (copy, i);
+      if (l->kind != PS_LAYER_CONV)
+        continue;
+      PsRng rng;
+      ps_rng_init (&rng, seed, 11);
+      float bound = sqrtf (6.0f / (float) (l->in_c * l->k * l->k));
+      ps_rng_fill_uniform (&rng, ps_model_params (copy) + l->param_off, l->n_weight, -bound, bound);
+      break;
+    }
+  ps_model_set_training (copy, FALSE);
+  const float *o = ps_model_forward (copy, x1, 1);
+  ps_sigmoid_forward (feat1, o, n_feat);
 }

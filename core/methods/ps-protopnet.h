@@ -134,6 +134,22 @@ double ps_ppn_purity (const float *mind, const int *y, const int *proto_class, i
  * smallest mind, nearest first: out[K, topk]. */
 void ps_ppn_topk_rows (int *out, const float *mind, int n, int K, int topk);
 
+/* The prototypes of an explanation ranked by the points they add to one
+ * class, sim[k] * w[k] (w: that class's row of the last layer), largest
+ * first, ties by index. */
+typedef struct
+{
+  int k;
+  float evidence;
+} PsPpnRanked;
+void ps_ppn_rank_evidence (PsPpnRanked *out, const float *sim, const float *w, int K);
+/* The model-randomisation sanity baseline: the sigmoid feature map
+ * feat1[n_feat] of one image x1 through a copy of `net` whose last
+ * convolution has fresh random weights (a heatmap that survives it does
+ * not depend on what was learnt).  A copy that cannot be made gives zeros. */
+void ps_ppn_random_conv_features (PsModel *net, const float *x1, guint64 seed, float *feat1,
+                                  gsize n_feat);
+
 /* The area under a deletion curve: pixels are removed (set to `fill`) in
  * `steps` equal fractions in the order given by order[B, P] (most important
  * first); acc[s] of `classify` at each fraction.  classify writes
