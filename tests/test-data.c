@@ -272,6 +272,13 @@ test_builtin_names (void)
   g_assert_cmpuint (n, ==, 11);
   g_assert_true (digits && fm);
   g_assert_null (ps_dataset_builtin_description ("nope"));
+  /* Class names without loading: Fashion-MNIST's ten, none for the others. */
+  const char *const *fm_names = ps_dataset_builtin_class_names ("fashion-mnist");
+  g_assert_nonnull (fm_names);
+  g_assert_cmpuint (g_strv_length ((char **) fm_names), ==, 10);
+  g_assert_cmpstr (fm_names[7], ==, "Sneaker");
+  g_assert_null (ps_dataset_builtin_class_names ("digits"));
+  g_assert_null (ps_dataset_builtin_class_names (NULL));
 }
 
 static void
@@ -331,6 +338,9 @@ test_fashion_mnist (void)
   g_assert_cmpuint (ds->n_classes, ==, 10);
   g_assert_cmpstr (ds->class_names[0], ==, "T-shirt/top");
   g_assert_cmpstr (ds->class_names[9], ==, "Ankle boot");
+  /* The names the views use without loading are the loaded set's. */
+  for (int c = 0; c < 10; c++)
+    g_assert_cmpstr (ds->class_names[c], ==, ps_dataset_builtin_class_names ("fashion-mnist")[c]);
   g_assert_cmpstr (ds->name, ==, "fashion-mnist");
   /* Balanced: 7000 per class. */
   guint count[10] = { 0 };

@@ -16,8 +16,14 @@
 static const char *const digit_names[] = { "0", "1", "2", "3", "4", "5", "6", "7", "8", "9" };
 static const char *const fashion_names[] = {
   "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-  "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+  "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot", NULL,
 };
+
+const char * const *
+ps_dataset_builtin_class_names (const char *name)
+{
+  return g_strcmp0 (name, "fashion-mnist") == 0 ? fashion_names : NULL;
+}
 
 static guint8 *
 gunzip (const char *path, const guint8 *in, gsize in_len, gsize *out_len, GError **error)

@@ -67,6 +67,10 @@ PsDataset *ps_dataset_load_builtin (const char *name, guint n, double noise, gui
 /* Names and one-line descriptions, NULL-terminated; static. */
 const char * const *ps_dataset_builtin_names (void);
 const char *ps_dataset_builtin_description (const char *name);
+/* The class names of a built-in image dataset whose labels are not plain
+ * numbers ("fashion-mnist"), without loading it; NULL-terminated, static;
+ * NULL for any other name. */
+const char * const *ps_dataset_builtin_class_names (const char *name);
 
 /* A far out-of-distribution set for an image dataset with its own split:
  * `kind` "digits" appends the bundled 8x8 digits, scaled up bilinearly to

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ps-base.h"
+#include "ps-dataset.h"
 
 typedef struct
 {
@@ -385,6 +386,7 @@ ps_run_figure_embedding (PsStore *store, gint64 run, gint64 step, PsColorBy colo
   if (data == NULL)
     return NULL;
   g_autofree char *title = g_strdup_printf ("%s: embedding", info->name);
-  PsScatterFigureOptions options = { .color_by = color_by, .theme = theme, .title = title };
+  PsScatterFigureOptions options = { .color_by = color_by, .theme = theme, .title = title,
+                                     .class_names = ps_dataset_builtin_class_names (info->dataset) };
   return ps_scatter_data_figure (data, &options);
 }

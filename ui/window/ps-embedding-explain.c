@@ -20,6 +20,16 @@
 
 /* ---- Facts, thumbnails and neighbours --------------------------------- */
 
+/* "5" or, where the dataset's class names are known, "5 (Sandal)". */
+static char *
+class_label (PsEmbeddingView *self, int c)
+{
+  const char *const *names = ps_dataset_builtin_class_names (self->dataset_name);
+  if (names != NULL && c >= 0 && (guint) c < g_strv_length ((char **) names))
+    return g_strdup_printf ("%d (%s)", c, names[c]);
+  return g_strdup_printf ("%d", c);
+}
+
 static void
 clear_container (GtkWidget *w)
 {
@@ -343,10 +353,14 @@ explain_with_model (PsEmbeddingView *self, gint64 row)
       g_autofree char *t = NULL;
       GtkWidget *thumb = NULL;
       if (ex->by_prototypes)
-        t = g_strdup_printf ("prototype %d · class %d · evidence %+.2f", ev->index, ev->cls, ev->evidence);
+        {
+          g_autofree char *l = class_label (self, ev->cls);
+          t = g_strdup_printf ("prototype %d · class %s · evidence %+.2f", ev->index, l, ev->evidence);
+        }
       else
         {
-          t = g_strdup_printf ("#%d · class %d", ev->index, ev->cls);
+          g_autofree char *l = class_label (self, ev->cls);
+          t = g_strdup_printf ("#%d · class %s", ev->index, l);
           PsDataset *ds = self->model_data;
           if (ds->img_h > 0 && ev->index >= 0 && (guint) ev->index < ds->n)
             {
@@ -456,9 +470,15 @@ ps_embedding_explain_update (PsEmbeddingView *self)
   g_autoptr (GString) head = g_string_new (NULL);
   g_string_append_printf (head, "Sample %" G_GINT64_FORMAT, sample);
   if (lab)
-    g_string_append_printf (head, ": true %d", lab[i]);
+    {
+      g_autofree char *l = class_label (self, lab[i]);
+      g_string_append_printf (head, ": true %s", l);
+    }
   if (pred)
-    g_string_append_printf (head, "%s predicted %d", lab ? "," : ":", pred[i]);
+    {
+      g_autofree char *l = class_label (self, pred[i]);
+      g_string_append_printf (head, "%s predicted %s", lab ? "," : ":", l);
+    }
   if (cf)
     g_string_append_printf (head, " (%.0f%%)", 100 * cf[i]);
   gtk_label_set_label (self->explain_title, head->str);
@@ -468,12 +488,13 @@ ps_embedding_explain_update (PsEmbeddingView *self)
   add_fact (self, r++, "dataset row", row_text);
   if (lab)
     {
-      g_autofree char *t = g_strdup_printf ("%d", lab[i]);
+      g_autofree char *t = class_label (self, lab[i]);
       add_fact (self, r++, "true class", t);
     }
   if (pred)
     {
-      g_autofree char *t = g_strdup_printf ("%d%s", pred[i],
+      g_autofree char *l = class_label (self, pred[i]);
+      g_autofree char *t = g_strdup_printf ("%s%s", l,
                                             lab ? (lab[i] == pred[i] ? "  ✓ correct" : "  ✗ wrong") : "");
       add_fact (self, r++, "predicted", t);
     }
@@ -546,7 +567,8 @@ ps_embedding_explain_update (PsEmbeddingView *self)
       gtk_widget_set_visible (GTK_WIDGET (self->neighbours_title), TRUE);
       for (gsize a = 0; a < MIN (k, N_NEIGHBOURS); a++)
         {
-          g_autofree char *t = pl ? g_strdup_printf ("prototype %" G_GSIZE_FORMAT " · class %d", nb[a].index, pl[nb[a].index])
+          g_autofree char *l = pl ? class_label (self, pl[nb[a].index]) : NULL;
+          g_autofree char *t = pl ? g_strdup_printf ("prototype %" G_GSIZE_FORMAT " · class %s", nb[a].index, l)
                                   : g_strdup_printf ("prototype %" G_GSIZE_FORMAT, nb[a].index);
           add_neighbour_row (self, t, 1.0 / (1.0 + nb[a].dist / spread), NULL);
         }
@@ -579,7 +601,10 @@ ps_embedding_explain_update (PsEmbeddingView *self)
       g_autoptr (GString) t = g_string_new (NULL);
       g_string_append_printf (t, "#%" G_GINT64_FORMAT, rows ? (gint64) rows[j] : (gint64) j);
       if (lab)
-        g_string_append_printf (t, " · class %d", lab[j]);
+        {
+          g_autofree char *l = class_label (self, lab[j]);
+          g_string_append_printf (t, " · class %s", l);
+        }
       if (lab && pred && lab[j] != pred[j])
         g_string_append (t, " (misclassified)");
       add_neighbour_row (self, t->str, 1.0 / (1.0 + nb[a].dist / spread), thumbnail (self, j, 40));

@@ -153,6 +153,8 @@ ps_embedding_view_set_run (PsEmbeddingView *self, PsStore *store, gint64 run_id)
   self->shown_step = -1;
   g_clear_pointer (&self->arrays, g_ptr_array_unref);
   ps_scatter_view_clear (self->scatter);
+  /* Names in the legend and the hover text where the dataset has them. */
+  ps_scatter_view_set_class_names (self->scatter, ps_dataset_builtin_class_names (self->dataset_name));
 
   if (self->run_id != 0)
     {

@@ -38,6 +38,17 @@ invalidate (PsScatterView *self)
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
+/* "\nclass 3 (Dress)": a label line of the tooltip, named where the
+ * dataset's class names are known. */
+static void
+append_class (PsScatterView *self, GString *s, const char *what, gint32 c)
+{
+  const char *name = self->class_names && c >= 0 && (guint) c < g_strv_length (self->class_names)
+                         ? self->class_names[c] : NULL;
+  g_autofree char *esc = name ? g_markup_escape_text (name, -1) : NULL;
+  g_string_append_printf (s, "\n%s %d%s%s%s", what, c, esc ? " (" : "", esc ? esc : "", esc ? ")" : "");
+}
+
 static gboolean
 settle_cb (gpointer data)
 {
@@ -562,17 +573,16 @@ ps_scatter_view_query_tooltip (GtkWidget *widget, int x, int y, gboolean keyboar
   gssize i = ps_point_grid_nearest_pixel (self->grid, &self->view, x, y, PICK_RADIUS);
   if (i < 0)
     return FALSE;
-  g_string_append_printf (s, "<b>Sample %" G_GSSIZE_FORMAT "</b>", i);
+  /* The dataset row when the snapshot has it (the explanation panel and
+   * the Prototypes page name images by it), else the point's index. */
+  if (self->data->sample_index)
+    g_string_append_printf (s, "<b>Sample %" G_GINT64_FORMAT "</b>", self->data->sample_index[i]);
+  else
+    g_string_append_printf (s, "<b>Point %" G_GSSIZE_FORMAT "</b>", i);
   if (self->data->labels)
-    {
-      gint32 c = self->data->labels[i];
-      const char *name = self->class_names && c >= 0 && (guint) c < g_strv_length (self->class_names)
-                             ? self->class_names[c] : NULL;
-      g_autofree char *esc = name ? g_markup_escape_text (name, -1) : NULL;
-      g_string_append_printf (s, "\nclass %d%s%s%s", c, esc ? " (" : "", esc ? esc : "", esc ? ")" : "");
-    }
+    append_class (self, s, "class", self->data->labels[i]);
   if (self->data->predictions)
-    g_string_append_printf (s, "\npredicted %d", self->data->predictions[i]);
+    append_class (self, s, "predicted", self->data->predictions[i]);
   if (self->data->scores)
     g_string_append_printf (s, "\n%s %.3f", self->data->score_name, self->data->scores[i]);
   g_string_append_printf (s, "\n(%.3g, %.3g)", self->x[i], self->y[i]);
