@@ -327,6 +327,61 @@ test_conv_block_matches_kernels (void)
     g_assert_cmpfloat (ps_model_grads (m)[i], ==, g[i]);
 }
 
+/* With two BLAS threads the conv blocks of a large batch run on two
+ * threads: outputs and input gradients are the same bits (every image is
+ * computed alone), the weight gradients the same up to the rounding of
+ * summing the two halves apart. */
+static void
+test_conv_block_two_threads (void)
+{
+  enum { B = 40 };
+  const int before = ps_blas_get_threads ();
+  g_autoptr (PsModel) m = ps_model_new ("2x8x8:c3k3p1r-m2-c4k3p1r-m2-f-5", NULL);
+  PsRng rng;
+  ps_rng_init (&rng, 43, 0);
+  ps_model_init (m, &rng);
+  g_autofree float *x = g_new (float, B * 128);
+  g_autofree float *r = g_new (float, B * 5);
+  ps_rng_fill_normal (&rng, x, B * 128, 0.f, 1.f);
+  ps_rng_fill_normal (&rng, r, B * 5, 0.f, 1.f);
+  gsize np = ps_model_n_params (m);
+  float *out[2], *grad[2], *dx[2];
+  for (int t = 0; t < 2; t++)
+    {
+      ps_blas_set_threads (t + 1);
+      out[t] = g_memdup2 (ps_model_forward (m, x, B), B * 5 * sizeof (float));
+      ps_model_zero_grad (m);
+      ps_model_backward (m, r, PS_BACKWARD_ALL);
+      grad[t] = g_memdup2 (ps_model_grads (m), np * sizeof (float));
+      dx[t] = g_memdup2 (ps_model_input_grad (m), B * 128 * sizeof (float));
+      g_assert_true (ps_model_used_second_thread (m) == (t == 1));
+    }
+  ps_blas_set_threads (before);
+  g_assert_cmpmem (out[0], B * 5 * sizeof (float), out[1], B * 5 * sizeof (float));
+  g_assert_cmpmem (dx[0], B * 128 * sizeof (float), dx[1], B * 128 * sizeof (float));
+  double worst = 0, scale = 0;
+  for (gsize i = 0; i < np; i++)
+    {
+      worst = MAX (worst, fabs (grad[0][i] - grad[1][i]));
+      scale = MAX (scale, fabs (grad[0][i]));
+    }
+  g_test_message ("two threads: largest weight-gradient difference %.3g of %.3g", worst, scale);
+  g_assert_cmpfloat (scale, >, 0);
+  g_assert_cmpfloat (worst, <=, 1e-5 * scale);
+  for (int t = 0; t < 2; t++)
+    {
+      g_free (out[t]);
+      g_free (grad[t]);
+      g_free (dx[t]);
+    }
+  /* Small batches stay on one thread. */
+  g_autoptr (PsModel) m2 = ps_model_new ("2x8x8:c3k3p1r-m2-c4k3p1r-m2-f-5", NULL);
+  ps_blas_set_threads (2);
+  ps_model_forward (m2, x, 8);
+  ps_blas_set_threads (before);
+  g_assert_false (ps_model_used_second_thread (m2));
+}
+
 /* ps_model_train_xent_batch writes the gradients in the backward pass
  * instead of zeroing and adding; the step must equal the long way round
  * on a copy of the model, bit for bit, with stale gradients in the slab
@@ -857,6 +912,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model/gradcheck/dense", test_gradcheck_dense);
   g_test_add_func ("/model/gradcheck/conv", test_gradcheck_conv);
   g_test_add_func ("/model/conv-block-matches-kernels", test_conv_block_matches_kernels);
+  g_test_add_func ("/model/conv-block-two-threads", test_conv_block_two_threads);
   g_test_add_func ("/model/train-step-matches-zero-backward",
                    test_train_step_matches_zero_backward);
   g_test_add_func ("/model/optim/quadratic", test_optim_quadratic);

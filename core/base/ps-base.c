@@ -199,16 +199,51 @@ ps_sgemm_ref (gboolean trans_a, gboolean trans_b,
       }
 }
 
+static GMutex blas_lock;
+static int blas_wanted;    /* 0: not set yet, OpenBLAS's own count applies */
+static int blas_single;    /* open single-threaded regions */
+
 void
 ps_blas_set_threads (int n)
 {
-  openblas_set_num_threads (MAX (1, n));
+  g_mutex_lock (&blas_lock);
+  blas_wanted = MAX (1, n);
+  if (blas_single == 0)
+    openblas_set_num_threads (blas_wanted);
+  g_mutex_unlock (&blas_lock);
 }
 
 int
 ps_blas_get_threads (void)
 {
-  return openblas_get_num_threads ();
+  g_mutex_lock (&blas_lock);
+  int n = blas_wanted > 0 ? blas_wanted : openblas_get_num_threads ();
+  g_mutex_unlock (&blas_lock);
+  return n;
+}
+
+int
+ps_blas_single_begin (void)
+{
+  g_mutex_lock (&blas_lock);
+  if (blas_wanted == 0)
+    blas_wanted = MAX (1, openblas_get_num_threads ());
+  if (blas_single++ == 0 && blas_wanted > 1)
+    openblas_set_num_threads (1);
+  int n = blas_wanted;
+  g_mutex_unlock (&blas_lock);
+  return n;
+}
+
+void
+ps_blas_single_end (void)
+{
+  g_mutex_lock (&blas_lock);
+  if (blas_single <= 0)
+    g_critical ("ps_blas_single_end without ps_blas_single_begin");
+  else if (--blas_single == 0 && blas_wanted > 1)
+    openblas_set_num_threads (blas_wanted);
+  g_mutex_unlock (&blas_lock);
 }
 
 /* ------------------------------------------------------------------ */

@@ -93,7 +93,16 @@ void ps_sgemm_ref (gboolean trans_a, gboolean trans_b,
 
 /* How many threads OpenBLAS may use from now on (process-wide). */
 void ps_blas_set_threads (int n);
+/* The count last set (the one wanted even inside a single-threaded region). */
 int  ps_blas_get_threads (void);
+/* A region in which OpenBLAS runs single-threaded, for callers that split
+ * their work over threads of their own (each then calls BLAS with one
+ * thread instead of two layers of threads competing).  Regions nest and
+ * may overlap across threads; a ps_blas_set_threads inside one takes
+ * effect when the last region ends.  _begin returns the thread count
+ * wanted outside the region. */
+int  ps_blas_single_begin (void);
+void ps_blas_single_end   (void);
 /* The kernel family OpenBLAS runs ("SkylakeX", "Haswell", ...).  A generic
  * choice on a capable CPU is corrected before main(): see ps-base.c. */
 const char *ps_blas_corename (void);

@@ -316,8 +316,7 @@ ps_den_mlp_eval_shared_t (PsDenoiser *d, DenMlp *p, float *out, const float *x, 
     ps_transpose (p->wt[i], params + p->off[i], p->cout[i], p->cin[i]);
 
   DenMlpRange all = { d, p, out, x, cls, 0, n, 0 };
-  const int blas_threads = ps_blas_get_threads ();
-  if (blas_threads < 2 || n < 4 * p->rows)
+  if (ps_blas_get_threads () < 2 || n < 4 * p->rows)
     {
       den_mlp_range (&all);
       return;
@@ -328,14 +327,14 @@ ps_den_mlp_eval_shared_t (PsDenoiser *d, DenMlp *p, float *out, const float *x, 
   lo.hi = mid;
   hi.lo = mid;
   hi.k = 1;
-  ps_blas_set_threads (1);
+  ps_blas_single_begin ();
   GThread *helper = g_thread_try_new ("ps-denoiser", den_mlp_range, &hi, NULL);
   den_mlp_range (&lo);
   if (helper != NULL)
     g_thread_join (helper);
   else
     den_mlp_range (&hi);
-  ps_blas_set_threads (blas_threads);
+  ps_blas_single_end ();
 }
 
 static void

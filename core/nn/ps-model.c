@@ -39,6 +39,20 @@ struct _PsModel
   gsize scratch_size;
   float *chain;            /* one image's conv output gradient (fused backward) */
   gsize chain_size;
+  gsize conv_params_max;   /* the largest convolution's weights + bias */
+  gboolean has_conv_block; /* a conv-ReLU(-pool) block runs image by image */
+  /* The second thread's own scratch, chain and weight-gradient partial
+   * sums for the conv blocks (allocated on first use). */
+  float *h_scratch, *h_chain, *h_grad;
+  /* The second thread: started on first use and kept, so that the
+   * per-thread buffers of OpenBLAS are made once (a thread per block had
+   * spent a fifth of the time in page faults and thread start-up). */
+  GThread *h_thread;
+  GMutex h_lock;
+  GCond h_cond;
+  GThreadFunc h_fn;
+  gpointer h_data;
+  int h_state;             /* 0 idle, 1 task posted, 2 task done, -1 quit */
   int first_param_layer;   /* lowest layer with parameters, or n_layers */
 
   int B;                   /* batch of the last forward */
@@ -61,6 +75,7 @@ plan (PsModel *m)
   m->max_size = m->in_size;
   m->scratch_size = 0;
   m->chain_size = 0;
+  m->conv_params_max = 0;
   m->first_param_layer = m->n_layers;
 
   for (int i = 0; i < m->n_layers; i++)
@@ -82,6 +97,7 @@ plan (PsModel *m)
             l->n_bias = l->out_c;
             m->scratch_size = MAX (m->scratch_size, 2 * cols);
             m->chain_size = MAX (m->chain_size, l->out_size);
+            m->conv_params_max = MAX (m->conv_params_max, l->n_weight + l->n_bias);
           }
           break;
         case PS_LAYER_LAYERNORM:
@@ -142,6 +158,15 @@ ensure_batch (PsModel *m, int B)
   m->loss_probs = ps_alloc0 (mb * out * sizeof (float));
 }
 
+static int conv_block_len (const PsModel *m, int i);
+
+gboolean
+ps_model_used_second_thread (PsModel *m)
+{
+  g_return_val_if_fail (m != NULL, FALSE);
+  return m->h_thread != NULL;
+}
+
 PsModel *
 ps_model_new (const char *spec, GError **error)
 {
@@ -149,6 +174,8 @@ ps_model_new (const char *spec, GError **error)
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   PsModel *m = g_new0 (PsModel, 1);
+  g_mutex_init (&m->h_lock);
+  g_cond_init (&m->h_cond);
   if (!ps_model_spec_parse (spec, &m->in_c, &m->in_h, &m->in_w, &m->layers, &m->n_layers, error))
     {
       ps_model_free (m);
@@ -160,6 +187,8 @@ ps_model_new (const char *spec, GError **error)
   m->grads = ps_alloc0 (MAX (m->n_params, 1) * sizeof (float));
   m->scratch = ps_alloc0 (MAX (m->scratch_size, 1) * sizeof (float));
   m->chain = ps_alloc0 (MAX (m->chain_size, 1) * sizeof (float));
+  for (int i = 0; i < m->n_layers; i++)
+    m->has_conv_block |= conv_block_len (m, i) > 1;
   m->training = TRUE;
   ps_rng_init (&m->rng, 0, 0x64726f70);
   ensure_batch (m, 32);
@@ -176,6 +205,19 @@ ps_model_free (PsModel *m)
   ps_free (m->grads);
   ps_free (m->scratch);
   ps_free (m->chain);
+  if (m->h_thread != NULL)
+    {
+      g_mutex_lock (&m->h_lock);
+      m->h_state = -1;
+      g_cond_broadcast (&m->h_cond);
+      g_mutex_unlock (&m->h_lock);
+      g_thread_join (m->h_thread);
+    }
+  g_mutex_clear (&m->h_lock);
+  g_cond_clear (&m->h_cond);
+  ps_free (m->h_scratch);
+  ps_free (m->h_chain);
+  ps_free (m->h_grad);
   ps_optim_free (m->optim);
   g_free (m->layers);
   g_free (m->spec);
@@ -323,8 +365,10 @@ conv_block_len (const PsModel *m, int i)
   return 3;
 }
 
+/* Images [b0, b1) of a conv block, with the given im2col scratch. */
 static void
-conv_block_forward (PsModel *m, int i, int len, const float *in, int B)
+conv_block_forward_range (PsModel *m, int i, int len, const float *in, int b0, int b1,
+                          float *scratch)
 {
   const PsLayerInfo *c = &m->layers[i];
   const float *w = m->params + c->param_off;
@@ -334,14 +378,14 @@ conv_block_forward (PsModel *m, int i, int len, const float *in, int B)
   const PsLayerInfo *p = len > 2 ? &m->layers[i + 2] : NULL;
   float *pool_out = p != NULL ? out_ptr (m, i + 2) : NULL;
   int *argmax = p != NULL ? (int *) aux_ptr (m, i + 2) : NULL;
-  for (int b = 0; b < B; b++)
+  for (int b = b0; b < b1; b++)
     {
       float *co = conv_out + (gsize) b * c->out_size;
       float *ro = relu_out + (gsize) b * c->out_size;
       /* The bias goes in with the ReLU: the GEMM then writes the output
        * first instead of reading it back after a bias fill.  The sum is
        * the same one rounding either way (product, then + bias). */
-      ps_conv2d_forward (co, in + (gsize) b * c->in_size, w, NULL, m->scratch, 1, c->in_c,
+      ps_conv2d_forward (co, in + (gsize) b * c->in_size, w, NULL, scratch, 1, c->in_c,
                          c->in_h, c->in_w, c->out_c, c->k, c->stride, c->pad);
       ps_bias_relu_forward (co, ro, bias, c->out_c, (gsize) c->out_h * c->out_w);
       if (p != NULL)
@@ -351,12 +395,147 @@ conv_block_forward (PsModel *m, int i, int len, const float *in, int B)
     }
 }
 
+/* Two threads pay for a conv block from this many images each (thread
+ * start-up is tens of microseconds, one image's block a few hundred). */
+#define CONV_SPLIT_MIN 8
+
+/* Whether the conv blocks of this batch run on two threads: when BLAS may
+ * use two or more (the same cores; its own threads on these per-image
+ * products mostly spin, see docs/PERFORMANCE.md) and the batch is large
+ * enough.  The second thread's buffers are made here. */
+static gboolean
+conv_split (PsModel *m, int B)
+{
+  if (B < 2 * CONV_SPLIT_MIN || ps_blas_get_threads () < 2)
+    return FALSE;
+  if (m->h_scratch == NULL)
+    {
+      m->h_scratch = ps_alloc0 (MAX (m->scratch_size, 1) * sizeof (float));
+      m->h_chain = ps_alloc0 (MAX (m->chain_size, 1) * sizeof (float));
+      m->h_grad = ps_alloc0 (MAX (m->conv_params_max, 1) * sizeof (float));
+    }
+  return TRUE;
+}
+
+static gpointer
+helper_main (gpointer data)
+{
+  PsModel *m = data;
+  g_mutex_lock (&m->h_lock);
+  for (;;)
+    {
+      while (m->h_state != 1 && m->h_state != -1)
+        g_cond_wait (&m->h_cond, &m->h_lock);
+      if (m->h_state == -1)
+        break;
+      g_mutex_unlock (&m->h_lock);
+      m->h_fn (m->h_data);
+      g_mutex_lock (&m->h_lock);
+      m->h_state = 2;
+      g_cond_broadcast (&m->h_cond);
+    }
+  g_mutex_unlock (&m->h_lock);
+  return NULL;
+}
+
+/* Runs fn (data) on the model's second thread, or here when it cannot be
+ * started; helper_wait() waits for it. */
+static void
+helper_post (PsModel *m, GThreadFunc fn, gpointer data)
+{
+  if (m->h_thread == NULL)
+    m->h_thread = g_thread_try_new ("ps-conv", helper_main, m, NULL);
+  if (m->h_thread == NULL)
+    {
+      fn (data);
+      return;
+    }
+  g_mutex_lock (&m->h_lock);
+  m->h_fn = fn;
+  m->h_data = data;
+  m->h_state = 1;
+  g_cond_broadcast (&m->h_cond);
+  g_mutex_unlock (&m->h_lock);
+}
+
+static void
+helper_wait (PsModel *m)
+{
+  if (m->h_thread == NULL)
+    return;
+  g_mutex_lock (&m->h_lock);
+  while (m->h_state != 2)
+    g_cond_wait (&m->h_cond, &m->h_lock);
+  m->h_state = 0;
+  g_mutex_unlock (&m->h_lock);
+}
+
+typedef struct
+{
+  PsModel *m;
+  int i, len, b0, b1;
+  const float *in;
+  const float *g;
+  float *dinp, *dw, *db;
+} ConvPart;
+
+static gpointer
+conv_forward_part (gpointer data)
+{
+  ConvPart *p = data;
+  conv_block_forward_range (p->m, p->i, p->len, p->in, p->b0, p->b1, p->m->h_scratch);
+  return NULL;
+}
+
+static void
+conv_block_forward (PsModel *m, int i, int len, const float *in, int B)
+{
+  if (!conv_split (m, B))
+    {
+      conv_block_forward_range (m, i, len, in, 0, B, m->scratch);
+      return;
+    }
+  /* Every image is computed alone, so the split gives the same bits. */
+  int mid = B / 2;
+  ConvPart hi = { .m = m, .i = i, .len = len, .b0 = mid, .b1 = B, .in = in };
+  ps_blas_single_begin ();
+  helper_post (m, conv_forward_part, &hi);
+  conv_block_forward_range (m, i, len, in, 0, mid, m->scratch);
+  helper_wait (m);
+  ps_blas_single_end ();
+}
+
+static const float *model_forward (PsModel *m, const float *x, int B);
+
+/* With the conv blocks on two threads, the whole pass keeps OpenBLAS
+ * single-threaded: its idle workers spin (sched_yield) for a long while
+ * after every product they share, and with a small dense layer's product
+ * in each pass they never went to sleep, taking a quarter of both cores
+ * from the conv blocks. */
+static gboolean
+split_pass_begin (PsModel *m, int B)
+{
+  if (!m->has_conv_block || !conv_split (m, B))
+    return FALSE;
+  ps_blas_single_begin ();
+  return TRUE;
+}
+
 const float *
 ps_model_forward (PsModel *m, const float *x, int B)
 {
   g_return_val_if_fail (m != NULL && x != NULL, NULL);
   g_return_val_if_fail (B > 0, NULL);
+  gboolean single = split_pass_begin (m, B);
+  const float *out = model_forward (m, x, B);
+  if (single)
+    ps_blas_single_end ();
+  return out;
+}
 
+static const float *
+model_forward (PsModel *m, const float *x, int B)
+{
   ensure_batch (m, B);
   m->x = x;
   m->B = B;
@@ -482,21 +661,22 @@ conv_block_backward_ok (const PsModel *m, int i, int stop)
  * that stays in cache for the convolution's backward, and the
  * convolution's input gradient is zeroed one image at a time.  The
  * per-image order of the weight-gradient sums is the batched kernel's. */
+/* Images [b0, b1) of conv_block_backward, adding the weight and bias
+ * gradients into dw and db (NULL: none), with the given scratch and chain
+ * buffers. */
 static void
-conv_block_backward (PsModel *m, int i, const float *g, float *dinp, gboolean want_params)
+conv_block_backward_range (PsModel *m, int i, const float *g, float *dinp, float *dw,
+                           float *db, int b0, int b1, float *scratch, float *chain)
 {
-  const int B = m->B;
   const PsLayerInfo *p = &m->layers[i];
   const PsLayerInfo *c = &m->layers[i - 2];
   const float *act = out_ptr (m, i - 1);
   const int *argmax = (const int *) aux_ptr (m, i);
   const float *in = i - 2 == 0 ? m->x : out_ptr (m, i - 3);
   const float *w = m->params + c->param_off;
-  float *dw = want_params ? m->grads + c->param_off : NULL;
-  float *db = dw != NULL ? dw + c->n_weight : NULL;
-  for (int b = 0; b < B; b++)
+  for (int b = b0; b < b1; b++)
     {
-      ps_maxpool_relu_backward_set (m->chain, g + (gsize) b * p->out_size,
+      ps_maxpool_relu_backward_set (chain, g + (gsize) b * p->out_size,
                                     argmax + (gsize) b * p->aux_size,
                                     act + (gsize) b * p->in_size, 1, p->in_c, p->in_h,
                                     p->in_w, p->k, p->stride);
@@ -506,9 +686,57 @@ conv_block_backward (PsModel *m, int i, const float *g, float *dinp, gboolean wa
           dx = dinp + (gsize) b * c->in_size;
           memset (dx, 0, c->in_size * sizeof (float));
         }
-      ps_conv2d_backward (dx, dw, db, m->chain, in + (gsize) b * c->in_size, w, m->scratch, 1,
+      ps_conv2d_backward (dx, dw, db, chain, in + (gsize) b * c->in_size, w, scratch, 1,
                           c->in_c, c->in_h, c->in_w, c->out_c, c->k, c->stride, c->pad);
     }
+}
+
+static gpointer
+conv_backward_part (gpointer data)
+{
+  ConvPart *p = data;
+  conv_block_backward_range (p->m, p->i, p->g, p->dinp, p->dw, p->db, p->b0, p->b1,
+                             p->m->h_scratch, p->m->h_chain);
+  return NULL;
+}
+
+/* Back through max-pool i, ReLU i-1 and convolution i-2, one image at a
+ * time: the pool and ReLU gradients of one image go into a small scratch
+ * that stays in cache for the convolution's backward, and the
+ * convolution's input gradient is zeroed one image at a time.  The
+ * per-image order of the weight-gradient sums is the batched kernel's.
+ * On two threads (conv_split) the second half of the batch sums its
+ * weight gradients apart and they are added at the end: the same
+ * gradient up to rounding, and the same bits for the same thread count. */
+static void
+conv_block_backward (PsModel *m, int i, const float *g, float *dinp, gboolean want_params)
+{
+  const int B = m->B;
+  const PsLayerInfo *c = &m->layers[i - 2];
+  float *dw = want_params ? m->grads + c->param_off : NULL;
+  float *db = dw != NULL ? dw + c->n_weight : NULL;
+  if (!conv_split (m, B))
+    {
+      conv_block_backward_range (m, i, g, dinp, dw, db, 0, B, m->scratch, m->chain);
+      return;
+    }
+  int mid = B / 2;
+  gsize np = c->n_weight + c->n_bias;
+  ConvPart hi = { .m = m, .i = i, .b0 = mid, .b1 = B, .g = g, .dinp = dinp };
+  if (dw != NULL)
+    {
+      memset (m->h_grad, 0, np * sizeof (float));
+      hi.dw = m->h_grad;
+      hi.db = m->h_grad + c->n_weight;
+    }
+  ps_blas_single_begin ();
+  helper_post (m, conv_backward_part, &hi);
+  conv_block_backward_range (m, i, g, dinp, dw, db, 0, mid, m->scratch, m->chain);
+  helper_wait (m);
+  ps_blas_single_end ();
+  if (dw != NULL)
+    for (gsize j = 0; j < np; j++)
+      dw[j] += m->h_grad[j];
 }
 
 /* The backward pass.  With `fresh`, the parameter gradients are written
@@ -516,8 +744,20 @@ conv_block_backward (PsModel *m, int i, const float *g, float *dinp, gboolean wa
  * zeroes and back-propagates right away, and writing saves a pass over the
  * gradient slab and the GEMMs' reading it back.  Every layer with
  * parameters at or above `stop` is visited, so none keeps stale values. */
+static void model_backward_pass (PsModel *m, const float *dout, PsBackwardFlags flags,
+                                 gboolean fresh);
+
 static void
 model_backward (PsModel *m, const float *dout, PsBackwardFlags flags, gboolean fresh)
+{
+  gboolean single = split_pass_begin (m, m->B);
+  model_backward_pass (m, dout, flags, fresh);
+  if (single)
+    ps_blas_single_end ();
+}
+
+static void
+model_backward_pass (PsModel *m, const float *dout, PsBackwardFlags flags, gboolean fresh)
 {
 
   const int B = m->B;

@@ -100,6 +100,11 @@ const char *ps_model_spec      (PsModel *m);
 gsize       ps_model_n_params  (PsModel *m);
 float      *ps_model_params    (PsModel *m);   /* [n_params], owned by the model */
 float      *ps_model_grads     (PsModel *m);   /* [n_params], owned by the model */
+/* Whether the conv-ReLU(-pool) blocks have run on the model's second
+ * thread (they do when BLAS may use two or more threads and a batch has
+ * at least 16 images; the result is the same up to the rounding of the
+ * weight-gradient sums). */
+gboolean    ps_model_used_second_thread (PsModel *m);
 int         ps_model_in_size   (PsModel *m);   /* floats per input sample */
 int         ps_model_out_size  (PsModel *m);   /* floats per output sample */
 int         ps_model_n_layers  (PsModel *m);
