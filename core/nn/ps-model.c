@@ -395,8 +395,9 @@ conv_block_forward_range (PsModel *m, int i, int len, const float *in, int b0, i
     }
 }
 
-/* Two threads pay for a conv block from this many images each (thread
- * start-up is tens of microseconds, one image's block a few hundred). */
+/* Two threads pay for a conv block from this many images each (a hand-off
+ * to the second thread costs tens of microseconds, one image's block a
+ * few hundred). */
 #define CONV_SPLIT_MIN 8
 
 /* Whether the conv blocks of this batch run on two threads: when BLAS may
