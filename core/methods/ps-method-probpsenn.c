@@ -598,10 +598,7 @@ push_step (PsPpsModel *m, guint c)
                       m->HW);
   if (c + 1 == m->push_chunks)
     {
-      ps_ppn_push_apply (&m->push, m->mu);
-      memcpy (m->src_row, m->push.best_row, m->K * sizeof (int));
-      memcpy (m->src_pos, m->push.best_pos, m->K * sizeof (int));
-      ps_ppn_push_clear (&m->push);
+      ps_ppn_push_finish (&m->push, m->mu, m->src_row, m->src_pos);
       m->push_active = FALSE;
     }
 }

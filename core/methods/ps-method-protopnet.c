@@ -616,10 +616,7 @@ push_step (PsPpnModel *m, guint c)
                       m->HW);
   if (c + 1 == m->push_chunks)
     {
-      ps_ppn_push_apply (&m->push, m->protos);
-      memcpy (m->src_row, m->push.best_row, m->K * sizeof (int));
-      memcpy (m->src_pos, m->push.best_pos, m->K * sizeof (int));
-      ps_ppn_push_clear (&m->push);
+      ps_ppn_push_finish (&m->push, m->protos, m->src_row, m->src_pos);
       m->push_active = FALSE;
     }
 }

@@ -381,11 +381,14 @@ ps_ppn_push_update (PsPpnPush *p, const float *feat, const float *protos,
 }
 
 void
-ps_ppn_push_apply (const PsPpnPush *p, float *protos)
+ps_ppn_push_finish (PsPpnPush *p, float *protos, int *src_row, int *src_pos)
 {
   for (int k = 0; k < p->K; k++)
     if (p->best_row[k] >= 0)
       memcpy (protos + (gsize) k * p->D, p->best_feat + (gsize) k * p->D, p->D * sizeof (float));
+  memcpy (src_row, p->best_row, p->K * sizeof (int));
+  memcpy (src_pos, p->best_pos, p->K * sizeof (int));
+  ps_ppn_push_clear (p);
 }
 
 /* ---- Heatmaps, boxes, measures ---------------------------------------- */

@@ -109,9 +109,11 @@ void ps_ppn_push_clear (PsPpnPush *p);
 void ps_ppn_push_update (PsPpnPush *p, const float *feat, const float *protos,
                          const guint *rows, const int *y, const int *proto_class,
                          int B, int HW);
-/* Copies the found patches into protos (prototypes never matched keep
- * their value). */
-void ps_ppn_push_apply (const PsPpnPush *p, float *protos);
+/* The end of a push pass: copies the found patches into protos
+ * (prototypes never matched keep their value), records each one's dataset
+ * row and map position in src_row[K] / src_pos[K] (-1: not matched) and
+ * clears p. */
+void ps_ppn_push_finish (PsPpnPush *p, float *protos, int *src_row, int *src_pos);
 
 /* ---- Heatmaps, boxes, measures ---------------------------------------- */
 
