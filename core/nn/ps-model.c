@@ -646,41 +646,48 @@ relu_backward_overwrite (float *restrict dinp, const float *restrict dout,
     }
 }
 
-/* Whether layers i-2, i-1, i form a conv, ReLU, non-overlapping max-pool
- * block whose backward can run image by image (see conv_block_len). */
-static gboolean
-conv_block_backward_ok (const PsModel *m, int i, int stop)
+/* The number of layers of a block ending at layer i whose backward runs
+ * image by image: 3 for a convolution, ReLU and non-overlapping max-pool
+ * (i the pool), 2 for a convolution and ReLU (i the ReLU), 0 otherwise or
+ * when the block would reach below `stop`. */
+static int
+conv_block_backward_len (const PsModel *m, int i, int stop)
 {
-  if (i - 2 < stop || m->layers[i].kind != PS_LAYER_MAXPOOL
-      || m->layers[i].k != m->layers[i].stride)
-    return FALSE;
-  return m->layers[i - 1].kind == PS_LAYER_RELU && m->layers[i - 2].kind == PS_LAYER_CONV;
+  const PsLayerInfo *l = m->layers;
+  if (l[i].kind == PS_LAYER_MAXPOOL && l[i].k == l[i].stride && i - 2 >= stop
+      && l[i - 1].kind == PS_LAYER_RELU && l[i - 2].kind == PS_LAYER_CONV)
+    return 3;
+  if (l[i].kind == PS_LAYER_RELU && i - 1 >= stop && l[i - 1].kind == PS_LAYER_CONV)
+    return 2;
+  return 0;
 }
 
-/* Back through max-pool i, ReLU i-1 and convolution i-2, one image at a
- * time: the pool and ReLU gradients of one image go into a small scratch
- * that stays in cache for the convolution's backward, and the
- * convolution's input gradient is zeroed one image at a time.  The
- * per-image order of the weight-gradient sums is the batched kernel's. */
-/* Images [b0, b1) of conv_block_backward, adding the weight and bias
- * gradients into dw and db (NULL: none), with the given scratch and chain
- * buffers. */
+/* Images [b0, b1) of conv_block_backward for the block of `len` layers
+ * ending at i, adding the weight and bias gradients into dw and db (NULL:
+ * none), with the given scratch and chain buffers. */
 static void
-conv_block_backward_range (PsModel *m, int i, const float *g, float *dinp, float *dw,
-                           float *db, int b0, int b1, float *scratch, float *chain)
+conv_block_backward_range (PsModel *m, int i, int len, const float *g, float *dinp,
+                           float *dw, float *db, int b0, int b1, float *scratch, float *chain)
 {
-  const PsLayerInfo *p = &m->layers[i];
-  const PsLayerInfo *c = &m->layers[i - 2];
+  const int ci = i - len + 1;
+  const PsLayerInfo *top = &m->layers[i];
+  const PsLayerInfo *c = &m->layers[ci];
+  /* The ReLU's output (pool block) or input (the conv output): either is
+   * > 0 exactly where the ReLU passes its gradient. */
   const float *act = out_ptr (m, i - 1);
-  const int *argmax = (const int *) aux_ptr (m, i);
-  const float *in = i - 2 == 0 ? m->x : out_ptr (m, i - 3);
+  const int *argmax = len == 3 ? (const int *) aux_ptr (m, i) : NULL;
+  const float *in = ci == 0 ? m->x : out_ptr (m, ci - 1);
   const float *w = m->params + c->param_off;
   for (int b = b0; b < b1; b++)
     {
-      ps_maxpool_relu_backward_set (chain, g + (gsize) b * p->out_size,
-                                    argmax + (gsize) b * p->aux_size,
-                                    act + (gsize) b * p->in_size, 1, p->in_c, p->in_h,
-                                    p->in_w, p->k, p->stride);
+      if (len == 3)
+        ps_maxpool_relu_backward_set (chain, g + (gsize) b * top->out_size,
+                                      argmax + (gsize) b * top->aux_size,
+                                      act + (gsize) b * top->in_size, 1, top->in_c, top->in_h,
+                                      top->in_w, top->k, top->stride);
+      else
+        relu_backward_overwrite (chain, g + (gsize) b * top->out_size,
+                                 act + (gsize) b * top->in_size, top->out_size);
       float *dx = NULL;
       if (dinp != NULL)
         {
@@ -696,34 +703,35 @@ static gpointer
 conv_backward_part (gpointer data)
 {
   ConvPart *p = data;
-  conv_block_backward_range (p->m, p->i, p->g, p->dinp, p->dw, p->db, p->b0, p->b1,
+  conv_block_backward_range (p->m, p->i, p->len, p->g, p->dinp, p->dw, p->db, p->b0, p->b1,
                              p->m->h_scratch, p->m->h_chain);
   return NULL;
 }
 
-/* Back through max-pool i, ReLU i-1 and convolution i-2, one image at a
- * time: the pool and ReLU gradients of one image go into a small scratch
- * that stays in cache for the convolution's backward, and the
- * convolution's input gradient is zeroed one image at a time.  The
- * per-image order of the weight-gradient sums is the batched kernel's.
- * On two threads (conv_split) the second half of the batch sums its
- * weight gradients apart and they are added at the end: the same
- * gradient up to rounding, and the same bits for the same thread count. */
+/* Back through a block (conv_block_backward_len) one image at a time: the
+ * pool and ReLU gradients of one image go into a small scratch that stays
+ * in cache for the convolution's backward, and the convolution's input
+ * gradient is zeroed one image at a time.  The per-image order of the
+ * weight-gradient sums is the batched kernel's.  On two threads
+ * (conv_split) the second half of the batch sums its weight gradients
+ * apart and they are added at the end: the same gradient up to rounding,
+ * and the same bits for the same thread count. */
 static void
-conv_block_backward (PsModel *m, int i, const float *g, float *dinp, gboolean want_params)
+conv_block_backward (PsModel *m, int i, int len, const float *g, float *dinp,
+                     gboolean want_params)
 {
   const int B = m->B;
-  const PsLayerInfo *c = &m->layers[i - 2];
+  const PsLayerInfo *c = &m->layers[i - len + 1];
   float *dw = want_params ? m->grads + c->param_off : NULL;
   float *db = dw != NULL ? dw + c->n_weight : NULL;
   if (!conv_split (m, B))
     {
-      conv_block_backward_range (m, i, g, dinp, dw, db, 0, B, m->scratch, m->chain);
+      conv_block_backward_range (m, i, len, g, dinp, dw, db, 0, B, m->scratch, m->chain);
       return;
     }
   int mid = B / 2;
   gsize np = c->n_weight + c->n_bias;
-  ConvPart hi = { .m = m, .i = i, .b0 = mid, .b1 = B, .g = g, .dinp = dinp };
+  ConvPart hi = { .m = m, .i = i, .len = len, .b0 = mid, .b1 = B, .g = g, .dinp = dinp };
   if (dw != NULL)
     {
       memset (m->h_grad, 0, np * sizeof (float));
@@ -732,7 +740,7 @@ conv_block_backward (PsModel *m, int i, const float *g, float *dinp, gboolean wa
     }
   ps_blas_single_begin ();
   helper_post (m, conv_backward_part, &hi);
-  conv_block_backward_range (m, i, g, dinp, dw, db, 0, mid, m->scratch, m->chain);
+  conv_block_backward_range (m, i, len, g, dinp, dw, db, 0, mid, m->scratch, m->chain);
   helper_wait (m);
   ps_blas_single_end ();
   if (dw != NULL)
@@ -791,19 +799,21 @@ model_backward_pass (PsModel *m, const float *dout, PsBackwardFlags flags, gbool
         }
 
       int next = cur == 0 ? 1 : 0;
-      if (conv_block_backward_ok (m, i, stop))
+      int blen = conv_block_backward_len (m, i, stop);
+      if (blen > 0)
         {
-          const gboolean conv_dinp = i - 2 > stop || want_input;
-          float *dx = conv_dinp ? (i - 2 == 0 ? m->dinput : m->dbuf[next]) : NULL;
-          const PsLayerInfo *c = &m->layers[i - 2];
+          const int ci = i - blen + 1;
+          const gboolean conv_dinp = ci > stop || want_input;
+          float *dx = conv_dinp ? (ci == 0 ? m->dinput : m->dbuf[next]) : NULL;
+          const PsLayerInfo *c = &m->layers[ci];
           if (fresh && want_params)
             memset (m->grads + c->param_off, 0, (c->n_weight + c->n_bias) * sizeof (float));
-          conv_block_backward (m, i, g, dx, want_params);
+          conv_block_backward (m, i, blen, g, dx, want_params);
           if (dx == NULL)
             break;
           g = dx;
-          cur = i - 2 == 0 ? -1 : next;
-          i -= 2;
+          cur = ci == 0 ? -1 : next;
+          i = ci;
           continue;
         }
       float *dinp = NULL;
