@@ -499,11 +499,10 @@ conv_block_forward (PsModel *m, int i, int len, const float *in, int B)
   /* Every image is computed alone, so the split gives the same bits. */
   int mid = B / 2;
   ConvPart hi = { .m = m, .i = i, .len = len, .b0 = mid, .b1 = B, .in = in };
-  ps_blas_single_begin ();
+  /* BLAS is single-threaded for the whole pass (split_pass_begin). */
   helper_post (m, conv_forward_part, &hi);
   conv_block_forward_range (m, i, len, in, 0, mid, m->scratch);
   helper_wait (m);
-  ps_blas_single_end ();
 }
 
 static const float *model_forward (PsModel *m, const float *x, int B);
@@ -738,11 +737,9 @@ conv_block_backward (PsModel *m, int i, int len, const float *g, float *dinp,
       hi.dw = m->h_grad;
       hi.db = m->h_grad + c->n_weight;
     }
-  ps_blas_single_begin ();
   helper_post (m, conv_backward_part, &hi);
   conv_block_backward_range (m, i, len, g, dinp, dw, db, 0, mid, m->scratch, m->chain);
   helper_wait (m);
-  ps_blas_single_end ();
   if (dw != NULL)
     for (gsize j = 0; j < np; j++)
       dw[j] += m->h_grad[j];
