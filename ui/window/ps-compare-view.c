@@ -10,6 +10,7 @@
 #include "ps-application.h"
 #include "ps-run-figures.h"
 #include "ps-scatter-view.h"
+#include "ps-dataset.h"
 
 struct _PsCompareView
 {
@@ -254,6 +255,8 @@ fill_embeddings (PsCompareView *self, PsStore *store)
       if (arrays == NULL || arrays->len == 0)
         continue;
       GtkWidget *scatter = ps_scatter_view_new ();
+      ps_scatter_view_set_class_names (PS_SCATTER_VIEW (scatter),
+                                       ps_dataset_builtin_class_names (info->dataset));
       if (!ps_scatter_view_set_snapshot (PS_SCATTER_VIEW (scatter), arrays, FALSE, NULL))
         {
           g_object_ref_sink (scatter);
